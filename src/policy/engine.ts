@@ -1,0 +1,195 @@
+// The policy engine: one object in, one decision out. No I/O, no globals.
+// The webhook, `pidguard evaluate` and `pidguard audit` all call evaluate(),
+// so they cannot disagree.
+
+import type { PolicyConfig } from './config.js';
+import { diff } from './json-patch.js';
+import { computeQosClass } from './qos.js';
+import { RULES, type Rule } from './rules/index.js';
+import type {
+  KubeObject, Mode, ObjectMeta, Operation, PatchOperation, PodTemplate, QosClass, UserInfo,
+} from './types.js';
+import { isPodShaped, isRecord, podTemplateOf } from './workloads.js';
+
+export interface EvaluationRequest {
+  /** The object as sent (null on DELETE). */
+  object: KubeObject | null | undefined;
+  /** The object before an UPDATE. */
+  oldObject?: KubeObject | null;
+  operation: Operation;
+  subResource?: string;
+  /** The effective mode for the object's namespace, decided by the caller. */
+  mode: Mode;
+  config: PolicyConfig;
+  userInfo?: UserInfo;
+}
+
+export interface Violation {
+  ruleId: string;
+  reason: string;
+  detail: string;
+  fix: string;
+}
+
+export interface Mutation {
+  ruleId: string;
+  container?: string;
+  summary: string;
+}
+
+export interface Evaluation {
+  kind: string;
+  /** metadata.name, or `<generateName>*` for objects named by the API server. */
+  name: string;
+  namespace?: string;
+  mode: Mode;
+  /** False when pidguard has nothing to say about this request; skipReason says why. */
+  evaluated: boolean;
+  skipReason?: string;
+  allowed: boolean;
+  /** Why the request is denied (enforce mode only). */
+  message?: string;
+  violations: Violation[];
+  /** Changes to the pod: applied through `patch` for Pods, what created pods will get for workloads. */
+  mutations: Mutation[];
+  /** RFC 6902 patch for the given object: only for Pod CREATE in enforce mode. */
+  patch: PatchOperation[];
+  /** Admission warnings (audit mode: what enforce would have done). */
+  warnings: string[];
+  /** Audit annotations (audit mode: `would-deny`, `would-mutate`). */
+  auditAnnotations: Record<string, string>;
+  /** QoS class of the pod as it will run, after pidguard's mutations. */
+  qosClass?: QosClass;
+}
+
+export function evaluate(request: EvaluationRequest, rules: readonly Rule[] = RULES): Evaluation {
+  const object = request.object ?? request.oldObject ?? {};
+  const base: Evaluation = {
+    kind: typeof object.kind === 'string' ? object.kind : '',
+    name: nameOf(object.metadata),
+    namespace: object.metadata?.namespace,
+    mode: request.mode,
+    evaluated: false,
+    allowed: true,
+    violations: [],
+    mutations: [],
+    patch: [],
+    warnings: [],
+    auditAnnotations: {},
+  };
+  const skip = skipReason(request, base.kind);
+  if (skip) return { ...base, skipReason: skip };
+
+  const judged = base.kind === 'Namespace' ? judgeNamespace(request, rules) : judgePod(request, rules);
+  return decide({ ...base, ...judged, evaluated: true }, request);
+}
+
+function skipReason(request: EvaluationRequest, kind: string): string | undefined {
+  if (request.mode === 'off') return 'mode off';
+  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return `${request.operation} is not policed`;
+  if (request.subResource) return `subresource ${request.subResource} is not policed`;
+  if (!isRecord(request.object)) return 'no object';
+  if (kind !== 'Namespace' && !isPodShaped(kind)) return `kind ${kind || '(none)'} is not policed`;
+  if (kind === 'Pod' && request.operation === 'UPDATE') {
+    return 'pod updates cannot change resources, env or QoS class';
+  }
+  if (kind !== 'Namespace' && request.operation === 'UPDATE' && request.oldObject) {
+    const before = podTemplateOf(request.oldObject);
+    const after = podTemplateOf(request.object);
+    if (before && after && sameJson(before, after)) return 'pod template unchanged';
+  }
+  return undefined;
+}
+
+type Judgement = Pick<Evaluation, 'violations' | 'mutations' | 'patch' | 'qosClass'>;
+
+function judgePod(request: EvaluationRequest, rules: readonly Rule[]): Judgement {
+  const original = request.object as KubeObject;
+  const mutated = structuredClone(original);
+  const pod = podTemplateOf(mutated);
+  if (!pod) {
+    // No pod spec to judge: the API server's own validation rejects the object.
+    return { violations: [], mutations: [], patch: [] };
+  }
+  const mutations: Mutation[] = [];
+  for (const rule of rules) {
+    if (rule.target !== 'pod-mutation') continue;
+    for (const change of rule.mutate(pod, request.config)) mutations.push({ ruleId: rule.id, ...change });
+  }
+  const violations: Violation[] = [];
+  for (const rule of rules) {
+    if (rule.target !== 'pod-check') continue;
+    const finding = rule.check(pod, request.config);
+    if (finding) violations.push({ ruleId: rule.id, ...finding });
+  }
+  const patch = original.kind === 'Pod' && request.operation === 'CREATE' && mutations.length > 0 ? diff(original, mutated) : [];
+  return { violations, mutations, patch, qosClass: computeQosClass(pod.spec) };
+}
+
+function judgeNamespace(request: EvaluationRequest, rules: readonly Rule[]): Judgement {
+  const change = {
+    namespace: request.object?.metadata ?? {},
+    oldNamespace: request.operation === 'UPDATE' ? (request.oldObject?.metadata ?? {}) : undefined,
+    userInfo: request.userInfo ?? {},
+  };
+  const violations: Violation[] = [];
+  for (const rule of rules) {
+    if (rule.target !== 'namespace-check') continue;
+    const finding = rule.check(change, request.config);
+    if (finding) violations.push({ ruleId: rule.id, ...finding });
+  }
+  return { violations, mutations: [], patch: [] };
+}
+
+/** Applies the mode: enforce denies and patches; audit only tells. */
+function decide(evaluation: Evaluation, request: EvaluationRequest): Evaluation {
+  const denial = evaluation.violations.length > 0 ? denialMessage(evaluation) : undefined;
+  if (request.mode === 'enforce') {
+    return { ...evaluation, allowed: denial === undefined, message: denial };
+  }
+  const warnings: string[] = [];
+  const auditAnnotations: Record<string, string> = {};
+  if (denial) {
+    warnings.push(`audit mode, enforce would deny: ${denial}`);
+    auditAnnotations['would-deny'] = denial;
+  }
+  if (evaluation.mutations.length > 0) {
+    const summary = mutationSummary(evaluation);
+    warnings.push(`audit mode, enforce would set: ${summary}`);
+    auditAnnotations['would-mutate'] = summary;
+  }
+  return { ...evaluation, allowed: true, patch: [], warnings, auditAnnotations };
+}
+
+/** `Deployment "web": require-resources: BestEffort pod (...): containers "a" set ... Fix: ...`. */
+export function denialMessage(evaluation: Pick<Evaluation, 'kind' | 'name' | 'violations'>): string {
+  const subject =
+    evaluation.kind === 'Pod' || evaluation.kind === 'Namespace'
+      ? `${evaluation.kind.toLowerCase()} "${evaluation.name}"`
+      : `${evaluation.kind} "${evaluation.name}" (its pod template)`;
+  const parts = evaluation.violations.map((v) => `${v.ruleId}: ${v.reason}: ${v.detail}. Fix: ${v.fix}.`);
+  return `pidguard denied ${subject}: ${parts.join(' ')}`;
+}
+
+export function mutationSummary(evaluation: Pick<Evaluation, 'mutations'>): string {
+  return evaluation.mutations
+    .map((m) => (m.container ? `container "${m.container}": ${m.summary}` : m.summary))
+    .join('; ');
+}
+
+function nameOf(metadata: ObjectMeta | undefined): string {
+  if (metadata?.name) return metadata.name;
+  if (metadata?.generateName) return `${metadata.generateName}*`;
+  return '(unnamed)';
+}
+
+function sameJson(a: PodTemplate, b: PodTemplate): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+/** Key-sorted copy, so that field order does not make two equal templates differ. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (!isRecord(value)) return value;
+  return Object.fromEntries(Object.keys(value).sort().map((key) => [key, canonical(value[key])]));
+}

@@ -1,0 +1,20 @@
+// Every label and annotation key pidguard reads or writes, in one place so the
+// webhook, the node agent, the audit and the manifests cannot drift apart.
+
+/** Namespace label: the namespace's mode (enforce | audit | off). */
+export const MODE_LABEL = 'pidguard.io/mode';
+/** Prefix of every pidguard label; changes to these labels on a Namespace are guarded. */
+export const LABEL_PREFIX = 'pidguard.io/';
+/** Pod label or annotation that opts a pod into .NET handling: `pidguard.io/runtime: dotnet`. */
+export const RUNTIME_KEY = 'pidguard.io/runtime';
+/** Pod annotation: the pod's PID budget; the node agent writes it into the pod cgroup's pids.max. */
+export const PIDS_LIMIT_ANNOTATION = 'pidguard.io/pids-limit';
+/** Pod annotation recording what pidguard's mutation set (in the spirit of LimitRanger's). */
+export const MUTATIONS_ANNOTATION = 'pidguard.io/mutations';
+
+/** The variable the .NET runtime actually reads (CLRConfig, parsed as hexadecimal). */
+export const DOTNET_FORCE_MAX_WORKER_THREADS = 'DOTNET_ThreadPool_ForceMaxWorkerThreads';
+/** The older prefix of the same knob; DOTNET_ wins over it, so setting ours would override it. */
+export const COMPLUS_FORCE_MAX_WORKER_THREADS = 'COMPlus_ThreadPool_ForceMaxWorkerThreads';
+/** The name the product brief asked for. The runtime never reads it; kept for people and dashboards. */
+export const DOTNET_MAX_THREADS = 'DOTNET_ThreadPool_MaxThreads';

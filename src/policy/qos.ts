@@ -1,0 +1,73 @@
+// QoS class, computed the way the API server does
+// (pkg/apis/core/helper/qos/qos.go, ComputePodQOS, Kubernetes 1.34+ with
+// PodLevelResources on by default).
+//
+// Fields read: spec.resources (pod level), and requests/limits of cpu and
+// memory on spec.containers[*] and spec.initContainers[*]. Ephemeral
+// containers cannot set resources and are ignored. Only positive quantities
+// count. A container's missing requests are first defaulted from its limits,
+// as the API server does for every pod it creates.
+
+import { addQuantities, compareQuantities, isPositive, parseQuantity, type Quantity } from './quantity.js';
+import type { Container, PodSpec, QosClass, ResourceList } from './types.js';
+
+const QOS_RESOURCES = ['cpu', 'memory'] as const;
+
+export function computeQosClass(spec: PodSpec): QosClass {
+  const requests = new Map<string, Quantity>();
+  const limits = new Map<string, Quantity>();
+  let guaranteedCandidate = true;
+
+  if (spec.resources != null) {
+    collect(spec.resources.requests, requests);
+    if (spec.resources.limits && Object.keys(spec.resources.limits).length > 0) {
+      const found = collect(spec.resources.limits, limits);
+      if (!QOS_RESOURCES.every((name) => found.has(name))) guaranteedCandidate = false;
+    }
+  } else {
+    for (const container of allContainers(spec)) {
+      const effective = effectiveResources(container);
+      collect(effective.requests, requests);
+      const found = collect(effective.limits, limits);
+      if (!QOS_RESOURCES.every((name) => found.has(name))) guaranteedCandidate = false;
+    }
+  }
+
+  if (requests.size === 0 && limits.size === 0) return 'BestEffort';
+  if (guaranteedCandidate) {
+    for (const [name, request] of requests) {
+      const limit = limits.get(name);
+      if (!limit || compareQuantities(limit, request) !== 0) {
+        guaranteedCandidate = false;
+        break;
+      }
+    }
+  }
+  return guaranteedCandidate && requests.size === limits.size ? 'Guaranteed' : 'Burstable';
+}
+
+export function allContainers(spec: PodSpec): Container[] {
+  return [...(spec.containers ?? []), ...(spec.initContainers ?? [])];
+}
+
+/** A container's requests and limits after the API server's defaulting (requests default to limits). */
+export function effectiveResources(container: Container): { requests: ResourceList; limits: ResourceList } {
+  const limits = container.resources?.limits ?? {};
+  const requests = { ...limits, ...(container.resources?.requests ?? {}) };
+  return { requests, limits };
+}
+
+/** Adds the positive cpu/memory quantities of `list` into `into`; returns the names found. */
+function collect(list: ResourceList | undefined, into: Map<string, Quantity>): Set<string> {
+  const found = new Set<string>();
+  for (const name of QOS_RESOURCES) {
+    const raw = list?.[name];
+    if (raw === undefined) continue;
+    const quantity = parseQuantity(raw);
+    if (!quantity || !isPositive(quantity)) continue;
+    found.add(name);
+    const sum = into.get(name);
+    into.set(name, sum ? addQuantities(sum, quantity) : quantity);
+  }
+  return found;
+}

@@ -1,0 +1,23 @@
+// The rule registry: every rule pidguard has, in evaluation order. Mutations
+// come first so that checks judge the pod as it will actually be created.
+
+import { dotnetGuard } from './dotnet-guard.js';
+import { namespaceLabelGuard } from './namespace-label-guard.js';
+import { requireResources } from './require-resources.js';
+import type { Rule } from './rule.js';
+
+export const RULES: readonly Rule[] = validateRegistry([dotnetGuard, requireResources, namespaceLabelGuard]);
+
+/** Rejects a registry with duplicate or malformed ids or missing descriptions, so a broken rule cannot ship. */
+export function validateRegistry(rules: readonly Rule[]): readonly Rule[] {
+  const seen = new Set<string>();
+  for (const rule of rules) {
+    if (!/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(rule.id)) throw new Error(`rule id "${rule.id}" is not kebab-case`);
+    if (seen.has(rule.id)) throw new Error(`rule id "${rule.id}" is registered twice`);
+    if (rule.description.trim() === '') throw new Error(`rule "${rule.id}" has no description`);
+    seen.add(rule.id);
+  }
+  return rules;
+}
+
+export type { Rule, Finding, Change } from './rule.js';

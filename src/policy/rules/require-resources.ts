@@ -1,0 +1,81 @@
+// require-resources
+//
+// Fields: spec.resources (pod level), spec.containers[*].resources and
+// spec.initContainers[*].resources: requests and limits of cpu and memory.
+//
+// Level not-besteffort (default): the pod's QoS class, computed as the API
+// server does, must not be BestEffort. A BestEffort pod has no cpu or memory
+// floor or ceiling, and is what let the incident's services run unbounded.
+// Level requests: every container requests cpu and memory (a positive
+// pod-level value covers all containers for that resource).
+// Level requests-and-limits: every container also limits cpu and memory.
+
+import { parseQuantity, isPositive } from '../quantity.js';
+import { allContainers, computeQosClass, effectiveResources } from '../qos.js';
+import type { Container, PodSpec, ResourceList } from '../types.js';
+import type { Finding, PodCheckRule } from './rule.js';
+
+const FIX_EXAMPLE = 'resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 256Mi}}';
+
+export const requireResources: PodCheckRule = {
+  id: 'require-resources',
+  description: 'Pods must not be BestEffort: containers set cpu/memory requests or limits (stricter levels: per container).',
+  target: 'pod-check',
+  check(pod, config) {
+    const level = config.requireResources.level;
+    if (level === 'not-besteffort') return checkNotBestEffort(pod.spec);
+    const fields: Array<'requests' | 'limits'> = level === 'requests' ? ['requests'] : ['requests', 'limits'];
+    return checkPerContainer(pod.spec, fields);
+  },
+};
+
+function checkNotBestEffort(spec: PodSpec): Finding | undefined {
+  if (computeQosClass(spec) !== 'BestEffort') return undefined;
+  const detail =
+    spec.resources != null
+      ? 'spec.resources sets no positive cpu or memory request or limit'
+      : `${containerList(allContainers(spec).map((c) => c.name))} set no cpu or memory requests or limits`;
+  return {
+    reason: 'BestEffort pod (no cpu or memory requests or limits)',
+    detail,
+    fix: `set resources on at least one container, for example ${FIX_EXAMPLE}`,
+  };
+}
+
+function checkPerContainer(spec: PodSpec, fields: Array<'requests' | 'limits'>): Finding | undefined {
+  const missing: string[] = [];
+  for (const container of allContainers(spec)) {
+    const gaps = gapsOf(container, spec, fields);
+    if (gaps.length > 0) missing.push(`"${container.name}" (${gaps.join(', ')})`);
+  }
+  if (missing.length === 0) return undefined;
+  const what = fields.join(' and ');
+  return {
+    reason: `containers without cpu and memory ${what}`,
+    detail: `${missing.length === 1 ? 'container' : 'containers'} ${missing.join(', ')} must set them`,
+    fix: `set cpu and memory ${what} on every container, for example resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {cpu: 500m, memory: 256Mi}}`,
+  };
+}
+
+/** The `requests.cpu`-style fields a container lacks, counting pod-level values. */
+function gapsOf(container: Container, spec: PodSpec, fields: Array<'requests' | 'limits'>): string[] {
+  const own = effectiveResources(container);
+  const gaps: string[] = [];
+  for (const field of fields) {
+    for (const name of ['cpu', 'memory']) {
+      if (!positive(own[field], name) && !positive(spec.resources?.[field], name)) gaps.push(`${field}.${name}`);
+    }
+  }
+  return gaps;
+}
+
+function positive(list: ResourceList | undefined, name: string): boolean {
+  const raw = list?.[name];
+  const quantity = raw === undefined ? undefined : parseQuantity(raw);
+  return quantity !== undefined && isPositive(quantity);
+}
+
+function containerList(names: string[]): string {
+  const quoted = names.map((name) => `"${name}"`).join(', ');
+  return names.length === 1 ? `container ${quoted}` : `containers ${quoted}`;
+}

@@ -1,0 +1,51 @@
+// The shape of a rule. Like Pod Security Admission's checks, a rule is data:
+// an id, a one-line description, and exactly one function.
+
+import type { PolicyConfig } from '../config.js';
+import type { ObjectMeta, PodTemplate, UserInfo } from '../types.js';
+
+/** Why something is not allowed: a short reason, a detail naming the parts at fault, and how to fix it. */
+export interface Finding {
+  reason: string;
+  detail: string;
+  fix: string;
+}
+
+/** One change a mutation made, for the record annotation and human output. */
+export interface Change {
+  container?: string;
+  summary: string;
+}
+
+interface RuleInfo {
+  /** kebab-case, unique, stable: it appears in metrics, logs and audit reports. */
+  id: string;
+  description: string;
+}
+
+/** Judges the pod an object will create (after pidguard's own mutations). */
+export interface PodCheckRule extends RuleInfo {
+  target: 'pod-check';
+  check(pod: PodTemplate, config: PolicyConfig): Finding | undefined;
+}
+
+/** Changes the pod in place and says what it changed; must be idempotent. */
+export interface PodMutationRule extends RuleInfo {
+  target: 'pod-mutation';
+  mutate(pod: PodTemplate, config: PolicyConfig): Change[];
+}
+
+export interface NamespaceChange {
+  namespace: ObjectMeta;
+  /** Undefined on CREATE. */
+  oldNamespace: ObjectMeta | undefined;
+  userInfo: UserInfo;
+}
+
+/** Judges a namespace CREATE or UPDATE. */
+export interface NamespaceCheckRule extends RuleInfo {
+  target: 'namespace-check';
+  check(change: NamespaceChange, config: PolicyConfig): Finding | undefined;
+}
+
+export type Rule = PodCheckRule | PodMutationRule | NamespaceCheckRule;

@@ -1,0 +1,41 @@
+// Which kinds pidguard judges, and where each keeps the pod it will create.
+
+import type { KubeObject, PodTemplate } from './types.js';
+
+/** Path from the object to its pod template; [] means the object is itself a Pod. */
+const POD_TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
+  Pod: [],
+  Deployment: ['spec', 'template'],
+  StatefulSet: ['spec', 'template'],
+  DaemonSet: ['spec', 'template'],
+  ReplicaSet: ['spec', 'template'],
+  ReplicationController: ['spec', 'template'],
+  Job: ['spec', 'template'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
+};
+
+export const POD_KINDS: readonly string[] = Object.keys(POD_TEMPLATE_PATHS);
+
+export function isPodShaped(kind: string | undefined): boolean {
+  return kind !== undefined && Object.hasOwn(POD_TEMPLATE_PATHS, kind);
+}
+
+/**
+ * The pod an object will create, as a live view into `object` (mutating the
+ * returned template mutates the object). Undefined if the object has no
+ * usable pod spec (the API server's own validation will reject it).
+ */
+export function podTemplateOf(object: KubeObject): PodTemplate | undefined {
+  const path = object.kind ? POD_TEMPLATE_PATHS[object.kind] : undefined;
+  if (!path) return undefined;
+  let node: unknown = object;
+  for (const key of path) {
+    node = isRecord(node) ? node[key] : undefined;
+  }
+  if (!isRecord(node) || !isRecord(node.spec) || !Array.isArray(node.spec.containers)) return undefined;
+  return node as unknown as PodTemplate;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

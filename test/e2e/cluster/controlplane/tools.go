@@ -1,0 +1,10 @@
+//go:build tools
+
+// Pins the control-plane binaries this module builds (the tools.go pattern):
+// go build reads their versions from go.mod/go.sum.
+package controlplane
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
