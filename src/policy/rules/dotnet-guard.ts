@@ -40,8 +40,11 @@ export const dotnetGuard: PodMutationRule = {
       for (const container of containers ?? []) {
         if (dotnetSignals(container, pod.metadata, isInit, config.dotnet).length === 0) continue;
         dotnetFound = true;
-        if (pod.spec.resources == null) changes.push(...fillResources(container, config.dotnet));
-        changes.push(...capThreadPool(container, config.dotnet.maxWorkerThreads));
+        const set = [
+          ...(pod.spec.resources == null ? fillResources(container, config.dotnet) : []),
+          ...capThreadPool(container, config.dotnet.maxWorkerThreads),
+        ];
+        if (set.length > 0) changes.push({ container: container.name, summary: set.join(', ') });
       }
     }
     if (dotnetFound) changes.push(...annotatePidsLimit(pod, config.dotnet.pidsLimit));
@@ -55,7 +58,8 @@ export function dotnetHex(value: number): string {
   return `0x${value.toString(16)}`;
 }
 
-function fillResources(container: Container, defaults: PolicyConfig['dotnet']): Change[] {
+/** Fills missing cpu/memory requests and limits; returns what it set. */
+function fillResources(container: Container, defaults: PolicyConfig['dotnet']): string[] {
   const set: string[] = [];
   for (const name of ['cpu', 'memory'] as const) {
     const resources = (container.resources ??= {});
@@ -73,7 +77,7 @@ function fillResources(container: Container, defaults: PolicyConfig['dotnet']): 
     (resources.limits ??= {})[name] = value;
     set.push(`${name} limit ${value}`);
   }
-  return set.length > 0 ? [{ container: container.name, summary: set.join(', ') }] : [];
+  return set;
 }
 
 /** The default limit, or the request itself when the request is larger. */
@@ -83,20 +87,21 @@ function limitAtLeast(request: string, limits: CpuMemory, name: 'cpu' | 'memory'
   return compareQuantities(requested, parseQuantity(limits[name])!) > 0 ? request : limits[name];
 }
 
-function capThreadPool(container: Container, maxWorkerThreads: number): Change[] {
+/** Adds the thread-pool variables the container does not set; returns what it set. */
+function capThreadPool(container: Container, maxWorkerThreads: number): string[] {
   const env = container.env ?? [];
   const has = (name: string) => env.some((entry) => entry.name === name);
   const added: string[] = [];
   if (!has(DOTNET_FORCE_MAX_WORKER_THREADS) && !has(COMPLUS_FORCE_MAX_WORKER_THREADS)) {
     env.push({ name: DOTNET_FORCE_MAX_WORKER_THREADS, value: dotnetHex(maxWorkerThreads) });
-    added.push(`${DOTNET_FORCE_MAX_WORKER_THREADS}=${dotnetHex(maxWorkerThreads)}`);
+    added.push(`env ${DOTNET_FORCE_MAX_WORKER_THREADS}=${dotnetHex(maxWorkerThreads)}`);
   }
   if (!has(DOTNET_MAX_THREADS)) {
     env.push({ name: DOTNET_MAX_THREADS, value: String(maxWorkerThreads) });
-    added.push(`${DOTNET_MAX_THREADS}=${maxWorkerThreads}`);
+    added.push(`env ${DOTNET_MAX_THREADS}=${maxWorkerThreads}`);
   }
   if (added.length > 0) container.env = env;
-  return added.length > 0 ? [{ container: container.name, summary: `env ${added.join(', ')}` }] : [];
+  return added;
 }
 
 function annotatePidsLimit(pod: PodTemplate, pidsLimit: number): Change[] {

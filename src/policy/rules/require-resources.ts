@@ -34,7 +34,7 @@ function checkNotBestEffort(spec: PodSpec): Finding | undefined {
   const detail =
     spec.resources != null
       ? 'spec.resources sets no positive cpu or memory request or limit'
-      : `${containerList(allContainers(spec).map((c) => c.name))} set no cpu or memory requests or limits`;
+      : `${containerList(allContainers(spec).map((c) => c.name))} no cpu or memory requests or limits`;
   return {
     reason: 'BestEffort pod (no cpu or memory requests or limits)',
     detail,
@@ -75,7 +75,8 @@ function positive(list: ResourceList | undefined, name: string): boolean {
   return quantity !== undefined && isPositive(quantity);
 }
 
+/** `container "a" sets` or `containers "a", "b" set`. */
 function containerList(names: string[]): string {
   const quoted = names.map((name) => `"${name}"`).join(', ');
-  return names.length === 1 ? `container ${quoted}` : `containers ${quoted}`;
+  return names.length === 1 ? `container ${quoted} sets` : `containers ${quoted} set`;
 }
