@@ -1,0 +1,145 @@
+import { defaultConfig, parseConfig, type PolicyConfig } from '../../../src/policy/config.js';
+import { dotnetGuard, dotnetHex } from '../../../src/policy/rules/dotnet-guard.js';
+import type { Container, PodTemplate } from '../../../src/policy/types.js';
+import { container } from './pods.js';
+
+function mutate(containers: Container[], metadata: PodTemplate['metadata'] = {}, config: PolicyConfig = defaultConfig(), initContainers?: Container[]) {
+  const pod: PodTemplate = { metadata, spec: { containers, ...(initContainers ? { initContainers } : {}) } };
+  const changes = dotnetGuard.mutate(pod, config);
+  return { pod, changes };
+}
+
+const envOf = (c: Container) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+
+describe('dotnet-guard detection', () => {
+  it.each([
+    ['an official image', { image: 'mcr.microsoft.com/dotnet/aspnet:8.0' }],
+    ['a chiseled official image', { image: 'mcr.microsoft.com/dotnet/runtime-deps:9.0-noble-chiseled' }],
+    ['an image named dotnet', { image: 'bitnami/dotnet:8' }],
+    ['an image named aspnet', { image: 'registry.local/team/aspnet-core-api@sha256:abc' }],
+    ['a DOTNET_ variable', { env: [{ name: 'DOTNET_gcServer', value: '1' }] }],
+    ['an ASPNETCORE_ variable', { env: [{ name: 'ASPNETCORE_URLS', value: 'http://+:80' }] }],
+    ['the dotnet command', { command: ['dotnet', 'App.dll'] }],
+    ['an absolute dotnet path', { command: ['/usr/share/dotnet/dotnet'] }],
+    ['a dll in args', { args: ['App.dll'] }],
+    ['a shell wrapper', { command: ['sh', '-c', 'exec dotnet App.dll --urls http://+:80'] }],
+  ])('detects %s', (_name, extra) => {
+    const { changes } = mutate([container('app', undefined, { image: 'corp/app:1', ...extra })]);
+    expect(changes.length).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['nginx', { image: 'nginx:1.27' }],
+    ['an image that merely contains "net"', { image: 'corp/netbox:4' }],
+    ['a dll mentioned mid-word', { args: ['--dllpath=/x'] }],
+    ['a DOTNETX variable without underscore', { env: [{ name: 'DOTNETX', value: '1' }] }],
+  ])('ignores %s', (_name, extra) => {
+    const { pod, changes } = mutate([container('app', undefined, extra)]);
+    expect(changes).toEqual([]);
+    expect(pod.metadata?.annotations).toBeUndefined();
+  });
+
+  it.each([
+    ['label', { labels: { 'pidguard.io/runtime': 'dotnet' } }],
+    ['annotation', { annotations: { 'pidguard.io/runtime': 'dotnet' } }],
+  ])('honours the opt-in %s for every app container but not init containers', (_name, metadata) => {
+    const { pod } = mutate([container('a'), container('b')], metadata, defaultConfig(), [container('init')]);
+    expect(envOf(pod.spec.containers[0]!)).toHaveProperty('DOTNET_ThreadPool_ForceMaxWorkerThreads');
+    expect(envOf(pod.spec.containers[1]!)).toHaveProperty('DOTNET_ThreadPool_ForceMaxWorkerThreads');
+    expect(pod.spec.initContainers![0]!.env).toBeUndefined();
+  });
+
+  it('mutates a .NET init container detected by its own signals', () => {
+    const { pod } = mutate([container('app')], {}, defaultConfig(), [container('migrate', undefined, { command: ['dotnet', 'ef', 'database', 'update'] })]);
+    expect(pod.spec.initContainers![0]!.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } });
+    expect(pod.spec.containers[0]!.resources).toBeUndefined();
+  });
+
+  it('does nothing when disabled', () => {
+    const { changes } = mutate([container('app', undefined, { image: 'mcr.microsoft.com/dotnet/aspnet:8.0' })], {}, parseConfig({ dotnet: { enabled: false } }));
+    expect(changes).toEqual([]);
+  });
+});
+
+describe('dotnet-guard mutation', () => {
+  const dotnet = (resources?: Container['resources'], extra: Partial<Container> = {}) =>
+    container('app', resources as never, { image: 'mcr.microsoft.com/dotnet/aspnet:8.0', ...extra });
+
+  it('writes the thread cap in hex for the runtime and in decimal for the brief', () => {
+    expect(dotnetHex(256)).toBe('0x100');
+    expect(dotnetHex(1000)).toBe('0x3e8');
+    const { pod } = mutate([dotnet()], {}, parseConfig({ dotnet: { maxWorkerThreads: 1000 } }));
+    expect(envOf(pod.spec.containers[0]!)).toEqual({
+      DOTNET_ThreadPool_ForceMaxWorkerThreads: '0x3e8',
+      DOTNET_ThreadPool_MaxThreads: '1000',
+    });
+  });
+
+  it('fills missing requests and limits from the defaults and annotates the pod', () => {
+    const { pod, changes } = mutate([dotnet()]);
+    expect(pod.spec.containers[0]!.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } });
+    expect(pod.metadata?.annotations?.['pidguard.io/pids-limit']).toBe('1024');
+    expect(changes).toEqual([
+      {
+        container: 'app',
+        summary:
+          'cpu request 100m, cpu limit 1, memory request 256Mi, memory limit 1Gi, env DOTNET_ThreadPool_ForceMaxWorkerThreads=0x100, env DOTNET_ThreadPool_MaxThreads=256',
+      },
+      { summary: 'annotation pidguard.io/pids-limit=1024' },
+    ]);
+    expect(pod.metadata?.annotations?.['pidguard.io/mutations']).toBe(
+      'dotnet-guard set: container "app": cpu request 100m, cpu limit 1, memory request 256Mi, memory limit 1Gi, env DOTNET_ThreadPool_ForceMaxWorkerThreads=0x100, env DOTNET_ThreadPool_MaxThreads=256; annotation pidguard.io/pids-limit=1024',
+    );
+  });
+
+  it('never produces a limit below the request', () => {
+    const { pod } = mutate([dotnet({ requests: { cpu: '4', memory: '8Gi' } })]);
+    expect(pod.spec.containers[0]!.resources).toEqual({ requests: { cpu: '4', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } });
+  });
+
+  it('adds only a limit when the request is set and below the default limit', () => {
+    const { pod } = mutate([dotnet({ requests: { cpu: '200m' } })]);
+    expect(pod.spec.containers[0]!.resources).toEqual({ requests: { cpu: '200m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } });
+  });
+
+  it('keeps a limit-only resource as is (its request defaults to the limit)', () => {
+    const { pod } = mutate([dotnet({ limits: { memory: '100Mi' } })]);
+    expect(pod.spec.containers[0]!.resources).toEqual({ requests: { cpu: '100m' }, limits: { memory: '100Mi', cpu: '1' } });
+  });
+
+  it('keeps everything the user set', () => {
+    const own = dotnet(
+      { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '2', memory: '128Mi' } },
+      { env: [{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: '0x40' }, { name: 'DOTNET_ThreadPool_MaxThreads', value: '64' }] },
+    );
+    const before = structuredClone(own);
+    const { pod, changes } = mutate([own], { annotations: { 'pidguard.io/pids-limit': '200' } });
+    expect(pod.spec.containers[0]).toEqual(before);
+    expect(pod.metadata?.annotations).toEqual({ 'pidguard.io/pids-limit': '200' });
+    expect(changes).toEqual([]);
+  });
+
+  it('does not override the COMPlus_ spelling of the cap (DOTNET_ would win over it)', () => {
+    const { pod } = mutate([dotnet(undefined, { env: [{ name: 'COMPlus_ThreadPool_ForceMaxWorkerThreads', value: '0x80' }] })]);
+    expect(envOf(pod.spec.containers[0]!)).toEqual({ COMPlus_ThreadPool_ForceMaxWorkerThreads: '0x80', DOTNET_ThreadPool_MaxThreads: '256' });
+  });
+
+  it('counts a variable set from a secret as set', () => {
+    const { pod } = mutate([dotnet(undefined, { env: [{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] })]);
+    expect(pod.spec.containers[0]!.env!.filter((e) => e.name === 'DOTNET_ThreadPool_ForceMaxWorkerThreads')).toHaveLength(1);
+  });
+
+  it('leaves container resources alone when the pod sets pod-level resources', () => {
+    const pod: PodTemplate = { spec: { containers: [dotnet()], resources: { limits: { cpu: '2', memory: '2Gi' } } } };
+    dotnetGuard.mutate(pod, defaultConfig());
+    expect(pod.spec.containers[0]!.resources).toBeUndefined();
+    expect(envOf(pod.spec.containers[0]!)).toHaveProperty('DOTNET_ThreadPool_MaxThreads', '256');
+  });
+
+  it('is idempotent', () => {
+    const { pod } = mutate([dotnet(), container('sidecar')], { annotations: { other: 'x' } });
+    const once = structuredClone(pod);
+    expect(dotnetGuard.mutate(pod, defaultConfig())).toEqual([]);
+    expect(pod).toEqual(once);
+  });
+});

@@ -1,0 +1,144 @@
+// Properties of the engine over generated pods: every patch is valid RFC 6902
+// that applies with validation on, is idempotent, only adds, never touches a
+// value the user set, and a mutated .NET pod is never BestEffort.
+import fc from 'fast-check';
+import { defaultConfig } from '../../../src/policy/config.js';
+import { evaluate } from '../../../src/policy/engine.js';
+import { applyPatch } from '../../../src/policy/json-patch.js';
+import { allContainers, computeQosClass } from '../../../src/policy/qos.js';
+import { compareQuantities, parseQuantity } from '../../../src/policy/quantity.js';
+import type { Container, KubeObject, PodSpec } from '../../../src/policy/types.js';
+
+const config = defaultConfig();
+const quantity = fc.constantFrom('0', '10m', '100m', '1', '1.5', '2000m', '64Mi', '1Gi', '3Gi', '128974848', '1e3');
+const resourceList = fc.dictionary(fc.constantFrom('cpu', 'memory', 'ephemeral-storage', 'example.com/gpu'), quantity, { maxKeys: 3 });
+const resources = fc.option(
+  fc.record({ requests: resourceList, limits: resourceList }, { requiredKeys: [] }),
+  { nil: undefined },
+);
+const envName = fc.constantFrom(
+  'PATH', 'DOTNET_gcServer', 'ASPNETCORE_URLS', 'DOTNET_ThreadPool_ForceMaxWorkerThreads',
+  'COMPlus_ThreadPool_ForceMaxWorkerThreads', 'DOTNET_ThreadPool_MaxThreads', 'A/B~C',
+);
+const env = fc.option(fc.array(fc.record({ name: envName, value: fc.string({ maxLength: 5 }) }), { maxLength: 4 }), { nil: undefined });
+const image = fc.constantFrom('nginx:1.27', 'mcr.microsoft.com/dotnet/aspnet:8.0', 'corp/orders-api:1', 'bitnami/dotnet-sdk:8', 'busybox');
+const command = fc.option(fc.constantFrom(['dotnet', 'App.dll'], ['sh', '-c', 'sleep 1'], ['/app/server']), { nil: undefined });
+
+function containers(prefix: string, min: number) {
+  return fc.array(fc.record({ image, command, env, resources }), { minLength: min, maxLength: 3 }).map((list) =>
+    list.map((c, i) => {
+      const result: Container = { name: `${prefix}${i}`, image: c.image };
+      if (c.command) result.command = c.command;
+      if (c.env) result.env = c.env;
+      if (c.resources) result.resources = c.resources;
+      return result;
+    }),
+  );
+}
+
+const metadataMap = fc.option(
+  fc.dictionary(fc.constantFrom('pidguard.io/runtime', 'pidguard.io/pids-limit', 'app', 'example.com/owner', 'a~b'), fc.constantFrom('dotnet', '77', 'x'), { maxKeys: 3 }),
+  { nil: undefined },
+);
+
+const podArbitrary: fc.Arbitrary<KubeObject> = fc
+  .record({
+    labels: metadataMap,
+    annotations: metadataMap,
+    containers: containers('c', 1),
+    initContainers: fc.option(containers('i', 1), { nil: undefined }),
+    podResources: fc.option(fc.constant({ limits: { cpu: '2', memory: '2Gi' } }), { nil: undefined }),
+  })
+  .map(({ labels, annotations, containers: main, initContainers, podResources }) => {
+    const spec: PodSpec = { containers: main };
+    if (initContainers) spec.initContainers = initContainers;
+    if (podResources) spec.resources = podResources;
+    const metadata: KubeObject['metadata'] = { name: 'p', namespace: 'ns' };
+    if (labels) metadata.labels = labels;
+    if (annotations) metadata.annotations = annotations;
+    return { apiVersion: 'v1', kind: 'Pod', metadata, spec };
+  });
+
+const mutate = (object: KubeObject) => evaluate({ object, operation: 'CREATE', mode: 'enforce', config });
+
+/** Every leaf of a JSON value with its path. */
+function leaves(value: unknown, path: string[] = []): Array<[string[], unknown]> {
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).flatMap(([key, child]) => leaves(child, [...path, key]));
+  }
+  return [[path, value]];
+}
+
+function at(value: unknown, path: string[]): unknown {
+  return path.reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], value);
+}
+
+const RUNS = { numRuns: 400 };
+
+describe('engine properties', () => {
+  it('every patch applies with fast-json-patch validation on', () => {
+    fc.assert(
+      fc.property(podArbitrary, (object) => {
+        applyPatch(object, mutate(object).patch); // throws on an invalid operation or path
+      }),
+      RUNS,
+    );
+  });
+
+  it('applying the mutation twice changes nothing', () => {
+    fc.assert(
+      fc.property(podArbitrary, (object) => {
+        const once = applyPatch(object, mutate(object).patch);
+        expect(mutate(once).patch).toEqual([]);
+      }),
+      RUNS,
+    );
+  });
+
+  it('only adds: no value the user set is removed or changed', () => {
+    fc.assert(
+      fc.property(podArbitrary, (object) => {
+        const { patch } = mutate(object);
+        expect(patch.every((op) => op.op === 'add')).toBe(true);
+        const mutated = applyPatch(object, patch);
+        for (const [path, value] of leaves(object)) {
+          expect(at(mutated, path)).toEqual(value);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('a mutated .NET pod is never BestEffort, so the validating side admits it', () => {
+    fc.assert(
+      fc.property(podArbitrary, (object) => {
+        const result = mutate(object);
+        const containersTouched = result.mutations.some((m) => m.container !== undefined);
+        if (!containersTouched) return;
+        const mutated = applyPatch(object, result.patch);
+        expect(computeQosClass(mutated.spec as PodSpec)).not.toBe('BestEffort');
+        expect(result.allowed).toBe(true);
+        expect(mutate(mutated).allowed).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it('every limit pidguard sets is at least the request', () => {
+    fc.assert(
+      fc.property(podArbitrary, (object) => {
+        const original = allContainers(object.spec as PodSpec);
+        const mutated = allContainers(applyPatch(object, mutate(object).patch).spec as PodSpec);
+        mutated.forEach((c, index) => {
+          for (const name of ['cpu', 'memory']) {
+            const limit = c.resources?.limits?.[name];
+            const request = parseQuantity(c.resources?.requests?.[name] ?? '');
+            const setByPidguard = original[index]!.resources?.limits?.[name] === undefined && limit !== undefined;
+            if (setByPidguard && request) expect(compareQuantities(parseQuantity(limit)!, request)).toBeGreaterThanOrEqual(0);
+          }
+        });
+      }),
+      RUNS,
+    );
+  });
+});

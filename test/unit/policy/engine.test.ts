@@ -1,0 +1,209 @@
+import { defaultConfig } from '../../../src/policy/config.js';
+import { evaluate, type EvaluationRequest } from '../../../src/policy/engine.js';
+import { applyPatch } from '../../../src/policy/json-patch.js';
+import { RULES, validateRegistry } from '../../../src/policy/rules/index.js';
+import type { KubeObject, PodSpec } from '../../../src/policy/types.js';
+import { container, deployment, pod } from './pods.js';
+
+const config = defaultConfig();
+const run = (object: KubeObject | null, extra: Partial<EvaluationRequest> = {}) =>
+  evaluate({ object, operation: 'CREATE', mode: 'enforce', config, ...extra });
+
+const bestEffort: PodSpec = { containers: [container('web')] };
+const dotnetSpec: PodSpec = { containers: [container('api', undefined, { image: 'mcr.microsoft.com/dotnet/aspnet:8.0' })] };
+const withTemplate = (kind: string, spec: PodSpec): KubeObject => {
+  const template = { metadata: { labels: { app: 'x' } }, spec };
+  const specs: Record<string, unknown> = {
+    Deployment: { template },
+    StatefulSet: { serviceName: 'x', template },
+    DaemonSet: { template },
+    ReplicaSet: { template },
+    ReplicationController: { template },
+    Job: { template },
+    CronJob: { schedule: '* * * * *', jobTemplate: { spec: { template } } },
+  };
+  return { apiVersion: 'v1', kind, metadata: { name: 'x', namespace: 'default' }, spec: specs[kind] };
+};
+
+describe('registry', () => {
+  it('lists the rules with unique kebab-case ids', () => {
+    expect(RULES.map((r) => r.id)).toEqual(['dotnet-guard', 'require-resources', 'namespace-label-guard']);
+  });
+
+  it('refuses duplicates, bad ids and empty descriptions', () => {
+    const [rule] = RULES;
+    expect(() => validateRegistry([rule!, rule!])).toThrow('registered twice');
+    expect(() => validateRegistry([{ ...rule!, id: 'Bad_Id' }])).toThrow('not kebab-case');
+    expect(() => validateRegistry([{ ...rule!, description: ' ' }])).toThrow('no description');
+  });
+});
+
+describe('evaluate: pods', () => {
+  it('denies a BestEffort pod in enforce mode with a message naming the rule and the fix', () => {
+    const result = run(pod(bestEffort));
+    expect(result.allowed).toBe(false);
+    expect(result.message).toBe(
+      'pidguard denied pod "p": require-resources: BestEffort pod (no cpu or memory requests or limits): container "web" sets no cpu or memory requests or limits. ' +
+        'Fix: set resources on at least one container, for example resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 256Mi}}.',
+    );
+    expect(result.violations.map((v) => v.ruleId)).toEqual(['require-resources']);
+    expect(result.patch).toEqual([]);
+    expect(result.qosClass).toBe('BestEffort');
+  });
+
+  it('mutates a .NET pod and admits it: the check sees the mutated pod', () => {
+    const result = run(pod(dotnetSpec));
+    expect(result.allowed).toBe(true);
+    expect(result.violations).toEqual([]);
+    expect(result.qosClass).toBe('Burstable');
+    const mutated = applyPatch(pod(dotnetSpec), result.patch);
+    expect(mutated.metadata?.annotations?.['pidguard.io/pids-limit']).toBe('1024');
+    expect((mutated.spec as PodSpec).containers[0]!.resources?.limits).toEqual({ cpu: '1', memory: '1Gi' });
+  });
+
+  it('escapes the / of annotation keys as ~1 when annotations already exist', () => {
+    const result = run(pod(dotnetSpec, { annotations: { existing: 'yes' } }));
+    const paths = result.patch.map((op) => op.path);
+    expect(paths).toContain('/metadata/annotations/pidguard.io~1pids-limit');
+    expect(paths).toContain('/metadata/annotations/pidguard.io~1mutations');
+  });
+
+  it('adds the whole annotations map when the pod has none', () => {
+    const result = run(pod(dotnetSpec));
+    expect(result.patch).toContainEqual(expect.objectContaining({ op: 'add', path: '/metadata/annotations' }));
+  });
+
+  it('appends to an existing env list and creates a missing one', () => {
+    const withEnv = pod({ containers: [container('api', undefined, { command: ['dotnet', 'a.dll'], env: [{ name: 'A', value: '1' }] })] });
+    const appended = run(withEnv).patch.filter((op) => op.path.includes('/env'));
+    expect(appended.map((op) => op.path)).toEqual(['/spec/containers/0/env/1', '/spec/containers/0/env/2']);
+    const created = run(pod(dotnetSpec)).patch.filter((op) => op.path.includes('/env'));
+    expect(created).toEqual([{ op: 'add', path: '/spec/containers/0/env', value: expect.any(Array) }]);
+  });
+
+  it('patches init containers at their own path', () => {
+    const spec: PodSpec = { containers: [container('app', { requests: { cpu: '1' } })], initContainers: [container('m', undefined, { args: ['Migrate.dll'] })] };
+    const paths = run(pod(spec)).patch.map((op) => op.path);
+    expect(paths.some((p) => p.startsWith('/spec/initContainers/0/'))).toBe(true);
+    expect(paths.some((p) => p.startsWith('/spec/containers/0/'))).toBe(false);
+  });
+
+  it('adds nothing to an already mutated pod', () => {
+    const mutated = applyPatch(pod(dotnetSpec), run(pod(dotnetSpec)).patch);
+    const again = run(mutated);
+    expect(again.patch).toEqual([]);
+    expect(again.mutations).toEqual([]);
+    expect(again.allowed).toBe(true);
+  });
+
+  it('names pods by generateName when the API server will name them', () => {
+    expect(run(pod(bestEffort, { name: undefined, generateName: 'web-' })).name).toBe('web-*');
+  });
+});
+
+describe('evaluate: modes', () => {
+  it('audit never denies or patches, and says what enforce would do', () => {
+    const denied = run(pod(bestEffort), { mode: 'audit' });
+    expect(denied.allowed).toBe(true);
+    expect(denied.patch).toEqual([]);
+    expect(denied.warnings).toEqual([`audit mode, enforce would deny: ${run(pod(bestEffort)).message}`]);
+    expect(denied.auditAnnotations).toEqual({ 'would-deny': run(pod(bestEffort)).message });
+
+    const mutated = run(pod(dotnetSpec), { mode: 'audit' });
+    expect(mutated.patch).toEqual([]);
+    expect(mutated.warnings[0]).toMatch(/^audit mode, enforce would set: container "api": cpu request 100m/);
+    expect(mutated.auditAnnotations['would-mutate']).toContain('annotation pidguard.io/pids-limit=1024');
+  });
+
+  it('off evaluates nothing', () => {
+    const result = run(pod(bestEffort), { mode: 'off' });
+    expect(result).toMatchObject({ evaluated: false, skipReason: 'mode off', allowed: true, violations: [], patch: [], warnings: [] });
+  });
+
+  it('enforce adds no warnings or audit annotations', () => {
+    const result = run(pod(bestEffort));
+    expect(result.warnings).toEqual([]);
+    expect(result.auditAnnotations).toEqual({});
+  });
+});
+
+describe('evaluate: workloads are judged as the pods they create', () => {
+  it.each(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'CronJob'])(
+    '%s with a BestEffort template is denied, and never patched',
+    (kind) => {
+      const result = run(withTemplate(kind, bestEffort));
+      expect(result.allowed).toBe(false);
+      expect(result.message).toContain(`pidguard denied ${kind} "x" (its pod template): require-resources`);
+      expect(result.patch).toEqual([]);
+    },
+  );
+
+  it.each(['Deployment', 'CronJob'])('%s with a .NET template is admitted: its pods will be fixed', (kind) => {
+    const result = run(withTemplate(kind, dotnetSpec));
+    expect(result.allowed).toBe(true);
+    expect(result.patch).toEqual([]);
+    expect(result.mutations.map((m) => m.ruleId)).toEqual(['dotnet-guard', 'dotnet-guard']);
+  });
+
+  it('honours the opt-in label on the template', () => {
+    const object = deployment(bestEffort);
+    (object.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels['pidguard.io/runtime'] = 'dotnet';
+    expect(run(object).allowed).toBe(true);
+  });
+
+  it('leaves an object without a pod spec to the API server', () => {
+    const result = run({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'broken' }, spec: {} });
+    expect(result).toMatchObject({ evaluated: true, allowed: true, violations: [] });
+  });
+});
+
+describe('evaluate: operations', () => {
+  it('does not police DELETE (null object) or CONNECT', () => {
+    expect(run(null, { operation: 'DELETE', oldObject: pod(bestEffort) })).toMatchObject({ evaluated: false, allowed: true, kind: 'Pod', name: 'p' });
+    expect(run(pod(bestEffort), { operation: 'CONNECT' })).toMatchObject({ evaluated: false, allowed: true });
+  });
+
+  it('does not police subresources', () => {
+    expect(run(pod(bestEffort), { subResource: 'status' })).toMatchObject({ evaluated: false, skipReason: 'subresource status is not policed' });
+  });
+
+  it('does not police kinds without a pod template', () => {
+    expect(run({ kind: 'ConfigMap', metadata: { name: 'c' } })).toMatchObject({ evaluated: false, skipReason: 'kind ConfigMap is not policed' });
+  });
+
+  it('never mutates or denies a pod UPDATE (resources and env are immutable)', () => {
+    const result = run(pod(dotnetSpec), { operation: 'UPDATE', oldObject: pod(dotnetSpec) });
+    expect(result).toMatchObject({ evaluated: false, allowed: true, patch: [] });
+  });
+
+  it('lets a workload UPDATE through when the template is unchanged (scale, annotate an old object)', () => {
+    const before = deployment(bestEffort);
+    const after = structuredClone(before);
+    (after.spec as Record<string, unknown>).replicas = 5;
+    after.metadata!.annotations = { note: 'x' };
+    expect(run(after, { operation: 'UPDATE', oldObject: before })).toMatchObject({ evaluated: false, skipReason: 'pod template unchanged', allowed: true });
+  });
+
+  it('judges a workload UPDATE that changes the template', () => {
+    const before = deployment({ containers: [container('web', { requests: { cpu: '1' } })] });
+    const after = deployment(bestEffort);
+    expect(run(after, { operation: 'UPDATE', oldObject: before }).allowed).toBe(false);
+  });
+});
+
+describe('evaluate: namespaces', () => {
+  const namespace = (labels: Record<string, string>): KubeObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a', labels } });
+
+  it('guards pidguard labels on CREATE and UPDATE', () => {
+    const alice = { username: 'alice', groups: ['system:authenticated'] };
+    const created = run(namespace({ 'pidguard.io/mode': 'off' }), { userInfo: alice });
+    expect(created.allowed).toBe(false);
+    expect(created.message).toContain('pidguard denied namespace "team-a": namespace-label-guard: protected label change: user "alice" may not add pidguard.io/mode=off');
+    const updated = run(namespace({}), { operation: 'UPDATE', oldObject: namespace({ 'pidguard.io/mode': 'enforce' }), userInfo: alice });
+    expect(updated.message).toContain('may not remove pidguard.io/mode');
+  });
+
+  it('lets cluster admins change them', () => {
+    expect(run(namespace({ 'pidguard.io/mode': 'off' }), { userInfo: { username: 'admin', groups: ['system:masters'] } }).allowed).toBe(true);
+  });
+});
