@@ -1,11 +1,198 @@
-// PLACEHOLDER: replaced by the node command's implementation.
-import { CliError, type Command } from './io.js';
+// `pidguard node`: one-shot triage of a node in a PID incident. Reads /proc and
+// the cgroup tree (or a captured fixture), names the processes and pods holding
+// the threads, and says what to do. Exit 0 ok, 1 warning, 2 critical, 3 unreadable.
+
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { loadKubeConfig } from '../kube/client.js';
+import { readPodsFile, PodsFileError, type NodePod } from '../node/pods.js';
+import { ProcUnreadableError } from '../node/procfs.js';
+import { scanNode, type NodeScan, type PodUsage } from '../node/scan.js';
+import { EXIT_CODES, formatCount, formatPercent, judgeNode, podLabel, thresholdsError, type Thresholds, type Verdict } from '../node/verdict.js';
+import { flagOrEnv, integerFlag, parseFlags, ratioFlag, USAGE_EXIT } from './args.js';
+import { CliError, type CliIO, type Command } from './io.js';
+import { formatTable } from './table.js';
+
+/** Flags `node` and `agent` share: where the node's files are and where its pods come from. */
+export const NODE_SOURCE_FLAGS = {
+  proc: { type: 'string' },
+  'cgroup-root': { type: 'string' },
+  sys: { type: 'string' },
+  'pods-file': { type: 'string' },
+  kubeconfig: { type: 'string' },
+  'node-name': { type: 'string' },
+  'warning-ratio': { type: 'string' },
+  'critical-ratio': { type: 'string' },
+} as const;
+
+export interface NodeSources {
+  procRoot: string;
+  cgroupRoot: string;
+  podsFile?: string;
+  kubeconfig?: string;
+  nodeName: string;
+  thresholds: Thresholds;
+}
+
+type SourceValues = { [K in keyof typeof NODE_SOURCE_FLAGS]?: string };
+
+export function resolveNodeSources(values: SourceValues, env: NodeJS.ProcessEnv): NodeSources {
+  if (values.sys !== undefined && values['cgroup-root'] !== undefined) {
+    throw new CliError('give --sys or --cgroup-root, not both', USAGE_EXIT);
+  }
+  const thresholds: Thresholds = {
+    warningRatio: ratioFlag(values['warning-ratio'] ?? '0.7', '--warning-ratio'),
+    criticalRatio: ratioFlag(values['critical-ratio'] ?? '0.9', '--critical-ratio'),
+  };
+  const problem = thresholdsError(thresholds);
+  if (problem) throw new CliError(`--warning-ratio/--critical-ratio: ${problem}`, USAGE_EXIT);
+  const sources: NodeSources = {
+    procRoot: values.proc ?? '/proc',
+    cgroupRoot: values['cgroup-root'] ?? (values.sys !== undefined ? join(values.sys, 'fs/cgroup') : '/sys/fs/cgroup'),
+    nodeName: flagOrEnv(values['node-name'], env, 'NODE_NAME', hostname()),
+    thresholds,
+  };
+  if (values['pods-file'] !== undefined) sources.podsFile = values['pods-file'];
+  const kubeconfig = flagOrEnv(values.kubeconfig, env, 'KUBECONFIG');
+  if (kubeconfig) sources.kubeconfig = kubeconfig;
+  return sources;
+}
+
+export function loadPodsFileOrFail(path: string): NodePod[] {
+  try {
+    return readPodsFile(path);
+  } catch (error) {
+    if (error instanceof PodsFileError) throw new CliError(error.message, USAGE_EXIT);
+    throw error;
+  }
+}
+
+/** Where the pods came from, for the report: the triage still works without them. */
+interface PodsLookup {
+  pods: NodePod[];
+  source: string;
+}
+
+async function lookUpPods(sources: NodeSources, env: NodeJS.ProcessEnv): Promise<PodsLookup> {
+  if (sources.podsFile) return { pods: loadPodsFileOrFail(sources.podsFile), source: `pods file ${sources.podsFile}` };
+  let config;
+  try {
+    config = loadKubeConfig({
+      ...(sources.kubeconfig ? { kubeconfig: sources.kubeconfig } : {}),
+      inCluster: env.KUBERNETES_SERVICE_HOST !== undefined,
+      ...(env.HOME ? { homeKubeconfig: join(env.HOME, '.kube/config') } : {}),
+    });
+  } catch (error) {
+    return { pods: [], source: `none (${(error as Error).message})` };
+  }
+  if (!config) return { pods: [], source: 'none (no kubeconfig and not in a cluster: pods shown by UID; use --pods-file or --kubeconfig)' };
+  // Loaded only when a cluster is configured: a starving node should not pay for the API client.
+  const { listNodePods } = await import('../kube/node-agent-pods.js');
+  try {
+    const pods = await listNodePods(config, sources.nodeName, 5000);
+    return { pods, source: `API server (${pods.length} pods on node ${sources.nodeName})` };
+  } catch (error) {
+    return { pods: [], source: `none (${(error as Error).message})` };
+  }
+}
+
+const HELP = `pidguard node: one-shot triage of a node in a PID incident
+
+Usage: pidguard node [flags]
+
+Reads per process only /proc/<pid>/status, cmdline and cgroup (never one file
+per thread), the kernel's pid_max, threads-max and /proc/loadavg, and each pod
+cgroup's pids.current, pids.max and pids.events.
+
+Flags:
+  --proc DIR             procfs root (default /proc)
+  --cgroup-root DIR      cgroup mount root (default /sys/fs/cgroup)
+  --sys DIR              sysfs root; the cgroup root is DIR/fs/cgroup (instead of --cgroup-root)
+  --pods-file FILE       the node's pods as a JSON/YAML PodList (no API server needed)
+  --kubeconfig FILE      [KUBECONFIG] name pods through the API server (else in-cluster, else ~/.kube/config)
+  --node-name NAME       [NODE_NAME] node whose pods to list (default: the host name)
+  --top N                processes and pods to show (default 10)
+  --warning-ratio R      tasks/ceiling for a warning (default 0.7)
+  --critical-ratio R     tasks/ceiling for critical (default 0.9)
+  --json                 machine-readable report
+
+Exit codes: 0 ok, 1 warning, 2 critical, 3 could not read the node's files.
+`;
 
 export const nodeCommand: Command = {
   name: 'node',
-  summary: '',
-  help: 'pidguard node: not built yet',
-  async run() {
-    throw new CliError('not built yet', 2);
+  summary: 'One-shot triage of a node: thread hogs, their pods, PID headroom',
+  help: HELP,
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const { values } = parseFlags(argv, { ...NODE_SOURCE_FLAGS, top: { type: 'string' }, json: { type: 'boolean' } });
+    const sources = resolveNodeSources(values, io.env);
+    const top = integerFlag(values.top ?? '10', '--top', 1, 1000);
+    const lookup = await lookUpPods(sources, io.env);
+    let scan: NodeScan;
+    try {
+      scan = scanNode({ procRoot: sources.procRoot, cgroupRoot: sources.cgroupRoot, pods: lookup.pods, top });
+    } catch (error) {
+      if (error instanceof ProcUnreadableError) throw new CliError(error.message, EXIT_CODES.unreadable);
+      throw error;
+    }
+    const verdict = judgeNode(scan, sources.thresholds);
+    io.stdout.write(values.json ? `${JSON.stringify(nodeReportJson(scan, verdict, lookup.source), null, 2)}\n` : renderNodeReport(scan, verdict, lookup.source, top));
+    return EXIT_CODES[verdict.level];
   },
 };
+
+export function nodeReportJson(scan: NodeScan, verdict: Verdict, podsSource: string) {
+  return {
+    verdict: { level: verdict.level, summary: verdict.summary, nextSteps: verdict.nextSteps },
+    node: { ...scan.tasks, usageRatio: scan.usageRatio, headroom: scan.headroom },
+    podPidsLimit: scan.podPidsLimit,
+    processes: { count: scan.processCount, unreadable: scan.unreadableProcesses },
+    top: scan.top,
+    pods: scan.pods,
+    podsSource,
+    scanDurationMs: Number(scan.durationMs.toFixed(3)),
+  };
+}
+
+function renderNodeReport(scan: NodeScan, verdict: Verdict, podsSource: string, top: number): string {
+  const { tasks } = scan;
+  const lines: string[] = [
+    `${verdict.level.toUpperCase()}: ${verdict.summary}`,
+    `ceiling ${formatCount(tasks.ceiling)} = min(kernel.pid_max ${formatCount(tasks.pidMax)}, kernel.threads-max ${formatCount(tasks.threadsMax)}); tasks from /proc/loadavg`,
+    `kubelet podPidsLimit: ${scan.podPidsLimit.detail}`,
+    `${formatCount(scan.processCount)} processes read (${scan.unreadableProcesses} vanished or unreadable mid-scan) in ${scan.durationMs.toFixed(1)} ms; pods: ${podsSource}`,
+    '',
+    'TOP PROCESSES BY THREADS',
+  ];
+  const processRows = scan.top.map((process) => [
+    String(process.pid),
+    formatCount(process.threads),
+    formatPercent(process.threads / tasks.ceiling),
+    process.runtime,
+    process.pod ? podLabel(process.pod) : '-',
+    process.containerId ? process.containerId.slice(0, 13) : '-',
+    process.command,
+  ]);
+  lines.push(formatTable(['pid', 'threads', 'of ceiling', 'runtime', 'pod', 'container', 'command'], processRows).trimEnd(), '');
+  const shownPods = scan.pods.slice(0, top);
+  lines.push('PODS (pod-level pids cgroup)');
+  lines.push(formatTable(['pod', 'qos', 'threads seen', 'pids.current', 'pids.max', 'refused forks', 'pids-limit', 'limit set by'], shownPods.map(podRow)).trimEnd());
+  if (scan.pods.length > shownPods.length) lines.push(`(+${scan.pods.length - shownPods.length} more pods; --top or --json for all)`);
+  lines.push('', 'NEXT STEPS');
+  lines.push(...(verdict.nextSteps.length > 0 ? verdict.nextSteps.map((step, index) => `${index + 1}. ${step}`) : ['Nothing to do: the node has PID headroom.']));
+  return `${lines.join('\n')}\n`;
+}
+
+function podRow(pod: PodUsage): string[] {
+  const optional = (value: number | string | undefined) => (value === undefined ? '-' : typeof value === 'number' ? formatCount(value) : value);
+  return [
+    podLabel(pod),
+    pod.qos ?? '-',
+    formatCount(pod.threads),
+    optional(pod.pids.current),
+    optional(pod.pids.max),
+    optional(pod.pids.refusedForks),
+    pod.pidsLimitError !== undefined ? 'invalid' : optional(pod.pidsLimit),
+    pod.limitSetBy,
+  ];
+}

@@ -1,0 +1,99 @@
+// The pods of a node as the node checker and agent need them: identity and
+// the pids-limit annotation. They come from the API server (src/kube) or from a
+// --pods-file (a PodList, a List, a Pod, or an array of Pods; JSON or YAML).
+
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
+
+export interface NodePod {
+  uid: string;
+  namespace: string;
+  name: string;
+  nodeName?: string;
+  annotations: Record<string, string>;
+}
+
+/** The kernel's own ceiling for pid_max on 64-bit: no pids.max above it means anything. */
+export const MAX_PIDS_LIMIT = 4_194_304;
+
+export type PidsLimit = { limit: number } | { error: string } | undefined;
+
+/** The pod's `pidguard.io/pids-limit`, parsed; an error names what is wrong with it. */
+export function pidsLimitOf(pod: Pick<NodePod, 'annotations'>): PidsLimit {
+  const raw = pod.annotations[PIDS_LIMIT_ANNOTATION];
+  if (raw === undefined) return undefined;
+  const trimmed = raw.trim();
+  const value = Number(trimmed);
+  if (!/^\d+$/.test(trimmed) || value < 1 || value > MAX_PIDS_LIMIT) {
+    return { error: `${PIDS_LIMIT_ANNOTATION} must be a whole number from 1 to ${MAX_PIDS_LIMIT}, got "${raw}"` };
+  }
+  return { limit: value };
+}
+
+export class PodsFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PodsFileError';
+  }
+}
+
+interface PodLike {
+  kind?: unknown;
+  metadata?: { uid?: unknown; name?: unknown; namespace?: unknown; annotations?: unknown };
+  spec?: { nodeName?: unknown };
+}
+
+/** A Kubernetes Pod object (from a file or the API) as a NodePod; undefined without a uid. */
+export function toNodePod(object: PodLike): NodePod | undefined {
+  const metadata = object.metadata ?? {};
+  if (typeof metadata.uid !== 'string' || metadata.uid === '') return undefined;
+  const annotations: Record<string, string> = {};
+  if (metadata.annotations && typeof metadata.annotations === 'object') {
+    for (const [key, value] of Object.entries(metadata.annotations as Record<string, unknown>)) {
+      if (typeof value === 'string') annotations[key] = value;
+    }
+  }
+  const pod: NodePod = {
+    uid: metadata.uid.toLowerCase(),
+    namespace: typeof metadata.namespace === 'string' ? metadata.namespace : 'default',
+    name: typeof metadata.name === 'string' ? metadata.name : '(unnamed)',
+    annotations,
+  };
+  if (typeof object.spec?.nodeName === 'string') pod.nodeName = object.spec.nodeName;
+  return pod;
+}
+
+/** Parses the text of a pods file. Objects that are not Pods are an error, so typos do not pass silently. */
+export function parsePodsDocument(text: string, source: string): NodePod[] {
+  const documents = parseAllDocuments(text);
+  const objects: unknown[] = [];
+  for (const document of documents) {
+    if (document.errors.length > 0) throw new PodsFileError(`${source}: not valid JSON/YAML: ${document.errors[0]?.message}`);
+    const value: unknown = document.toJS();
+    if (value === null || value === undefined) continue;
+    if (Array.isArray(value)) objects.push(...value);
+    else if (typeof value === 'object' && Array.isArray((value as { items?: unknown }).items)) objects.push(...((value as { items: unknown[] }).items));
+    else objects.push(value);
+  }
+  const pods: NodePod[] = [];
+  objects.forEach((object, index) => {
+    if (!object || typeof object !== 'object' || (object as PodLike).kind !== 'Pod') {
+      throw new PodsFileError(`${source}: item ${index} is not a Pod (kind: ${String((object as PodLike | null)?.kind)})`);
+    }
+    const pod = toNodePod(object as PodLike);
+    if (!pod) throw new PodsFileError(`${source}: pod ${String((object as PodLike).metadata?.name)} has no metadata.uid (the cgroup path names pods by uid)`);
+    pods.push(pod);
+  });
+  return pods;
+}
+
+export function readPodsFile(path: string): NodePod[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new PodsFileError(`cannot read pods file ${path}: ${(error as Error).message}`);
+  }
+  return parsePodsDocument(text, path);
+}
