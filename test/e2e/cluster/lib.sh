@@ -18,7 +18,7 @@ e2e_port_busy() {
 # run.sh's trap, which stops them in order with SIGTERM.
 e2e_spawn() {
   local pidfile="$1" log="$2"; shift 2
-  "$@" </dev/null >"$log" 2>&1 &
+  "$@" </dev/null >>"$log" 2>&1 &
   echo $! >"$pidfile"
 }
 

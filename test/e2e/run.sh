@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# `npm run test:e2e`: pidguard against a real kube-apiserver and etcd.
+#   build (cached) -> up -> webhook certificate -> pidguard serve -> register the
+#   webhook configurations rendered from manifests/overlays/e2e -> jest e2e -> down
+# Extra arguments go to jest (e.g. `npm run test:e2e -- -t dry-run`).
+# PIDGUARD_E2E_KEEP=1 keeps the work dir (logs, kubeconfigs) after the run.
+# PIDGUARD_E2E_CACHE: where the control-plane binaries are cached.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cluster_dir="$here/cluster"
+source "$cluster_dir/lib.sh"
+cd "$repo"
+export PATH="/usr/local/go/bin:$PATH"
+run_start=$SECONDS
+
+# The webhook needs fixed ports (the e2e overlay's URL): one run at a time per machine.
+cache="${PIDGUARD_E2E_CACHE:-$HOME/.cache/pidguard-e2e}"
+mkdir -p "$cache"
+exec 9>"$cache/run.lock"
+if ! flock -n 9; then
+  e2e_log "another e2e run holds $cache/run.lock; waiting for it"
+  flock -w 1800 9 || e2e_die "gave up waiting for $cache/run.lock"
+fi
+
+step=$SECONDS
+bin="$(bash "$cluster_dir/build.sh" | tail -n 1)"
+e2e_log "control plane binaries: ${bin} ($((SECONDS - step))s)"
+step=$SECONDS
+npm run --silent build
+e2e_log "pidguard built ($((SECONDS - step))s)"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/pidguard-e2e.XXXXXX")"
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  bash "$cluster_dir/down.sh" "$work"
+  e2e_log "done in $((SECONDS - run_start))s (exit $status)"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step=$SECONDS
+bash "$cluster_dir/up.sh" "$bin" "$work"
+source "$work/control-plane.env"
+e2e_log "control plane up ($((SECONDS - step))s)"
+kubectl_admin=("$bin/kubectl" --kubeconfig "$work/kubeconfig-admin")
+
+# --- the webhook: its own test CA and a serving certificate for 127.0.0.1
+mkdir -p "$work/webhook"
+(
+  cd "$work/webhook"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key 2>/dev/null
+  openssl req -x509 -new -key ca.key -subj "/CN=pidguard-e2e-webhook-ca" -days 2 -sha256 -out ca.crt \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out tls.key 2>/dev/null
+  openssl req -new -key tls.key -subj "/CN=127.0.0.1" -out tls.csr 2>/dev/null
+  openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -sha256 -out tls.crt \
+    -extfile <(printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n') 2>/dev/null
+  rm -f tls.csr
+)
+bash "$cluster_dir/webhook.sh" start "$work"
+
+# --- register the shipped webhook configurations, pointed at 127.0.0.1 with the test CA
+"${kubectl_admin[@]}" kustomize "$repo/manifests/overlays/e2e" >"$work/webhooks.rendered.yaml"
+node "$cluster_dir/inject-ca.mjs" "$work/webhook/ca.crt" <"$work/webhooks.rendered.yaml" >"$work/webhooks.yaml"
+"${kubectl_admin[@]}" apply -f "$work/webhooks.yaml" >&2
+# The API server picks new webhook configurations up asynchronously: wait until
+# a BestEffort pod (dry run) in the enforce-by-default `default` namespace is
+# denied by pidguard, so that the first test does not race the registration.
+deadline=$((SECONDS + 60))
+until "${kubectl_admin[@]}" run e2e-registration-probe -n default --image=busybox --restart=Never --dry-run=server 2>&1 \
+  | grep -q 'pidguard denied'; do
+  ((SECONDS < deadline)) || e2e_die "the API server does not call pidguard 60s after the webhook configurations were applied (logs: $work/logs)"
+  sleep 0.5
+done
+e2e_log "webhook configurations registered and live"
+
+# --- third-party CRDs for the manifests dry-run test (a failure here is reported by that test)
+crds_error=""
+if ! crds="$(bash "$cluster_dir/crds.sh" 2>"$work/logs/crds.log")"; then
+  crds=""
+  crds_error="$(tail -n 5 "$work/logs/crds.log")"
+  e2e_log "third-party CRDs unavailable: $crds_error"
+fi
+
+E2E_SERVER="$E2E_SERVER" E2E_WORK="$work" E2E_BIN="$bin" E2E_CRDS="$crds" E2E_CRDS_ERROR="$crds_error" E2E_REPO="$repo" node -e '
+  const { env } = process;
+  const work = env.E2E_WORK;
+  const cluster = {
+    server: env.E2E_SERVER,
+    adminKubeconfig: `${work}/kubeconfig-admin`,
+    userKubeconfig: `${work}/kubeconfig-user`,
+    userName: "alice",
+    caFile: `${work}/pki/ca.crt`,
+    binDir: env.E2E_BIN,
+    workDir: work,
+    repoDir: env.E2E_REPO,
+    webhook: {
+      script: `${env.E2E_REPO}/test/e2e/cluster/webhook.sh`,
+      url: "https://127.0.0.1:18443",
+      metricsUrl: "http://127.0.0.1:19090/metrics",
+      caFile: `${work}/webhook/ca.crt`,
+      pidFile: `${work}/pids/webhook.pid`,
+      logFile: `${work}/logs/webhook.log`,
+    },
+    thirdPartyCrds: { files: env.E2E_CRDS.split("\n").filter(Boolean), error: env.E2E_CRDS_ERROR || undefined },
+  };
+  require("fs").writeFileSync(`${work}/cluster.json`, JSON.stringify(cluster, null, 2) + "\n");
+'
+export PIDGUARD_E2E_DIR="$work"
+e2e_log "cluster ready in $((SECONDS - run_start))s: PIDGUARD_E2E_DIR=$work"
+
+set +e
+NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects e2e --runInBand "$@"
+status=$?
+set -e
+exit "$status"
