@@ -42,3 +42,14 @@ export function ratioFlag(value: string, flag: string): number {
   }
   return number;
 }
+
+/** Parses a duration flag (500ms, 10s, 5m, 2h) into milliseconds, naming the flag in the error. */
+export function durationFlag(value: string, flag: string, minMs = 100, maxMs = 86_400_000): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+  const ms = match ? Number(match[1]) * unit[match[2] as keyof typeof unit] : NaN;
+  if (!Number.isFinite(ms) || ms < minMs || ms > maxMs) {
+    throw new CliError(`${flag} must be a duration such as 500ms, 10s or 5m (from ${minMs}ms to ${maxMs / 3_600_000}h), got "${value}"`, USAGE_EXIT);
+  }
+  return ms;
+}
