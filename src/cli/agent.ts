@@ -1,11 +1,163 @@
-// PLACEHOLDER: replaced by the agent command's implementation.
-import { CliError, type Command } from './io.js';
+// `pidguard agent`: the DaemonSet process. Warms the libuv pool, then scans
+// every --interval, enforces pidguard.io/pids-limit in pod cgroups (unless
+// --no-enforce), serves /metrics and /healthz, and with a cluster records
+// Events and the PIDPressureRisk node condition. --once scans a single time.
+
+import { loadKubeConfig } from '../kube/client.js';
+import { NodeAgent, warmThreadPool, type AgentLog, type ClusterReporter, type LogLevel } from '../node/agent.js';
+import { startAgentHttp } from '../node/agent-http.js';
+import type { NodePod } from '../node/pods.js';
+import { ProcUnreadableError } from '../node/procfs.js';
+import { EXIT_CODES } from '../node/verdict.js';
+import { flagOrEnv, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { CliError, type CliIO, type Command } from './io.js';
+import { loadPodsFileOrFail, NODE_SOURCE_FLAGS, resolveNodeSources } from './node.js';
+
+const HELP = `pidguard agent: node agent (run as a DaemonSet with hostPID and the host's /proc and cgroup mounts)
+
+Usage: pidguard agent [flags]
+
+Flags:
+  --proc DIR              procfs root (default /proc)
+  --cgroup-root DIR       cgroup mount root (default /sys/fs/cgroup)
+  --node-name NAME        [NODE_NAME] this node (default: the host name)
+  --interval DURATION     time between scans: 10s, 500ms, 1m (default 10s)
+  --metrics-port PORT     [PIDGUARD_AGENT_METRICS_PORT] GET /metrics and /healthz (default 9091; 0 = any free port)
+  --metrics-host ADDR     address to listen on (default 0.0.0.0)
+  --no-enforce            detect and report only; never write pids.max
+  --pods-file FILE        the node's pods as a JSON/YAML PodList instead of the API server
+  --kubeconfig FILE       [KUBECONFIG] API server for the pod watch, Events and the node condition
+                          (else in-cluster; without either the agent runs offline)
+  --top N                 processes exported as metrics (default 10)
+  --warning-ratio R       tasks/ceiling for a warning (default 0.7)
+  --critical-ratio R      tasks/ceiling for critical (default 0.9)
+  --once                  scan once, report, and exit with the verdict's code (0 ok, 1 warning, 2 critical, 3 unreadable)
+  --log-level LEVEL       debug, info, warn, error (default info)
+
+Never forks or execs, and creates no thread after start-up.
+`;
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/** Parses 10s, 500ms, 1m, 2h into milliseconds. */
+export function parseDuration(value: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+  const ms = match ? Number(match[1]) * unit[match[2] as keyof typeof unit] : NaN;
+  if (!Number.isFinite(ms) || ms < 100 || ms > 86_400_000) throw new CliError(`${flag} must be a duration from 100ms to 24h such as 10s or 500ms, got "${value}"`, USAGE_EXIT);
+  return ms;
+}
+
+function jsonLog(stream: NodeJS.WritableStream, minimum: LogLevel): AgentLog {
+  const threshold = LOG_LEVELS.indexOf(minimum);
+  return (level, message, fields) => {
+    if (LOG_LEVELS.indexOf(level) < threshold) return;
+    stream.write(`${JSON.stringify({ time: new Date().toISOString(), level, component: 'agent', message, ...fields })}\n`);
+  };
+}
 
 export const agentCommand: Command = {
   name: 'agent',
-  summary: '',
-  help: 'pidguard agent: not built yet',
-  async run() {
-    throw new CliError('not built yet', 2);
+  summary: 'Node agent: measure PIDs, enforce pids-limit in cgroups, export metrics',
+  help: HELP,
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const { values } = parseFlags(argv, {
+      ...NODE_SOURCE_FLAGS,
+      interval: { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string' },
+      'no-enforce': { type: 'boolean' },
+      top: { type: 'string' },
+      once: { type: 'boolean' },
+      'log-level': { type: 'string' },
+    });
+    const sources = resolveNodeSources(values, io.env);
+    const intervalMs = parseDuration(values.interval ?? '10s', '--interval');
+    const metricsPort = integerFlag(flagOrEnv(values['metrics-port'], io.env, 'PIDGUARD_AGENT_METRICS_PORT', '9091'), '--metrics-port', 0, 65535);
+    const top = integerFlag(values.top ?? '10', '--top', 1, 1000);
+    const logLevel = (values['log-level'] ?? 'info') as LogLevel;
+    if (!LOG_LEVELS.includes(logLevel)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`, USAGE_EXIT);
+    const log = jsonLog(io.stderr, logLevel);
+
+    // First, while the node may still have PIDs: every libuv pool thread this process will ever use.
+    const poolSize = integerFlag(io.env.UV_THREADPOOL_SIZE ?? '4', 'UV_THREADPOOL_SIZE', 1, 1024);
+    await warmThreadPool(poolSize);
+
+    let pods: () => readonly NodePod[] = () => [];
+    let reporter: ClusterReporter | undefined;
+    let stopWatch: (() => Promise<void>) | undefined;
+    if (sources.podsFile) {
+      const fromFile = loadPodsFileOrFail(sources.podsFile);
+      pods = () => fromFile;
+    } else {
+      let config;
+      try {
+        config = loadKubeConfig({ ...(sources.kubeconfig ? { kubeconfig: sources.kubeconfig } : {}), inCluster: io.env.KUBERNETES_SERVICE_HOST !== undefined });
+      } catch (error) {
+        throw new CliError((error as Error).message, USAGE_EXIT);
+      }
+      if (config) {
+        const { NodePodWatch } = await import('../kube/node-agent-pods.js');
+        const { KubeNodeReporter } = await import('../kube/node-agent-reporter.js');
+        const watch = new NodePodWatch(config, sources.nodeName, { onError: (message) => log('warn', 'pod watch failed; retrying', { error: message }) });
+        await watch.start().catch((error: Error) => log('warn', 'pod watch failed to start; retrying', { error: error.message }));
+        pods = () => watch.pods();
+        stopWatch = () => watch.stop();
+        reporter = new KubeNodeReporter(config, sources.nodeName);
+      } else {
+        log('warn', 'no kubeconfig and not in a cluster: pods are known by UID only, no annotations to enforce, no Events', {});
+      }
+    }
+
+    const agent = new NodeAgent({
+      procRoot: sources.procRoot,
+      cgroupRoot: sources.cgroupRoot,
+      nodeName: sources.nodeName,
+      thresholds: sources.thresholds,
+      top,
+      enforce: !values['no-enforce'],
+      pods,
+      ...(reporter ? { reporter } : {}),
+      log,
+    });
+
+    if (values.once) {
+      try {
+        const result = await agent.scanOnce();
+        log('info', 'scan complete', {
+          verdict: result.verdict.level,
+          summary: result.verdict.summary,
+          enforcement: result.enforcement.map((action) => ({ pod: action.pod, outcome: action.outcome, reason: action.reason })),
+        });
+        return EXIT_CODES[result.verdict.level];
+      } catch (error) {
+        if (error instanceof ProcUnreadableError) throw new CliError(error.message, EXIT_CODES.unreadable);
+        throw error;
+      } finally {
+        await stopWatch?.();
+      }
+    }
+
+    const http = await startAgentHttp(agent, metricsPort, values['metrics-host'] ?? '0.0.0.0', intervalMs * 3 + 5000);
+    log('info', 'agent started', {
+      node: sources.nodeName,
+      proc: sources.procRoot,
+      cgroupRoot: sources.cgroupRoot,
+      enforce: !values['no-enforce'],
+      intervalMs,
+      metricsPort: http.port,
+      pods: sources.podsFile ? `file ${sources.podsFile}` : reporter ? 'API server watch' : 'none',
+    });
+    agent.start(intervalMs);
+    await new Promise<void>((resolve) => {
+      const shutdown = () => resolve();
+      process.once('SIGTERM', shutdown);
+      process.once('SIGINT', shutdown);
+    });
+    log('info', 'agent stopping', {});
+    await agent.stop();
+    await stopWatch?.();
+    await new Promise((resolve) => http.server.close(resolve));
+    return 0;
   },
 };

@@ -1,0 +1,152 @@
+// What the node agent tells the API server: Events on the Node and on the
+// offending Pods, and the node condition PIDPressureRisk (True while the
+// node's PID usage is at warning or critical, False once it drops). Only
+// changes are sent, so a steady node costs no API calls.
+
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import type { AgentScanResult, ClusterReporter } from '../node/agent.js';
+import type { EnforcementAction } from '../node/enforce.js';
+import type { PodRef, PodUsage, TopProcess } from '../node/scan.js';
+import { formatCount, formatPercent, podLabel, type VerdictLevel } from '../node/verdict.js';
+import { describeApiError } from './client.js';
+
+export const PID_PRESSURE_RISK_CONDITION = 'PIDPressureRisk';
+export const EVENT_COMPONENT = 'pidguard-agent';
+/** Namespace of Events about cluster-scoped objects (Nodes), as the kubelet does. */
+const NODE_EVENTS_NAMESPACE = 'default';
+
+export const EVENT_REASONS = {
+  nodeAtRisk: 'PIDPressureRisk',
+  nodeRecovered: 'PIDPressureRiskCleared',
+  threadHog: 'ThreadHog',
+  limitEnforced: 'PidsLimitEnforced',
+  limitFailed: 'PidsLimitEnforcementFailed',
+  limitReached: 'PidsLimitReached',
+} as const;
+
+interface ConditionState {
+  status: 'True' | 'False';
+  reason: string;
+}
+
+export class KubeNodeReporter implements ClusterReporter {
+  private readonly api: CoreV1Api;
+  private nodeUid: string | undefined;
+  private condition: ConditionState | undefined;
+
+  constructor(
+    config: KubeConfig,
+    private readonly nodeName: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.api = config.makeApiClient(CoreV1Api);
+  }
+
+  async report(result: AgentScanResult): Promise<void> {
+    const { scan, verdict, findings } = result;
+    const failures: string[] = [];
+    const attempt = async (what: string, call: () => Promise<unknown>) => {
+      try {
+        await call();
+      } catch (error) {
+        failures.push(describeApiError(error, what));
+      }
+    };
+    await attempt(`read node ${this.nodeName}`, () => this.loadNode());
+    await attempt(`patch node ${this.nodeName} status`, () => this.setCondition(verdict.level, verdict.summary));
+    if (findings.levelChanged && !(findings.previousLevel === undefined && verdict.level === 'ok')) {
+      const atRisk = verdict.level !== 'ok';
+      const offenders = verdict.offenders.map((process) => `PID ${process.pid} ${process.name} ${formatCount(process.threads)} threads${process.pod ? ` in ${podLabel(process.pod)}` : ''}`);
+      const message = atRisk ? `PID usage ${verdict.level}: ${verdict.summary}${offenders.length ? `; top: ${offenders.join(', ')}` : ''}` : `PID usage back to ok: ${verdict.summary}`;
+      await attempt('create an Event on the node', () => this.nodeEvent(atRisk ? EVENT_REASONS.nodeAtRisk : EVENT_REASONS.nodeRecovered, atRisk ? 'Warning' : 'Normal', message));
+    }
+    for (const process of findings.newOffenders) {
+      await attempt('create an Event on a pod', () => this.podEvent(process.pod as PodRef, EVENT_REASONS.threadHog, 'Warning', threadHogMessage(process, scan.tasks.ceiling, this.nodeName)));
+    }
+    for (const action of findings.enforcementChanges) {
+      await attempt('create an Event on a pod', () => this.enforcementEvent(action));
+    }
+    for (const pod of findings.newlyRefusing) {
+      await attempt('create an Event on a pod', () => this.podEvent(pod, EVENT_REASONS.limitReached, 'Warning', limitReachedMessage(pod)));
+    }
+    if (failures.length > 0) throw new Error(failures.join('; '));
+  }
+
+  private async loadNode(): Promise<void> {
+    if (this.nodeUid !== undefined) return;
+    const node = await this.api.readNode({ name: this.nodeName });
+    this.nodeUid = node.metadata?.uid;
+    const existing = node.status?.conditions?.find((condition) => condition.type === PID_PRESSURE_RISK_CONDITION);
+    if (existing && (existing.status === 'True' || existing.status === 'False')) this.condition = { status: existing.status, reason: existing.reason ?? '' };
+  }
+
+  private async setCondition(level: VerdictLevel, summary: string): Promise<void> {
+    const wanted: ConditionState = level === 'ok' ? { status: 'False', reason: 'PIDUsageOK' } : { status: 'True', reason: level === 'critical' ? 'PIDUsageCritical' : 'PIDUsageWarning' };
+    if (this.condition && this.condition.status === wanted.status && this.condition.reason === wanted.reason) return;
+    // A node that never had the condition and is fine needs none.
+    if (!this.condition && wanted.status === 'False') {
+      this.condition = wanted;
+      return;
+    }
+    const time = this.now().toISOString();
+    const statusChanged = this.condition?.status !== wanted.status;
+    const condition: Record<string, string> = {
+      type: PID_PRESSURE_RISK_CONDITION,
+      status: wanted.status,
+      reason: wanted.reason,
+      message: `pidguard: ${summary}`,
+      lastHeartbeatTime: time,
+    };
+    if (statusChanged) condition.lastTransitionTime = time;
+    // Strategic merge: conditions merge by `type`, so the kubelet's own conditions are untouched.
+    await this.api.patchNodeStatus(
+      { name: this.nodeName, body: { status: { conditions: [condition] } } },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
+    this.condition = wanted;
+  }
+
+  private async nodeEvent(reason: string, type: 'Normal' | 'Warning', message: string): Promise<void> {
+    await this.createEvent(NODE_EVENTS_NAMESPACE, { kind: 'Node', name: this.nodeName, ...(this.nodeUid ? { uid: this.nodeUid } : {}) }, reason, type, message);
+  }
+
+  private async podEvent(pod: PodRef, reason: string, type: 'Normal' | 'Warning', message: string): Promise<void> {
+    // Without a name the pod is unknown to us (no watch/pods file entry): nothing to attach the Event to.
+    if (pod.name === undefined || pod.namespace === undefined) return;
+    await this.createEvent(pod.namespace, { kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid }, reason, type, message);
+  }
+
+  private async enforcementEvent(action: EnforcementAction): Promise<void> {
+    if (action.outcome === 'lowered') {
+      await this.podEvent(action.pod, EVENT_REASONS.limitEnforced, 'Normal', `pidguard set pids.max of the pod cgroup to ${action.limit} (was ${action.before}) on node ${this.nodeName}`);
+    } else {
+      await this.podEvent(action.pod, EVENT_REASONS.limitFailed, 'Warning', `pidguard could not enforce pids-limit ${action.limit ?? ''} on node ${this.nodeName}: ${action.reason}`);
+    }
+  }
+
+  private async createEvent(namespace: string, involvedObject: { kind: string; name: string; namespace?: string; uid?: string }, reason: string, type: string, message: string): Promise<void> {
+    const time = this.now();
+    const body: CoreV1Event = {
+      metadata: { generateName: `${involvedObject.name}.pidguard-`, namespace },
+      involvedObject: { apiVersion: 'v1', ...involvedObject },
+      reason,
+      type,
+      message: message.slice(0, 1024),
+      source: { component: EVENT_COMPONENT, host: this.nodeName },
+      reportingComponent: `pidguard.io/${EVENT_COMPONENT}`,
+      reportingInstance: this.nodeName,
+      firstTimestamp: time,
+      lastTimestamp: time,
+      count: 1,
+    };
+    await this.api.createNamespacedEvent({ namespace, body });
+  }
+}
+
+function threadHogMessage(process: TopProcess, ceiling: number, nodeName: string): string {
+  return `PID ${process.pid} (${process.name}${process.runtime !== 'unknown' ? `, ${process.runtime}` : ''}) holds ${formatCount(process.threads)} threads, ${formatPercent(process.threads / ceiling)} of node ${nodeName}'s PID ceiling (${formatCount(ceiling)})`;
+}
+
+function limitReachedMessage(pod: PodUsage): string {
+  return `the pod's pids limit (${pod.pids.max}) refused ${formatCount(pod.pids.refusedForks ?? 0)} forks/threads so far (pids.current ${pod.pids.current ?? '?'})`;
+}

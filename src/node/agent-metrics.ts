@@ -1,0 +1,85 @@
+// The agent's Prometheus metrics, on a Registry of its own. Per-process and
+// per-pod series are rebuilt every scan (top N processes, the node's pods), so
+// their number stays bounded however many processes come and go.
+
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EnforcementAction } from './enforce.js';
+import type { NodeScan } from './scan.js';
+import type { VerdictLevel } from './verdict.js';
+
+const LEVELS: readonly VerdictLevel[] = ['ok', 'warning', 'critical'];
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+  private readonly tasks = this.gauge('pidguard_node_tasks', 'Tasks (processes and threads) on the node, from /proc/loadavg');
+  private readonly ceiling = this.gauge('pidguard_node_pid_ceiling', 'Tasks the node can hold: min(kernel.pid_max, kernel.threads-max)');
+  private readonly ratio = this.gauge('pidguard_node_pid_usage_ratio', 'pidguard_node_tasks / pidguard_node_pid_ceiling');
+  private readonly verdict = this.gauge('pidguard_node_verdict', '1 for the verdict of the last scan', ['level']);
+  private readonly processThreads = this.gauge('pidguard_process_threads', 'Threads of the processes holding the most threads (top N)', ['pid', 'command', 'runtime', 'namespace', 'pod', 'container']);
+  private readonly podCurrent = this.gauge('pidguard_pod_pids_current', 'Tasks in the pod-level cgroup (pids.current)', ['namespace', 'pod', 'uid']);
+  private readonly podMax = this.gauge('pidguard_pod_pids_max', 'The pod-level cgroup\'s pids.max; 0 = unlimited (as cAdvisor\'s container_threads_max)', ['namespace', 'pod', 'uid']);
+  private readonly podRefused = this.gauge('pidguard_pod_pids_refused_forks', 'Forks and thread creations the pod\'s pids limit refused (pids.events max; cumulative, kernel-kept)', ['namespace', 'pod', 'uid']);
+  private readonly scanDuration = new Histogram({
+    name: 'pidguard_scan_duration_seconds',
+    help: 'Time one scan of /proc and the pod cgroups took',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  private readonly scans = new Counter({ name: 'pidguard_scans_total', help: 'Scans completed', registers: [this.registry] });
+  private readonly scanErrors = new Counter({ name: 'pidguard_scan_errors_total', help: 'Scans that could not read the node\'s files', registers: [this.registry] });
+  private readonly enforcements = new Counter({ name: 'pidguard_enforcements_total', help: 'pids.max writes by outcome (lowered, failed)', labelNames: ['outcome'], registers: [this.registry] });
+  private readonly ownThreads = this.gauge('pidguard_agent_threads', 'Threads of the agent process itself (fixed after start-up)');
+  private readonly ownResident = this.gauge('pidguard_agent_resident_memory_bytes', 'Resident memory of the agent process');
+
+  private gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  recordScan(scan: NodeScan, level: VerdictLevel): void {
+    this.scans.inc();
+    this.scanDuration.observe(scan.durationMs / 1000);
+    this.tasks.set(scan.tasks.tasks);
+    this.ceiling.set(scan.tasks.ceiling);
+    this.ratio.set(scan.usageRatio);
+    for (const candidate of LEVELS) this.verdict.set({ level: candidate }, candidate === level ? 1 : 0);
+    this.processThreads.reset();
+    for (const process of scan.top) {
+      this.processThreads.set(
+        {
+          pid: String(process.pid),
+          command: process.name,
+          runtime: process.runtime,
+          namespace: process.pod?.namespace ?? '',
+          pod: process.pod?.name ?? process.pod?.uid ?? '',
+          container: process.containerId?.slice(0, 13) ?? '',
+        },
+        process.threads,
+      );
+    }
+    this.podCurrent.reset();
+    this.podMax.reset();
+    this.podRefused.reset();
+    for (const pod of scan.pods) {
+      const labels = { namespace: pod.namespace ?? '', pod: pod.name ?? '', uid: pod.uid };
+      if (pod.pids.current !== undefined) this.podCurrent.set(labels, pod.pids.current);
+      if (pod.pids.max !== undefined) this.podMax.set(labels, pod.pids.max === 'max' ? 0 : pod.pids.max);
+      if (pod.pids.refusedForks !== undefined) this.podRefused.set(labels, pod.pids.refusedForks);
+    }
+  }
+
+  recordScanError(): void {
+    this.scanErrors.inc();
+  }
+
+  recordEnforcement(actions: readonly EnforcementAction[]): void {
+    for (const action of actions) {
+      if (action.outcome === 'lowered' || action.outcome === 'failed') this.enforcements.inc({ outcome: action.outcome });
+    }
+  }
+
+  recordSelf(usage: { threads: number; residentBytes: number } | undefined): void {
+    if (!usage) return;
+    this.ownThreads.set(usage.threads);
+    this.ownResident.set(usage.residentBytes);
+  }
+}
