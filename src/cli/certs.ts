@@ -1,11 +1,64 @@
-// PLACEHOLDER: replaced by the certs command's implementation.
+// `pidguard certs`: a development CA and a serving certificate it signs, for
+// local runs, the e2e tests and the self-signed install overlay.
+
+import { X509Certificate } from 'node:crypto';
+import { DEFAULT_DEV_DNS_NAMES, DEFAULT_DEV_IP_ADDRESSES, devCertificatePaths, generateDevCertificates, writeDevCertificates } from '../webhook/dev-certificates.js';
+import { integerFlag, parseFlags, USAGE_EXIT } from './args.js';
 import { CliError, type Command } from './io.js';
+
+const HELP = `pidguard certs: generate a development CA and a serving certificate
+
+Usage: pidguard certs --out DIR [--dns NAME ...] [--ip ADDRESS ...] [--days N]
+
+Writes DIR/ca.crt, DIR/ca.key, DIR/tls.crt and DIR/tls.key (keys mode 0600), replacing
+existing files. tls.crt is signed by ca.crt and valid for the given names and addresses
+(default: localhost, 127.0.0.1, ::1). Give the webhook configuration's caBundle the
+base64 of ca.crt.
+
+Flags:
+  --out DIR      output directory (created if missing)
+  --dns NAME     DNS subject alternative name; repeatable
+                 (in a cluster: <service>.<namespace>.svc)
+  --ip ADDRESS   IP subject alternative name; repeatable
+  --days N       validity in days (default 365)
+`;
 
 export const certsCommand: Command = {
   name: 'certs',
-  summary: '',
-  help: 'pidguard certs: not built yet',
-  async run() {
-    throw new CliError('not built yet', 2);
+  summary: 'Generate a development CA and serving certificate',
+  help: HELP,
+  async run(argv, io) {
+    const { values } = parseFlags(argv, {
+      out: { type: 'string' },
+      dns: { type: 'string', multiple: true },
+      ip: { type: 'string', multiple: true },
+      days: { type: 'string' },
+    });
+    if (values.out === undefined) throw new CliError('--out DIR is required (see --help)', USAGE_EXIT);
+    const days = integerFlag(values.days ?? '365', '--days', 1, 3650);
+    const named = values.dns !== undefined || values.ip !== undefined;
+    const dnsNames = named ? (values.dns ?? []) : DEFAULT_DEV_DNS_NAMES;
+    const ipAddresses = named ? (values.ip ?? []) : DEFAULT_DEV_IP_ADDRESSES;
+    let certificates;
+    try {
+      certificates = generateDevCertificates({ dnsNames, ipAddresses, days });
+    } catch (error) {
+      throw new CliError((error as Error).message, USAGE_EXIT);
+    }
+    const paths = devCertificatePaths(values.out);
+    try {
+      await writeDevCertificates(certificates, paths);
+    } catch (error) {
+      throw new CliError(`cannot write to ${values.out}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1);
+    }
+    const leaf = new X509Certificate(certificates.cert);
+    io.stdout.write(
+      [
+        `wrote ${paths.caCert}, ${paths.caKey}, ${paths.cert}, ${paths.key}`,
+        `serving certificate for ${leaf.subjectAltName}, valid until ${new Date(leaf.validTo).toISOString()}`,
+        '',
+      ].join('\n'),
+    );
+    return 0;
   },
 };

@@ -1,11 +1,153 @@
-// PLACEHOLDER: replaced by the serve command's implementation.
+// `pidguard serve`: the admission webhook. Reads flags and environment here
+// (and only here), builds the namespace label source, and runs the server
+// until SIGTERM/SIGINT.
+
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { loadKubeConfig } from '../kube/client.js';
+import { startNamespaceCache } from '../kube/namespace-cache.js';
+import { loadNamespacesFile } from '../kube/namespace-file.js';
+import { noNamespaceLabels, type NamespaceLabelSource } from '../kube/namespace-labels.js';
+import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
+import { DEFAULT_DEV_DNS_NAMES, DEFAULT_DEV_IP_ADDRESSES, DEV_CERTIFICATE_FILES, generateDevCertificates, writeDevCertificates } from '../webhook/dev-certificates.js';
+import { createJsonLogger, LOG_LEVELS, type Logger, type LogLevel } from '../webhook/log.js';
+import { startWebhookServer } from '../webhook/server.js';
+import { flagOrEnv, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { loadConfig } from './config-file.js';
 import { CliError, type Command } from './io.js';
+
+const STARTUP_EXIT = 1;
+
+const HELP = `pidguard serve: run the admission webhook server
+
+Usage: pidguard serve [flags]
+
+HTTPS endpoints: POST /mutate, POST /validate, GET /healthz, GET /readyz.
+Metrics: GET /metrics (plain HTTP) on the metrics port.
+
+Flags (environment variable in brackets):
+  --port N               HTTPS port [PIDGUARD_PORT] (default 8443)
+  --metrics-port N       metrics port [PIDGUARD_METRICS_PORT] (default 9090)
+  --address ADDR         interface to listen on [PIDGUARD_ADDRESS] (default: all)
+  --tls-cert PATH        serving certificate (PEM, may hold a chain) [PIDGUARD_TLS_CERT] (default certs/tls.crt)
+  --tls-key PATH         its private key (PEM) [PIDGUARD_TLS_KEY] (default certs/tls.key)
+  --generate-dev-cert    if the certificate and key are both missing, create a development CA
+                         (ca.crt, ca.key) and a certificate for localhost next to them
+  --config PATH          policy configuration (YAML) [PIDGUARD_CONFIG] (default: built-in)
+  --namespaces-file PATH static namespace labels (YAML: name -> labels, or a NamespaceList)
+                         [PIDGUARD_NAMESPACES_FILE]; wins over a cluster
+  --kubeconfig PATH      cluster to watch namespaces in [KUBECONFIG]; in a pod the
+                         in-cluster configuration is used when neither is given
+  --log-level LEVEL      debug, info, warn or error [PIDGUARD_LOG_LEVEL] (default info)
+
+Without --namespaces-file or a cluster every namespace gets the default mode from the
+config, with a warning (fail closed). The certificate and key are reloaded when their
+files change. SIGTERM: /readyz turns 503, reviews in progress finish, the process exits 0.
+`;
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: '',
-  help: 'pidguard serve: not built yet',
-  async run() {
-    throw new CliError('not built yet', 2);
+  summary: 'Run the admission webhook server (HTTPS)',
+  help: HELP,
+  async run(argv, io) {
+    const { values } = parseFlags(argv, {
+      port: { type: 'string' },
+      'metrics-port': { type: 'string' },
+      address: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'generate-dev-cert': { type: 'boolean' },
+      config: { type: 'string' },
+      'namespaces-file': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      'log-level': { type: 'string' },
+    });
+    const env = io.env;
+    const port = integerFlag(flagOrEnv(values.port, env, 'PIDGUARD_PORT', '8443'), '--port', 0, 65535);
+    const metricsPort = integerFlag(flagOrEnv(values['metrics-port'], env, 'PIDGUARD_METRICS_PORT', '9090'), '--metrics-port', 0, 65535);
+    const certPath = flagOrEnv(values['tls-cert'], env, 'PIDGUARD_TLS_CERT', 'certs/tls.crt');
+    const keyPath = flagOrEnv(values['tls-key'], env, 'PIDGUARD_TLS_KEY', 'certs/tls.key');
+    const logLevel = flagOrEnv(values['log-level'], env, 'PIDGUARD_LOG_LEVEL', 'info');
+    if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+      throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`, USAGE_EXIT);
+    }
+    const logger = createJsonLogger(io.stderr, logLevel as LogLevel);
+
+    const config = await loadConfig(flagOrEnv(values.config, env, 'PIDGUARD_CONFIG'));
+    if (values['generate-dev-cert']) await generateDevCertificateIfAbsent(certPath, keyPath, logger);
+    const namespaceLabels = await namespaceLabelSource(
+      flagOrEnv(values['namespaces-file'], env, 'PIDGUARD_NAMESPACES_FILE'),
+      flagOrEnv(values.kubeconfig, env, 'KUBECONFIG'),
+      env,
+      logger,
+    );
+
+    let server;
+    try {
+      server = await startWebhookServer({
+        config, namespaceLabels, logger, certPath, keyPath, port, metricsPort,
+        host: flagOrEnv(values.address, env, 'PIDGUARD_ADDRESS'),
+        bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
+      });
+    } catch (error) {
+      await namespaceLabels.stop();
+      throw new CliError(`cannot start: ${(error as Error).message}`, STARTUP_EXIT);
+    }
+    await waitForSignal();
+    await server.shutdown();
+    return 0;
   },
 };
+
+async function generateDevCertificateIfAbsent(certPath: string, keyPath: string, logger: Logger): Promise<void> {
+  const certExists = existsSync(certPath);
+  const keyExists = existsSync(keyPath);
+  if (certExists && keyExists) return;
+  if (certExists !== keyExists) {
+    throw new CliError(`--generate-dev-cert: ${certExists ? certPath : keyPath} exists but ${certExists ? keyPath : certPath} does not; refusing to replace half a pair`, STARTUP_EXIT);
+  }
+  const directory = dirname(certPath);
+  const paths = { caCert: join(directory, DEV_CERTIFICATE_FILES.caCert), caKey: join(directory, DEV_CERTIFICATE_FILES.caKey), cert: certPath, key: keyPath };
+  await writeDevCertificates(generateDevCertificates({ dnsNames: DEFAULT_DEV_DNS_NAMES, ipAddresses: DEFAULT_DEV_IP_ADDRESSES, days: 365 }), paths);
+  logger.info('generated a development certificate', { ...paths, dnsNames: DEFAULT_DEV_DNS_NAMES, ipAddresses: DEFAULT_DEV_IP_ADDRESSES });
+}
+
+async function namespaceLabelSource(file: string | undefined, kubeconfig: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): Promise<NamespaceLabelSource> {
+  if (file !== undefined) {
+    try {
+      return await loadNamespacesFile(file);
+    } catch (error) {
+      throw new CliError((error as Error).message, STARTUP_EXIT);
+    }
+  }
+  let kubeConfig;
+  try {
+    // ~/.kube/config is deliberately not used: a server must not pick up whatever cluster a developer last used.
+    kubeConfig = loadKubeConfig({ kubeconfig, inCluster: env.KUBERNETES_SERVICE_HOST !== undefined });
+  } catch (error) {
+    throw new CliError(`cannot load the cluster configuration: ${(error as Error).message}`, STARTUP_EXIT);
+  }
+  if (!kubeConfig) {
+    logger.warn('no cluster and no --namespaces-file: every namespace gets the default mode (fail closed)');
+    return noNamespaceLabels();
+  }
+  logger.info('watching namespaces', { server: kubeConfig.getCurrentCluster()?.server });
+  return startNamespaceCache(kubeConfig, {
+    onEvent(event) {
+      if (event.kind === 'synced') logger.info('namespace cache synced', { namespaces: event.namespaces });
+      else logger.warn('namespace list/watch failed; lookups fall back to direct reads', { error: event.message, retryInMs: event.retryInMs });
+    },
+  });
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

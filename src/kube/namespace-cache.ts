@@ -1,0 +1,119 @@
+// Namespace labels from the API server: a list+watch cache (informer), with a
+// direct read for a namespace the cache does not hold yet (created a moment
+// ago, or the cache has not synced). Lookups never wait for the cache; a failed
+// direct read is reported as such, so the caller fails closed.
+
+import { ApiException, CoreV1Api, makeInformer, Observable, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
+import { describeApiError } from './client.js';
+import { copyLabels, type NamespaceLabelLookup, type NamespaceLabelSource, type NamespaceSourceState } from './namespace-labels.js';
+
+export interface NamespaceCacheOptions {
+  /** Gives up a direct namespace read after this long (the API server's webhook timeout is 10 s by default). */
+  directReadTimeoutMs?: number;
+  /** Delay before re-listing after the n-th consecutive failure (1-based). */
+  retryDelayMs?: (failures: number) => number;
+  /** Told about list/watch failures and recoveries. */
+  onEvent?: (event: { kind: 'failure'; message: string; retryInMs: number } | { kind: 'synced'; namespaces: number }) => void;
+}
+
+const DEFAULT_DIRECT_READ_TIMEOUT_MS = 2000;
+
+/** 0.5 s, 1 s, 2 s ... capped at 30 s. */
+export function backoffDelayMs(failures: number): number {
+  return Math.min(30_000, 500 * 2 ** Math.max(0, failures - 1));
+}
+
+/** Starts listing and watching namespaces at once; lookups work (by direct read) while it syncs. */
+export function startNamespaceCache(kubeConfig: KubeConfig, options: NamespaceCacheOptions = {}): NamespaceLabelSource {
+  const api = kubeConfig.makeApiClient(CoreV1Api);
+  const timeoutMs = options.directReadTimeoutMs ?? DEFAULT_DIRECT_READ_TIMEOUT_MS;
+  const retryDelay = options.retryDelayMs ?? backoffDelayMs;
+  let listed = false;
+  let listedThisAttempt = false;
+  let failedThisAttempt = false;
+  let failures = 0;
+  let state: NamespaceSourceState = 'syncing';
+  let stopped = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  const directReads = new Map<string, Promise<NamespaceLabelLookup>>();
+
+  const informer = makeInformer<V1Namespace>(kubeConfig, '/api/v1/namespaces', async () => {
+    const list = await api.listNamespace();
+    listedThisAttempt = true;
+    return list;
+  });
+
+  informer.on('error', (error: unknown) => {
+    if (stopped) return;
+    failedThisAttempt = true;
+    failures += 1;
+    state = 'failing';
+    const retryInMs = retryDelay(failures);
+    options.onEvent?.({ kind: 'failure', message: describeApiError(error, 'list and watch namespaces'), retryInMs });
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(() => void connect(), retryInMs);
+    retryTimer.unref();
+  });
+
+  async function connect(): Promise<void> {
+    if (stopped) return;
+    listedThisAttempt = false;
+    failedThisAttempt = false;
+    // start() resolves once the list is in the cache and the watch is open, or after reporting an error.
+    await informer.start();
+    if (listedThisAttempt) {
+      if (!listed) options.onEvent?.({ kind: 'synced', namespaces: informer.list().length });
+      listed = true;
+    }
+    if (!failedThisAttempt && !stopped) {
+      failures = 0;
+      state = 'synced';
+    }
+  }
+
+  async function readDirectly(name: string): Promise<NamespaceLabelLookup> {
+    try {
+      const namespace = await api.readNamespace({ name }, {
+        middleware: [{
+          pre: (context) => {
+            context.setSignal(AbortSignal.timeout(timeoutMs));
+            return new Observable(Promise.resolve(context));
+          },
+          post: (response) => new Observable(Promise.resolve(response)),
+        }],
+        middlewareMergeStrategy: 'append',
+      });
+      return { found: true, labels: copyLabels(namespace.metadata?.labels ?? {}, `namespace ${name}`), from: 'api' };
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) return { found: false, reason: `namespace "${name}" not found` };
+      return { found: false, reason: describeApiError(error, `read namespace "${name}"`) };
+    }
+  }
+
+  void connect();
+
+  return {
+    kind: 'informer',
+    async labelsOf(name) {
+      const cached = informer.get(name);
+      if (cached) return { found: true, labels: cached.metadata?.labels ?? {}, from: 'cache' };
+      // Concurrent reviews for the same uncached namespace share one read.
+      let pending = directReads.get(name);
+      if (!pending) {
+        pending = readDirectly(name).finally(() => directReads.delete(name));
+        directReads.set(name, pending);
+      }
+      return pending;
+    },
+    isReady: () => listed,
+    state: () => state,
+    size: () => informer.list().length,
+    async stop() {
+      stopped = true;
+      state = 'stopped';
+      clearTimeout(retryTimer);
+      await informer.stop();
+      await Promise.allSettled(directReads.values());
+    },
+  };
+}

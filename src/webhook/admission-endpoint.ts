@@ -1,0 +1,157 @@
+// The HTTP edge of /mutate and /validate, and nothing more: method and
+// content-type checks, a size-limited body read, one JSON.parse, decode,
+// delegate to the handler, encode. It runs on plain node:http request/response
+// objects rather than through express: express's per-request work costs more
+// than the policy itself (see docs/WEBHOOK.md, "Performance").
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AdmissionRequest } from './admission-review.js';
+import { decodeAdmissionReview } from './admission-review.js';
+import type { AdmissionHandler, AdmissionOutcome, WebhookName } from './admission-handler.js';
+import { WebhookError } from './errors.js';
+import type { Logger } from './log.js';
+import type { WebhookMetrics } from './metrics.js';
+import { errored, reviewOf, type ReviewResponse } from './response.js';
+
+/** An object and an oldObject of up to 3 MiB each (the API server's own object limit) plus the envelope. */
+export const DEFAULT_BODY_LIMIT_BYTES = 7 * 1024 * 1024;
+
+export interface AdmissionEndpointOptions {
+  handle: AdmissionHandler;
+  logger: Logger;
+  metrics: WebhookMetrics;
+  bodyLimitBytes: number;
+  /** True once shutdown began: answers then carry `Connection: close` so clients reconnect elsewhere. */
+  draining: () => boolean;
+  /** Counts reviews in progress, so shutdown can wait for them. */
+  inFlight: { add(): void; done(): void };
+}
+
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+export function admissionEndpoint(webhook: WebhookName, options: AdmissionEndpointOptions): RequestListener {
+  return (req, res) => {
+    options.inFlight.add();
+    review(webhook, req, res, options).finally(options.inFlight.done);
+  };
+}
+
+async function review(webhook: WebhookName, req: IncomingMessage, res: ServerResponse, options: AdmissionEndpointOptions): Promise<void> {
+  let request: AdmissionRequest | undefined;
+  try {
+    checkHeaders(req, options.bodyLimitBytes);
+    const body = await readBody(req, options.bodyLimitBytes);
+    request = decodeAdmissionReview(parseJson(body));
+    const started = process.hrtime.bigint();
+    const outcome = await options.handle(webhook, request);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    send(res, 200, reviewOf(request.uid, outcome.response), options.draining());
+    record(webhook, request, outcome, seconds, options);
+  } catch (error) {
+    const failure = error instanceof WebhookError ? error : undefined;
+    const status = failure?.status ?? 500;
+    const code = failure?.code ?? 'INTERNAL';
+    const message = failure?.message ?? `internal error while reviewing the request: ${(error as Error)?.message ?? String(error)}`;
+    const uid = request?.uid ?? failure?.uid;
+    options.metrics.invalidRequests.inc({ webhook, code });
+    const log = status >= 500 ? options.logger.error : options.logger.warn;
+    log(status >= 500 ? 'admission review failed' : 'admission request refused', {
+      webhook, code, status, error: message, uid, remote: req.socket.remoteAddress,
+      ...(status >= 500 ? { stack: (error as Error)?.stack } : {}),
+    });
+    if (res.headersSent) return; // the review was answered; only recording it failed
+    // After a refused body the rest of it is not read: close the connection instead of draining it.
+    const closeConnection = options.draining() || code === 'BODY_TOO_LARGE' || !req.complete;
+    send(res, status, reviewOf(uid, errored(status, message)), closeConnection);
+  }
+}
+
+function checkHeaders(req: IncomingMessage, limit: number): void {
+  if (req.method !== 'POST') throw new WebhookError('METHOD_NOT_ALLOWED', `got ${req.method}`);
+  const contentType = req.headers['content-type'];
+  const mediaType = contentType?.split(';', 1)[0]!.trim().toLowerCase();
+  if (mediaType !== 'application/json') throw new WebhookError('UNSUPPORTED_MEDIA_TYPE', `got ${contentType === undefined ? 'none' : JSON.stringify(contentType)}`);
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) throw new WebhookError('BODY_TOO_LARGE', `${declared} bytes declared, limit ${limit}`);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.pause();
+        reject(new WebhookError('BODY_TOO_LARGE', `more than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => {
+      if (size === 0) reject(new WebhookError('EMPTY_BODY'));
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    });
+    req.once('error', reject);
+  });
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    // JSON.parse creates `__proto__` and `constructor` keys as ordinary own properties; nothing
+    // downstream merges request data into existing objects (see the hostile-keys tests).
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new WebhookError('MALFORMED_JSON', (error as Error).message);
+  }
+}
+
+function send(res: ServerResponse, status: number, review: ReturnType<typeof reviewOf>, closeConnection: boolean): void {
+  const body = JSON.stringify(review);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...(status === 405 ? { allow: 'POST' } : {}),
+    ...(closeConnection ? { connection: 'close' } : {}),
+  });
+  res.end(body);
+}
+
+function record(webhook: WebhookName, request: AdmissionRequest, outcome: AdmissionOutcome, seconds: number, options: AdmissionEndpointOptions): void {
+  const { evaluation, mode, response } = outcome;
+  const decision = decisionOf(response, evaluation.evaluated);
+  const { metrics } = options;
+  metrics.requests.inc({ webhook, decision, mode });
+  metrics.decisionSeconds.observe({ webhook }, seconds);
+  if (outcome.namespaceLookup) metrics.namespaceLookups.inc({ result: outcome.namespaceLookup });
+  // Both webhooks evaluate the same pod: count violations at /validate and applied changes at /mutate, once each.
+  if (webhook === 'validate') for (const violation of evaluation.violations) metrics.violations.inc({ rule: violation.ruleId, mode });
+  if (webhook === 'mutate' && response.patch) for (const mutation of evaluation.mutations) metrics.mutations.inc({ rule: mutation.ruleId });
+  options.logger.info('admission decision', {
+    uid: request.uid,
+    webhook,
+    kind: request.kind.kind,
+    namespace: request.namespace,
+    name: request.name ?? evaluation.name,
+    operation: request.operation,
+    subResource: request.subResource,
+    mode,
+    decision,
+    rules: [...new Set([...evaluation.violations.map((v) => v.ruleId), ...evaluation.mutations.map((m) => m.ruleId)])],
+    skipReason: evaluation.skipReason,
+    warnings: response.warnings?.length ?? 0,
+    dryRun: request.dryRun,
+    user: request.userInfo?.username,
+    latencyMs: Math.round(seconds * 1e6) / 1e3,
+  });
+}
+
+export type Decision = 'allowed' | 'patched' | 'denied' | 'skipped';
+
+function decisionOf(response: ReviewResponse, evaluated: boolean): Decision {
+  if (!response.allowed) return 'denied';
+  if (response.patch) return 'patched';
+  return evaluated ? 'allowed' : 'skipped';
+}

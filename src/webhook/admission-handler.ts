@@ -1,0 +1,66 @@
+// What pidguard answers to one admission request. The policy is the engine's;
+// this file only picks the mode and shapes the engine's evaluation into the
+// answer each webhook gives:
+// - /mutate returns the patch only: it never denies and never warns, because
+//   /validate sees the same (already mutated) pod and would warn a second time.
+// - /validate returns the decision, warnings and audit annotations.
+
+import type { NamespaceLabelSource } from '../kube/namespace-labels.js';
+import type { PolicyConfig } from '../policy/config.js';
+import { evaluate, mutationSummary, type Evaluation } from '../policy/engine.js';
+import type { Mode } from '../policy/types.js';
+import type { AdmissionRequest } from './admission-review.js';
+import { modeForRequest, type RequestMode } from './namespace-mode.js';
+import { allowed, denied, patched, withAuditAnnotations, withWarnings, type ReviewResponse } from './response.js';
+
+export type WebhookName = 'mutate' | 'validate';
+export const WEBHOOKS: readonly WebhookName[] = ['mutate', 'validate'];
+
+export interface AdmissionOutcome {
+  response: ReviewResponse;
+  evaluation: Evaluation;
+  mode: Mode;
+  namespaceLookup: RequestMode['lookup'];
+}
+
+export interface AdmissionHandlerOptions {
+  config: PolicyConfig;
+  namespaceLabels: NamespaceLabelSource;
+}
+
+export type AdmissionHandler = (webhook: WebhookName, request: AdmissionRequest) => Promise<AdmissionOutcome>;
+
+export function createAdmissionHandler({ config, namespaceLabels }: AdmissionHandlerOptions): AdmissionHandler {
+  return async (webhook, request) => {
+    const requestMode = await modeForRequest(request, config.defaultMode, namespaceLabels);
+    const evaluation = evaluate({
+      object: request.object,
+      oldObject: request.oldObject,
+      operation: request.operation,
+      subResource: request.subResource,
+      mode: requestMode.mode,
+      config,
+      userInfo: request.userInfo,
+    });
+    const response = webhook === 'mutate' ? patched(evaluation.patch) : validationResponse(evaluation, requestMode);
+    return { response, evaluation, mode: requestMode.mode, namespaceLookup: requestMode.lookup };
+  };
+}
+
+export const SKIPPED_MUTATION_ANNOTATION = 'mutation-skipped';
+
+function validationResponse(evaluation: Evaluation, requestMode: RequestMode): ReviewResponse {
+  const decision = evaluation.allowed ? allowed() : denied(evaluation.message ?? 'denied by pidguard');
+  // A mode warning about a request pidguard does not police would only be noise.
+  const warnings = [...(evaluation.evaluated && requestMode.warning ? [requestMode.warning] : []), ...evaluation.warnings];
+  const annotations = { ...evaluation.auditAnnotations };
+  if (evaluation.patch.length > 0) {
+    // An enforce-mode pod that still needs pidguard's patch here did not pass through /mutate
+    // (its failurePolicy is Ignore). It is judged as it would be after the mutation, so allow
+    // it if that passes, but say what is missing.
+    const summary = mutationSummary(evaluation);
+    warnings.push(`pidguard's mutating webhook did not run for this pod, so its changes were not applied; it would have set: ${summary}`);
+    annotations[SKIPPED_MUTATION_ANNOTATION] = summary;
+  }
+  return withAuditAnnotations(withWarnings(decision, warnings), annotations);
+}

@@ -1,0 +1,105 @@
+// The webhook's Prometheus metrics, in a Registry of its own (served on the
+// plain-HTTP metrics port). docs/WEBHOOK.md documents each one; a test checks
+// that every metric registered here is documented there.
+
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { NamespaceLabelSource } from '../kube/namespace-labels.js';
+
+export interface WebhookMetrics {
+  registry: Registry;
+  requests: Counter<'webhook' | 'decision' | 'mode'>;
+  decisionSeconds: Histogram<'webhook'>;
+  invalidRequests: Counter<'webhook' | 'code'>;
+  violations: Counter<'rule' | 'mode'>;
+  mutations: Counter<'rule'>;
+  namespaceLookups: Counter<'result'>;
+  certificateReloads: Counter<'result'>;
+}
+
+export interface MetricSources {
+  namespaceLabels: NamespaceLabelSource;
+  /** Seconds until the serving certificate expires, or undefined before one is loaded. */
+  certificateExpirySeconds: () => number | undefined;
+}
+
+export function createWebhookMetrics(sources: MetricSources): WebhookMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  new Gauge({
+    name: 'pidguard_namespace_cache_state',
+    help: 'Namespace label source (informer, file, none) and its state: 1 for the current state',
+    labelNames: ['source', 'state'],
+    registers,
+    collect() {
+      this.reset();
+      this.set({ source: sources.namespaceLabels.kind, state: sources.namespaceLabels.state() }, 1);
+    },
+  });
+  new Gauge({
+    name: 'pidguard_namespace_cache_namespaces',
+    help: 'Namespaces whose labels the label source currently holds',
+    registers,
+    collect() {
+      this.set(sources.namespaceLabels.size());
+    },
+  });
+  new Gauge({
+    name: 'pidguard_tls_certificate_expiry_seconds',
+    help: 'Seconds until the serving certificate expires (negative once it has)',
+    registers,
+    collect() {
+      const seconds = sources.certificateExpirySeconds();
+      if (seconds === undefined) this.reset();
+      else this.set(seconds);
+    },
+  });
+
+  return {
+    registry,
+    requests: new Counter({
+      name: 'pidguard_admission_requests_total',
+      help: 'Admission reviews answered, by webhook, decision (allowed, patched, denied, skipped) and mode',
+      labelNames: ['webhook', 'decision', 'mode'],
+      registers,
+    }),
+    decisionSeconds: new Histogram({
+      name: 'pidguard_admission_decision_duration_seconds',
+      help: 'Time from a decoded review to its answer (namespace lookup and policy), by webhook',
+      labelNames: ['webhook'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5],
+      registers,
+    }),
+    invalidRequests: new Counter({
+      name: 'pidguard_admission_invalid_requests_total',
+      help: 'Requests refused before review (bad content type, body, JSON, AdmissionReview) or failed internally, by webhook and error code',
+      labelNames: ['webhook', 'code'],
+      registers,
+    }),
+    violations: new Counter({
+      name: 'pidguard_policy_violations_total',
+      help: 'Rule violations found by /validate, by rule and mode (audit: would have been denied)',
+      labelNames: ['rule', 'mode'],
+      registers,
+    }),
+    mutations: new Counter({
+      name: 'pidguard_mutations_total',
+      help: 'Changes applied by /mutate patches, by rule',
+      labelNames: ['rule'],
+      registers,
+    }),
+    namespaceLookups: new Counter({
+      name: 'pidguard_namespace_label_lookups_total',
+      help: 'Namespace label lookups by result: cache, api (direct read), file, unavailable (failed closed to the default mode)',
+      labelNames: ['result'],
+      registers,
+    }),
+    certificateReloads: new Counter({
+      name: 'pidguard_tls_certificate_reloads_total',
+      help: 'Serving certificate reloads after the files changed, by result (success, failure: the previous pair stays in use)',
+      labelNames: ['result'],
+      registers,
+    }),
+  };
+}

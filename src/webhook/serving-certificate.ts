@@ -1,0 +1,102 @@
+// The serving certificate: loaded from PEM files, checked (parsable, key
+// matches), and reloaded when the files change, so cert-manager or a renewed
+// Secret takes effect on the next TLS handshake without a restart.
+//
+// Files are polled with fs.watchFile: stat() follows symlinks, so it sees the
+// kubelet's atomic `..data` symlink swap as well as files replaced in place or
+// renamed over, which fs.watch on a single file can miss.
+
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { unwatchFile, watchFile } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+
+export interface KeyPair {
+  cert: string;
+  key: string;
+  notAfter: Date;
+  /** SHA-256 fingerprint of the leaf certificate. */
+  fingerprint: string;
+}
+
+/** Reads and checks a certificate/key pair; throws an Error saying what is wrong. */
+export async function loadKeyPair(certPath: string, keyPath: string): Promise<KeyPair> {
+  const [cert, key] = await Promise.all([readPem(certPath, 'certificate'), readPem(keyPath, 'key')]);
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(cert);
+  } catch (error) {
+    throw new Error(`certificate ${certPath} is not a PEM X.509 certificate: ${(error as Error).message}`);
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (error) {
+    throw new Error(`key ${keyPath} is not a PEM private key: ${(error as Error).message}`);
+  }
+  if (!leaf.checkPrivateKey(privateKey)) throw new Error(`key ${keyPath} does not belong to certificate ${certPath}`);
+  return { cert, key, notAfter: new Date(leaf.validTo), fingerprint: leaf.fingerprint256 };
+}
+
+async function readPem(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+export interface CertificateWatchOptions {
+  certPath: string;
+  keyPath: string;
+  /** How often the files are checked for changes. */
+  pollIntervalMs: number;
+  /** Called with each new, valid pair (not for the first). */
+  onReload: (pair: KeyPair) => void;
+  /** Called when changed files do not form a valid pair; the previous pair stays in use. */
+  onReloadFailure: (error: Error) => void;
+}
+
+export interface ServingCertificate {
+  current(): KeyPair;
+  stop(): void;
+}
+
+/**
+ * Loads the pair (throwing if it is unusable) and watches both files. A
+ * renewal writes the certificate and the key one after the other; the first
+ * change may find a mismatched pair, which is reported and retried on the
+ * second change.
+ */
+export async function watchServingCertificate(options: CertificateWatchOptions): Promise<ServingCertificate> {
+  let pair = await loadKeyPair(options.certPath, options.keyPath);
+  let reloading: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  const reload = async () => {
+    if (stopped) return;
+    try {
+      const next = await loadKeyPair(options.certPath, options.keyPath);
+      if (stopped || (next.fingerprint === pair.fingerprint && next.key === pair.key)) return;
+      pair = next;
+      options.onReload(next);
+    } catch (error) {
+      options.onReloadFailure(error as Error);
+    }
+  };
+  // Reloads run one at a time, in order, so a slow read never overwrites a newer pair.
+  const onChange = () => {
+    reloading = reloading.then(reload);
+  };
+  const watchOptions = { interval: options.pollIntervalMs, persistent: false };
+  watchFile(options.certPath, watchOptions, onChange);
+  watchFile(options.keyPath, watchOptions, onChange);
+
+  return {
+    current: () => pair,
+    stop() {
+      stopped = true;
+      unwatchFile(options.certPath, onChange);
+      unwatchFile(options.keyPath, onChange);
+    },
+  };
+}
