@@ -18,3 +18,10 @@ export const DOTNET_FORCE_MAX_WORKER_THREADS = 'DOTNET_ThreadPool_ForceMaxWorker
 export const COMPLUS_FORCE_MAX_WORKER_THREADS = 'COMPlus_ThreadPool_ForceMaxWorkerThreads';
 /** The name the product brief asked for. The runtime never reads it; kept for people and dashboards. */
 export const DOTNET_MAX_THREADS = 'DOTNET_ThreadPool_MaxThreads';
+
+/**
+ * Namespaces the webhook configurations never send to pidguard (their
+ * namespaceSelector), so a pidguard outage cannot block the control plane or
+ * pidguard's own recovery. The audit treats them as exempt for the same reason.
+ */
+export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease', 'pidguard-system'];

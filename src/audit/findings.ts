@@ -1,0 +1,158 @@
+// Turns engine evaluations of existing objects into findings grouped by
+// namespace and owner: a Deployment's 40 BestEffort pods (and its ReplicaSet,
+// and its own template) are one finding, not 42. Pure: the caller lists and
+// evaluates; this only aggregates, keeping memory proportional to owners, not
+// objects.
+
+import { mutationSummary, type Evaluation } from '../policy/engine.js';
+import type { KubeObject, Mode } from '../policy/types.js';
+
+export interface NamespaceInfo {
+  name: string;
+  mode: Mode;
+  /** Where the mode came from. */
+  modeSource: 'label' | 'default';
+  /** Why the webhook never judges this namespace, if it does not. */
+  exemptBecause?: 'system namespace' | 'mode off';
+  /** Set when the namespace's pidguard.io/mode label is invalid. */
+  warning?: string;
+}
+
+export interface Owner {
+  kind: string;
+  name: string;
+}
+
+export interface Finding {
+  namespace: string;
+  owner: Owner;
+  ruleId: string;
+  reason: string;
+  /** The detail of the first object found; the others share the owner and rule. */
+  detail: string;
+  /** Objects behind the finding, by kind. */
+  objects: Record<string, number>;
+  /** Up to three `Kind/name` examples. */
+  examples: string[];
+}
+
+export interface NamespaceReport extends NamespaceInfo {
+  objectsEvaluated: number;
+  findings: Finding[];
+}
+
+export interface AuditReport {
+  namespaces: NamespaceReport[];
+  summary: {
+    namespaces: number;
+    objectsEvaluated: number;
+    /** Findings in namespaces the webhook judges. */
+    findings: number;
+    /** Findings in exempt namespaces (system namespaces, mode off): shown, not counted. */
+    exemptFindings: number;
+    byRule: Record<string, number>;
+  };
+}
+
+export const MISSING_SAFEGUARDS_REASON = '.NET pod running without pidguard\'s safeguards (created before pidguard, while it was down, or in an exempt namespace)';
+const MAX_EXAMPLES = 3;
+
+export class FindingCollector {
+  private readonly controllers = new Map<string, Owner>();
+  private readonly findings = new Map<string, Finding>();
+  private readonly evaluated = new Map<string, number>();
+
+  constructor(private readonly namespaces: ReadonlyMap<string, NamespaceInfo>) {}
+
+  /** Remembers who controls a ReplicaSet or Job, so their pods group under the Deployment or CronJob. */
+  rememberController(object: KubeObject): void {
+    const controller = controllerOf(object);
+    if (controller && object.metadata?.name) this.controllers.set(key(object.metadata.namespace, object.kind, object.metadata.name), controller);
+  }
+
+  add(object: KubeObject, evaluation: Evaluation): void {
+    const namespace = object.metadata?.namespace ?? '';
+    this.evaluated.set(namespace, (this.evaluated.get(namespace) ?? 0) + 1);
+    const owner = this.ownerOf(object);
+    for (const violation of evaluation.violations) {
+      this.record(namespace, owner, violation.ruleId, violation.reason, violation.detail, object);
+    }
+    // A workload's template mutations are what its future pods will get, not a gap;
+    // a running pod's are what it lacks.
+    if (object.kind === 'Pod' && evaluation.mutations.length > 0) {
+      this.record(namespace, owner, evaluation.mutations[0]!.ruleId, MISSING_SAFEGUARDS_REASON, `missing ${mutationSummary(evaluation)}`, object);
+    }
+  }
+
+  /** Adds a finding that does not come from the engine (e.g. a pids-limit not enforced on its node). */
+  addFinding(namespace: string, object: KubeObject, ruleId: string, reason: string, detail: string): void {
+    this.record(namespace, this.ownerOf(object), ruleId, reason, detail, object);
+  }
+
+  report(): AuditReport {
+    const byNamespace = new Map<string, Finding[]>();
+    for (const finding of this.findings.values()) {
+      const list = byNamespace.get(finding.namespace) ?? [];
+      list.push(finding);
+      byNamespace.set(finding.namespace, list);
+    }
+    const namespaces = [...this.namespaces.values()]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((info) => ({
+        ...info,
+        objectsEvaluated: this.evaluated.get(info.name) ?? 0,
+        findings: (byNamespace.get(info.name) ?? []).sort(
+          (a, b) => `${a.owner.kind}/${a.owner.name}/${a.ruleId}`.localeCompare(`${b.owner.kind}/${b.owner.name}/${b.ruleId}`),
+        ),
+      }));
+    const byRule: Record<string, number> = {};
+    let findings = 0;
+    let exemptFindings = 0;
+    for (const ns of namespaces) {
+      for (const finding of ns.findings) {
+        if (ns.exemptBecause) {
+          exemptFindings += 1;
+          continue;
+        }
+        findings += 1;
+        byRule[finding.ruleId] = (byRule[finding.ruleId] ?? 0) + 1;
+      }
+    }
+    const objectsEvaluated = [...this.evaluated.values()].reduce((sum, n) => sum + n, 0);
+    return { namespaces, summary: { namespaces: namespaces.length, objectsEvaluated, findings, exemptFindings, byRule } };
+  }
+
+  /** The top-level owner: Pod -> ReplicaSet -> Deployment, Pod -> Job -> CronJob, else the controller or itself. */
+  private ownerOf(object: KubeObject): Owner {
+    const self = { kind: object.kind ?? '', name: object.metadata?.name ?? '' };
+    let owner = controllerOf(object) ?? self;
+    const namespace = object.metadata?.namespace;
+    for (let depth = 0; depth < 3; depth += 1) {
+      const next = this.controllers.get(key(namespace, owner.kind, owner.name));
+      if (!next) break;
+      owner = next;
+    }
+    return owner;
+  }
+
+  private record(namespace: string, owner: Owner, ruleId: string, reason: string, detail: string, object: KubeObject): void {
+    const id = `${namespace}\u0000${owner.kind}\u0000${owner.name}\u0000${ruleId}`;
+    let finding = this.findings.get(id);
+    if (!finding) {
+      finding = { namespace, owner, ruleId, reason, detail, objects: {}, examples: [] };
+      this.findings.set(id, finding);
+    }
+    const kind = object.kind ?? '';
+    finding.objects[kind] = (finding.objects[kind] ?? 0) + 1;
+    if (finding.examples.length < MAX_EXAMPLES) finding.examples.push(`${kind}/${object.metadata?.name ?? ''}`);
+  }
+}
+
+function controllerOf(object: KubeObject): Owner | undefined {
+  const reference = object.metadata?.ownerReferences?.find((ref) => ref.controller) ?? undefined;
+  return reference ? { kind: reference.kind, name: reference.name } : undefined;
+}
+
+function key(namespace: string | undefined, kind: string | undefined, name: string): string {
+  return `${namespace ?? ''}\u0000${kind ?? ''}\u0000${name}`;
+}
