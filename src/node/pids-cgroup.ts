@@ -1,8 +1,13 @@
 // The pids controller's files of one cgroup: read its usage and limit, and
-// lower its limit. Same names on cgroup v1 and v2 (pids.events exists on v1
-// since Linux 4.x and holds the same `max <n>` line).
+// lower its limit. Same names on cgroup v1 and v2. pids.events' `max` line
+// counts refused forks, but where depends on the kernel: cgroup v1 (and v2
+// before Linux 6.12) counts a refusal in the cgroup of the task that forked,
+// i.e. the container's leaf cgroup, not the pod cgroup whose limit refused it
+// (seen on this machine's v1 hierarchy); v2 on newer kernels counts it
+// hierarchically at the pod level too. So a pod's refusals are the larger of
+// its own count and the sum over its child cgroups.
 
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSmallFile } from './procfs.js';
 
@@ -31,16 +36,30 @@ export function parseRefusedForks(eventsText: string | undefined): number | unde
   return match ? Number(match[1]) : undefined;
 }
 
-/** Reads pids.current, pids.max and pids.events; fields are absent when a file is. */
+/** Reads pids.current, pids.max and refused forks (see above); fields are absent when a file is. */
 export function readPidsUsage(dir: string): PidsUsage {
   const usage: PidsUsage = {};
   const current = parseCount(readSmallFile(join(dir, 'pids.current')));
   const max = parsePidsMax(readSmallFile(join(dir, 'pids.max')));
-  const refused = parseRefusedForks(readSmallFile(join(dir, 'pids.events')));
+  const own = parseRefusedForks(readSmallFile(join(dir, 'pids.events')));
   if (current !== undefined) usage.current = current;
   if (max !== undefined) usage.max = max;
-  if (refused !== undefined) usage.refusedForks = refused;
+  if (own !== undefined) usage.refusedForks = Math.max(own, childRefusedForks(dir));
   return usage;
+}
+
+function childRefusedForks(dir: string): number {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  let total = 0;
+  for (const entry of entries) {
+    if (entry.isDirectory()) total += parseRefusedForks(readSmallFile(join(dir, entry.name, 'pids.events'))) ?? 0;
+  }
+  return total;
 }
 
 /** Writes a limit into pids.max. The caller decides it is a lowering. */
