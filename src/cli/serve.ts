@@ -4,15 +4,13 @@
 
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { loadKubeConfig } from '../kube/client.js';
-import { startNamespaceCache } from '../kube/namespace-cache.js';
 import { loadNamespacesFile } from '../kube/namespace-file.js';
 import { noNamespaceLabels, type NamespaceLabelSource } from '../kube/namespace-labels.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
 import { DEFAULT_DEV_DNS_NAMES, DEFAULT_DEV_IP_ADDRESSES, DEV_CERTIFICATE_FILES, generateDevCertificates, writeDevCertificates } from '../webhook/dev-certificates.js';
 import { createJsonLogger, LOG_LEVELS, type Logger, type LogLevel } from '../webhook/log.js';
 import { startWebhookServer } from '../webhook/server.js';
-import { flagOrEnv, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { durationFlag, flagOrEnv, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
 import { loadConfig } from './config-file.js';
 import { CliError, type Command } from './io.js';
 
@@ -38,11 +36,14 @@ Flags (environment variable in brackets):
                          [PIDGUARD_NAMESPACES_FILE]; wins over a cluster
   --kubeconfig PATH      cluster to watch namespaces in [KUBECONFIG]; in a pod the
                          in-cluster configuration is used when neither is given
+  --shutdown-delay D     after SIGTERM, keep serving this long with /readyz answering 503
+                         [PIDGUARD_SHUTDOWN_DELAY] (default 0s; e.g. 5s in a cluster)
   --log-level LEVEL      debug, info, warn or error [PIDGUARD_LOG_LEVEL] (default info)
 
 Without --namespaces-file or a cluster every namespace gets the default mode from the
 config, with a warning (fail closed). The certificate and key are reloaded when their
-files change. SIGTERM: /readyz turns 503, reviews in progress finish, the process exits 0.
+files change. SIGTERM or SIGINT: /readyz turns 503, the listener closes after --shutdown-delay,
+reviews in progress finish, the process exits 0.
 `;
 
 export const serveCommand: Command = {
@@ -61,12 +62,14 @@ export const serveCommand: Command = {
       'namespaces-file': { type: 'string' },
       kubeconfig: { type: 'string' },
       'log-level': { type: 'string' },
+      'shutdown-delay': { type: 'string' },
     });
     const env = io.env;
     const port = integerFlag(flagOrEnv(values.port, env, 'PIDGUARD_PORT', '8443'), '--port', 0, 65535);
     const metricsPort = integerFlag(flagOrEnv(values['metrics-port'], env, 'PIDGUARD_METRICS_PORT', '9090'), '--metrics-port', 0, 65535);
     const certPath = flagOrEnv(values['tls-cert'], env, 'PIDGUARD_TLS_CERT', 'certs/tls.crt');
     const keyPath = flagOrEnv(values['tls-key'], env, 'PIDGUARD_TLS_KEY', 'certs/tls.key');
+    const shutdownDelayMs = durationFlag(flagOrEnv(values['shutdown-delay'], env, 'PIDGUARD_SHUTDOWN_DELAY', '0s'), '--shutdown-delay', 0, 60_000);
     const logLevel = flagOrEnv(values['log-level'], env, 'PIDGUARD_LOG_LEVEL', 'info');
     if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
       throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`, USAGE_EXIT);
@@ -88,6 +91,7 @@ export const serveCommand: Command = {
         config, namespaceLabels, logger, certPath, keyPath, port, metricsPort,
         host: flagOrEnv(values.address, env, 'PIDGUARD_ADDRESS'),
         bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
+        shutdownDelayMs,
       });
     } catch (error) {
       await namespaceLabels.stop();
@@ -120,17 +124,21 @@ async function namespaceLabelSource(file: string | undefined, kubeconfig: string
       throw new CliError((error as Error).message, STARTUP_EXIT);
     }
   }
-  let kubeConfig;
-  try {
-    // ~/.kube/config is deliberately not used: a server must not pick up whatever cluster a developer last used.
-    kubeConfig = loadKubeConfig({ kubeconfig, inCluster: env.KUBERNETES_SERVICE_HOST !== undefined });
-  } catch (error) {
-    throw new CliError(`cannot load the cluster configuration: ${(error as Error).message}`, STARTUP_EXIT);
-  }
-  if (!kubeConfig) {
+  // ~/.kube/config is deliberately not used: a server must not pick up whatever cluster a developer last used.
+  const inCluster = env.KUBERNETES_SERVICE_HOST !== undefined;
+  if (kubeconfig === undefined && !inCluster) {
     logger.warn('no cluster and no --namespaces-file: every namespace gets the default mode (fail closed)');
     return noNamespaceLabels();
   }
+  // Loaded only when a cluster is configured: @kubernetes/client-node alone adds ~70 MiB of RSS.
+  const [{ loadKubeConfig }, { startNamespaceCache }] = await Promise.all([import('../kube/client.js'), import('../kube/namespace-cache.js')]);
+  let kubeConfig;
+  try {
+    kubeConfig = loadKubeConfig({ kubeconfig, inCluster });
+  } catch (error) {
+    throw new CliError(`cannot load the cluster configuration: ${(error as Error).message}`, STARTUP_EXIT);
+  }
+  if (!kubeConfig) throw new CliError('no cluster configuration found', STARTUP_EXIT);
   logger.info('watching namespaces', { server: kubeConfig.getCurrentCluster()?.server });
   return startNamespaceCache(kubeConfig, {
     onEvent(event) {

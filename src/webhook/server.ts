@@ -27,6 +27,11 @@ export interface WebhookServerOptions {
   host?: string;
   certificatePollIntervalMs?: number;
   bodyLimitBytes?: number;
+  /**
+   * How long shutdown keeps accepting connections while /readyz answers 503, so the
+   * endpoint removal reaches the API server before the listener closes.
+   */
+  shutdownDelayMs?: number;
   /** Longest shutdown waits for reviews in progress before closing their connections. */
   shutdownTimeoutMs?: number;
   /** Milliseconds since the epoch; injectable for the certificate-expiry gauge. */
@@ -119,7 +124,9 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     async shutdown() {
       if (draining) return;
       draining = true;
-      logger.info('shutting down: not ready, finishing reviews in progress', { inFlight });
+      const delayMs = options.shutdownDelayMs ?? 0;
+      logger.info('shutting down: not ready; closing the listener after the shutdown delay', { inFlight, delayMs });
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
       const closed = once(https!, 'close');
       https!.close(); // no new connections; idle keep-alive connections close now
       if (inFlight > 0) {

@@ -1,0 +1,358 @@
+// Admission webhook benchmark: `pidguard serve` (child process, TLS, logging to a
+// file as in production) against a bare node:https server that parses the same
+// body and answers a constant allowed review, driven in the same run by the same
+// load generator over 8 keep-alive TLS connections.
+//
+// Phases: saturation (closed loop, 8 requests in flight) in alternating rounds,
+// so machine noise hits both servers alike; then 1,000 reviews/s offered to
+// each (open loop: latency counts from the scheduled send time, so a stalled
+// server cannot hide its queue). Requests alternate between a .NET pod CREATE
+// (/mutate, gets a patch) and a BestEffort pod CREATE (/validate, denied).
+//
+// PIDGUARD_BENCH_SECONDS (default 60) is the fixed-rate run against pidguard;
+// the other phases scale with it. Exit 1 if a target is missed.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+
+const CONNECTIONS = 8;
+const OFFERED_RATE = 1000;
+const TARGETS = { p99Ms: 5, saturationRatio: 0.5, rssMiB: 120 };
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+if (process.argv[2] === '--baseline-server') {
+  runBaselineServer(process.argv[3]);
+} else {
+  await main();
+}
+
+/** The bare server: read the body, JSON.parse it, answer a constant allowed review. */
+function runBaselineServer(certDirectory) {
+  const answer = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'constant', allowed: true } });
+  const server = createServer({ cert: readFileSync(join(certDirectory, 'tls.crt')), key: readFileSync(join(certDirectory, 'tls.key')), keepAliveTimeout: 95_000 }, (req, res) => {
+    const chunks = [];
+    req.on('data', (chunk) => chunks.push(chunk));
+    req.on('end', () => {
+      JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+      res.end(answer);
+    });
+  });
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`));
+  process.on('SIGTERM', () => process.exit(0));
+}
+
+async function main() {
+  const seconds = Number(process.env.PIDGUARD_BENCH_SECONDS ?? 60);
+  if (!(seconds > 0)) throw new Error(`PIDGUARD_BENCH_SECONDS must be a positive number, got ${process.env.PIDGUARD_BENCH_SECONDS}`);
+  const rounds = 3;
+  const saturationSeconds = Math.max(2, seconds / 12);
+  const work = mkdtempSync(join(tmpdir(), 'pidguard-bench-'));
+  const { generateDevCertificates, writeDevCertificates, devCertificatePaths } = await import('../dist/webhook/dev-certificates.js');
+  const paths = devCertificatePaths(work);
+  await writeDevCertificates(generateDevCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], days: 1 }), paths);
+  writeFileSync(join(work, 'namespaces.yaml'), 'team-a: {}\n');
+  const ca = readFileSync(paths.caCert);
+
+  const pidguard = await startPidguard(work, paths);
+  const baseline = await startBaseline(work);
+  const requests = [
+    { path: '/mutate', body: review('mutate-1', dotnetPod()) },
+    { path: '/validate', body: review('validate-1', bestEffortPod()) },
+  ];
+  try {
+    const servers = [
+      { name: 'baseline', port: baseline.port, pid: baseline.child.pid },
+      { name: 'pidguard', port: pidguard.port, pid: pidguard.child.pid },
+    ];
+    for (const server of servers) {
+      // Warm-up: JIT, TLS sessions, caches.
+      await saturate(server.port, ca, requests, Math.min(2, saturationSeconds));
+    }
+    const saturation = { baseline: [], pidguard: [] };
+    for (let round = 0; round < rounds; round += 1) {
+      for (const server of servers) saturation[server.name].push(await saturate(server.port, ca, requests, saturationSeconds));
+    }
+    const fixed = {
+      baseline: await fixedRate(baseline.port, ca, requests, Math.max(2, seconds / 4)),
+      pidguard: await fixedRate(pidguard.port, ca, requests, seconds),
+    };
+    const rss = { baseline: peakRssMiB(baseline.child.pid), pidguard: peakRssMiB(pidguard.child.pid) };
+    report({ saturation, fixed, rss, seconds, saturationSeconds });
+  } finally {
+    for (const child of [pidguard.child, baseline.child]) {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await once(child, 'exit');
+    }
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function startPidguard(work, paths) {
+  const log = openSync(join(work, 'pidguard.log'), 'w');
+  const child = spawn(process.execPath, [
+    join(root, 'bin/pidguard.js'), 'serve', '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1',
+    '--tls-cert', paths.cert, '--tls-key', paths.key, '--namespaces-file', join(work, 'namespaces.yaml'),
+  ], { stdio: ['ignore', 'ignore', log] });
+  closeSync(log);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const listening = readFileSync(join(work, 'pidguard.log'), 'utf8').split('\n').find((line) => line.includes('"msg":"listening"'));
+    if (listening) return { child, port: JSON.parse(listening).port };
+    if (child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill();
+  throw new Error(`pidguard serve did not start: ${readFileSync(join(work, 'pidguard.log'), 'utf8')}`);
+}
+
+async function startBaseline(work) {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--baseline-server', work], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await once(child.stdout, 'data');
+  return { child, port: Number(String(line).trim()) };
+}
+
+/**
+ * One keep-alive TLS connection speaking just enough HTTP/1.1 to send a POST and
+ * read a Content-Length response, so the generator spends little of the shared CPU.
+ */
+async function openConnection(port, ca) {
+  const socket = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' });
+  await once(socket, 'secureConnect');
+  socket.setNoDelay(true);
+  let buffered = Buffer.alloc(0);
+  let pending;
+  socket.on('data', (chunk) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+    const headerEnd = buffered.indexOf('\r\n\r\n');
+    if (headerEnd === -1 || !pending) return;
+    const head = buffered.subarray(0, headerEnd).toString('latin1');
+    const length = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+    if (buffered.length < headerEnd + 4 + length) return;
+    const status = Number(head.slice(9, 12));
+    const body = buffered.subarray(headerEnd + 4, headerEnd + 4 + length).toString('utf8');
+    buffered = buffered.subarray(headerEnd + 4 + length);
+    const done = pending;
+    pending = undefined;
+    done.resolve({ status, body });
+  });
+  const fail = (error) => pending?.reject(error ?? new Error('connection closed'));
+  socket.on('error', fail);
+  socket.on('close', () => fail());
+  return {
+    send(request) {
+      return new Promise((resolve, reject) => {
+        pending = { resolve, reject };
+        socket.write(request.wire);
+      });
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+function wire(requests) {
+  return requests.map((request) => ({
+    ...request,
+    wire: Buffer.concat([
+      Buffer.from(`POST ${request.path}?timeout=10s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(request.body)}\r\n\r\n`),
+      Buffer.from(request.body),
+    ]),
+  }));
+}
+
+function isGoodAnswer({ status, body }) {
+  return status === 200 && body.includes('"allowed":');
+}
+
+/** Closed loop: each connection sends its next review as soon as the last is answered. */
+async function saturate(port, ca, requests, seconds) {
+  const prepared = wire(requests);
+  const connections = await Promise.all(Array.from({ length: CONNECTIONS }, () => openConnection(port, ca)));
+  const latencies = [];
+  let errors = 0;
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  await Promise.all(connections.map(async (connection, index) => {
+    for (let n = index; performance.now() < end; n += 1) {
+      const sent = performance.now();
+      try {
+        if (!isGoodAnswer(await connection.send(prepared[n % prepared.length]))) errors += 1;
+      } catch {
+        errors += 1;
+        return;
+      }
+      latencies.push(performance.now() - sent);
+    }
+  }));
+  const elapsed = (performance.now() - started) / 1000;
+  connections.forEach((connection) => connection.close());
+  return { throughput: latencies.length / elapsed, errors, ...percentiles(latencies) };
+}
+
+/** Open loop at OFFERED_RATE: latency from the scheduled send time, queueing included. */
+async function fixedRate(port, ca, requests, seconds) {
+  const prepared = wire(requests);
+  const connections = await Promise.all(Array.from({ length: CONNECTIONS }, () => openConnection(port, ca)));
+  const idle = [...connections];
+  const queue = [];
+  const latencies = [];
+  let errors = 0;
+  let scheduled = 0;
+  const total = Math.round(OFFERED_RATE * seconds);
+  const started = performance.now();
+  const dispatch = () => {
+    while (idle.length > 0 && queue.length > 0) {
+      const connection = idle.pop();
+      const job = queue.shift();
+      connection.send(prepared[job.n % prepared.length]).then(
+        (answer) => { if (!isGoodAnswer(answer)) errors += 1; latencies.push(performance.now() - job.at); idle.push(connection); dispatch(); },
+        () => { errors += 1; },
+      );
+    }
+  };
+  await new Promise((resolve) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * OFFERED_RATE));
+      for (; scheduled < due; scheduled += 1) queue.push({ n: scheduled, at: started + (scheduled * 1000) / OFFERED_RATE });
+      dispatch();
+      if (latencies.length + errors >= total) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  connections.forEach((connection) => connection.close());
+  return { offered: OFFERED_RATE, throughput: latencies.length / ((performance.now() - started) / 1000), errors, ...percentiles(latencies) };
+}
+
+function percentiles(latencies) {
+  const sorted = Float64Array.from(latencies).sort();
+  const at = (q) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
+  return { p50: at(0.5), p99: at(0.99), count: sorted.length };
+}
+
+function peakRssMiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) / 1024;
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function report({ saturation, fixed, rss, seconds, saturationSeconds }) {
+  const ms = (value) => `${value.toFixed(2)} ms`;
+  const rate = (value) => `${Math.round(value)}/s`;
+  const ratios = saturation.pidguard.map((round, index) => round.throughput / saturation.baseline[index].throughput);
+  console.log(`webhook benchmark: ${CONNECTIONS} keep-alive TLS connections, ${saturation.pidguard.length} saturation rounds of ${saturationSeconds}s, ${OFFERED_RATE}/s offered for ${seconds}s (pidguard)`);
+  console.log('');
+  console.log('server     saturation (median)  sat p50    sat p99    @1000/s p50  @1000/s p99  errors  peak RSS');
+  for (const name of ['baseline', 'pidguard']) {
+    const rounds = saturation[name];
+    const errors = rounds.reduce((sum, round) => sum + round.errors, 0) + fixed[name].errors;
+    console.log([
+      name.padEnd(10),
+      rate(median(rounds.map((r) => r.throughput))).padEnd(20),
+      ms(median(rounds.map((r) => r.p50))).padEnd(10),
+      ms(median(rounds.map((r) => r.p99))).padEnd(10),
+      ms(fixed[name].p50).padEnd(12),
+      ms(fixed[name].p99).padEnd(12),
+      String(errors).padEnd(7),
+      `${rss[name].toFixed(1)} MiB`,
+    ].join(' '));
+  }
+  console.log(`saturation ratio pidguard/baseline per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}`);
+  const errors = [...saturation.pidguard, fixed.pidguard].reduce((sum, round) => sum + round.errors, 0);
+  const checks = [
+    [`p99 at ${OFFERED_RATE}/s <= ${TARGETS.p99Ms} ms`, fixed.pidguard.p99 <= TARGETS.p99Ms, ms(fixed.pidguard.p99)],
+    [`saturation >= ${TARGETS.saturationRatio * 100}% of baseline (median of rounds)`, median(ratios) >= TARGETS.saturationRatio, `${(median(ratios) * 100).toFixed(0)}%`],
+    [`peak RSS <= ${TARGETS.rssMiB} MiB`, rss.pidguard <= TARGETS.rssMiB, `${rss.pidguard.toFixed(1)} MiB`],
+    ['zero errors', errors === 0, String(errors)],
+  ];
+  console.log('');
+  for (const [name, passed, value] of checks) console.log(`${passed ? 'PASS' : 'MISS'}  ${name}: ${value}`);
+  if (checks.some(([, passed]) => !passed)) process.exitCode = 1;
+}
+
+function review(uid, object) {
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid,
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      requestKind: { group: '', version: 'v1', kind: 'Pod' },
+      requestResource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: 'team-a',
+      operation: 'CREATE',
+      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', uid: 'f2c3', groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },
+      object,
+      oldObject: null,
+      dryRun: false,
+      options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
+    },
+  });
+}
+
+/** A pod as a Deployment's ReplicaSet creates it: .NET image, probes, volumes, no resources. */
+function dotnetPod() {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: 'orders-api-7d9f8b6c5d-',
+      namespace: 'team-a',
+      labels: { app: 'orders-api', 'pod-template-hash': '7d9f8b6c5d', 'app.kubernetes.io/part-of': 'shop' },
+      annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-11-20T10:00:00Z', 'prometheus.io/scrape': 'true' },
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'orders-api-7d9f8b6c5d', uid: '4b1c', controller: true, blockOwnerDeletion: true }],
+    },
+    spec: {
+      serviceAccountName: 'orders-api',
+      containers: [{
+        name: 'api',
+        image: 'mcr.microsoft.com/dotnet/aspnet:8.0',
+        command: ['dotnet', 'Orders.Api.dll'],
+        ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
+        env: [
+          { name: 'ASPNETCORE_URLS', value: 'http://+:8080' },
+          { name: 'ConnectionStrings__Orders', valueFrom: { secretKeyRef: { name: 'orders-db', key: 'connection' } } },
+          { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        ],
+        readinessProbe: { httpGet: { path: '/healthz/ready', port: 'http' }, periodSeconds: 5 },
+        livenessProbe: { httpGet: { path: '/healthz/live', port: 'http' }, periodSeconds: 10 },
+        volumeMounts: [{ name: 'config', mountPath: '/app/config', readOnly: true }, { name: 'kube-api-access-x1', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }],
+        imagePullPolicy: 'IfNotPresent',
+        terminationMessagePath: '/dev/termination-log',
+        terminationMessagePolicy: 'File',
+      }],
+      volumes: [
+        { name: 'config', configMap: { name: 'orders-api-config' } },
+        { name: 'kube-api-access-x1', projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] } },
+      ],
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 30,
+      dnsPolicy: 'ClusterFirst',
+      schedulerName: 'default-scheduler',
+      tolerations: [
+        { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+        { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+      ],
+    },
+  };
+}
+
+function bestEffortPod() {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'worker', namespace: 'team-a', labels: { app: 'worker' } },
+    spec: { containers: [{ name: 'worker', image: 'registry.example.com/worker:1.4.2', args: ['--queue', 'orders'] }], restartPolicy: 'Always' },
+  };
+}
