@@ -44,7 +44,7 @@ describe.each(renders)('webhook configurations of %s', (_name, objects) => {
 
   it('speak admission/v1, have no side effects, match equivalent versions and time out within 3 s', () => {
     for (const [name, hook] of webhooks()) {
-      expect({ name, ...hook }).toMatchObject({ name, admissionReviewVersions: ['v1'], sideEffects: 'None', matchPolicy: 'Equivalent' });
+      expect({ ...hook, webhook: name }).toMatchObject({ webhook: name, admissionReviewVersions: ['v1'], sideEffects: 'None', matchPolicy: 'Equivalent' });
       expect(hook.timeoutSeconds).toBeGreaterThanOrEqual(1);
       expect(hook.timeoutSeconds).toBeLessThanOrEqual(3);
     }
