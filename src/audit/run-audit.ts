@@ -10,6 +10,7 @@ import { resolveMode } from '../policy/mode.js';
 import type { KubeObject } from '../policy/types.js';
 import { getJson, listPages, type ListTarget } from '../kube/paged-list.js';
 import { FindingCollector, type AuditReport, type NamespaceInfo } from './findings.js';
+import { PIDS_ENFORCEMENT_REASON, PIDS_ENFORCEMENT_RULE, unenforcedPidsLimit, type ObservedPodPids } from './pids-enforcement.js';
 
 export interface AuditOptions {
   config: PolicyConfig;
@@ -17,6 +18,8 @@ export interface AuditOptions {
   namespace?: string;
   pageSize: number;
   timeoutMs: number;
+  /** Pod cgroups seen by node reports, by pod UID; pods not in it are not judged on enforcement. */
+  observedPods?: ReadonlyMap<string, ObservedPodPids>;
 }
 
 const NAMESPACES: ListTarget = { resource: 'namespaces', groupVersionPath: '/api/v1', kind: 'Namespace', apiVersion: 'v1' };
@@ -50,7 +53,10 @@ export async function runAudit(kubeConfig: KubeConfig, options: AuditOptions): P
         const namespace = object.metadata?.namespace ?? '';
         if (!namespaces.has(namespace)) namespaces.set(namespace, namespaceInfo(namespace, undefined, options.config));
         collector.add(object, evaluate({ object, operation: 'CREATE', mode: 'enforce', config: options.config }));
-        if (target.kind === 'Pod') pods += 1;
+        if (target.kind !== 'Pod') continue;
+        pods += 1;
+        const unenforced = unenforcedPidsLimit(object, options.observedPods?.get(object.metadata?.uid ?? ''));
+        if (unenforced) collector.addFinding(namespace, object, PIDS_ENFORCEMENT_RULE, PIDS_ENFORCEMENT_REASON, unenforced);
       }
     }
   }

@@ -1,10 +1,12 @@
 // `pidguard audit`: what would the policy reject or change among the objects
 // that already run? One shot for people and CI, or --watch for Prometheus.
 
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { runAudit, type AuditRun } from '../audit/run-audit.js';
 import type { AuditReport, Finding, NamespaceReport } from '../audit/findings.js';
+import { observedPodsFromReports } from '../audit/pids-enforcement.js';
 import { KubeRequestError } from '../kube/paged-list.js';
 import { durationFlag, flagOrEnv, integerFlag, parseFlags } from './args.js';
 import { clusterFromFlags } from './cluster.js';
@@ -35,6 +37,8 @@ Flags:
       --watch              audit every --interval and serve gauges on --metrics-port
       --interval <dur>     with --watch (default 5m)
       --metrics-port <n>   with --watch: GET /metrics, GET /healthz [PIDGUARD_AUDIT_METRICS_PORT] (default 9092)
+      --node-report <file> output of \`pidguard node --json\` from a node; repeatable. Pods whose
+                           pidguard.io/pids-limit is not in their cgroup's pids.max become findings
   -h, --help               this help
 
 Exit codes: 0 no findings, 1 findings, 2 error (unreachable API server, missing
@@ -56,12 +60,14 @@ export const auditCommand: Command = {
       watch: { type: 'boolean', default: false },
       interval: { type: 'string', default: '5m' },
       'metrics-port': { type: 'string' },
+      'node-report': { type: 'string', multiple: true },
     });
     const options = {
       config: await loadConfig(flagOrEnv(values.config, io.env, 'PIDGUARD_CONFIG')),
       ...(values.namespace ? { namespace: values.namespace } : {}),
       pageSize: integerFlag(values['page-size'], '--page-size', 1, 5000),
       timeoutMs: durationFlag(values.timeout, '--timeout', 1000),
+      ...(values['node-report'] ? { observedPods: await readNodeReports(values['node-report']) } : {}),
     };
     const kubeConfig = clusterFromFlags(values.kubeconfig, io.env, AUDIT_ERROR_EXIT);
     if (!kubeConfig) throw new CliError('no cluster: pass --kubeconfig, set KUBECONFIG, or run in a pod', AUDIT_ERROR_EXIT);
@@ -85,6 +91,24 @@ export const auditCommand: Command = {
     return run.report.summary.findings > 0 ? FINDINGS_EXIT : 0;
   },
 };
+
+async function readNodeReports(files: string[]) {
+  const reports = [];
+  for (const file of files) {
+    let document: unknown;
+    try {
+      document = JSON.parse(await readFile(file, 'utf8'));
+    } catch (error) {
+      throw new CliError(`cannot read node report ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, AUDIT_ERROR_EXIT);
+    }
+    reports.push({ source: file, document });
+  }
+  try {
+    return observedPodsFromReports(reports);
+  } catch (error) {
+    throw new CliError((error as Error).message, AUDIT_ERROR_EXIT);
+  }
+}
 
 function renderReport(report: AuditReport): string {
   const namespaceRows = report.namespaces.map((ns) => [

@@ -3,6 +3,8 @@
 // owner, exactly the expected findings; clean namespaces exit 0; a user
 // without permission gets the verb and resource named.
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runCli } from '../unit/cli/run-cli.js';
 import { cluster, createNamespace, kubeconfigPath, kubectlOk, startWebhook, stopWebhook, waitFor } from './harness.js';
 
@@ -129,6 +131,20 @@ describe('pidguard audit against a real API server', () => {
     const { code, stdout } = await audit(['-n', clean, '--json']);
     expect(code).toBe(0);
     expect((JSON.parse(stdout) as AuditJson).summary.findings).toBe(0);
+  });
+
+  it('reports a pids-limit that a node report shows unenforced', async () => {
+    const uid = (await kubectlOk(['get', 'pod', 'payments-1', '-n', shop, '-o', 'jsonpath={.metadata.uid}'])).trim();
+    const reportFile = join(cluster().workDir, 'node-report.json');
+    writeFileSync(reportFile, JSON.stringify({ pods: [{ uid, namespace: shop, name: 'payments-1', pids: { current: 3, max: 'max' } }] }));
+    const { code, stdout } = await audit(['-n', shop, '--json', '--node-report', reportFile]);
+    expect(code).toBe(1);
+    const findings = (JSON.parse(stdout) as AuditJson).namespaces[0]!.findings;
+    expect(findings.map((f) => `${f.owner.kind}/${f.owner.name} ${f.ruleId}`)).toEqual([
+      'Pod/during-outage require-resources',
+      'Pod/payments-1 pids-limit-enforcement',
+    ]);
+    expect(findings[1]!.detail).toContain('pids.max is max (unlimited), the annotation asks for 1024');
   });
 
   it('names the verb and resource a user may not use', async () => {

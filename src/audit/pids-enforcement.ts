@@ -1,0 +1,42 @@
+// Is a pod's pidguard.io/pids-limit enforced on its node? Answered from node
+// reports (`pidguard node --json`, which the agent's host runs the same scan
+// for): the pod cgroup's pids.max must be at most the annotation.
+
+import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
+import type { KubeObject } from '../policy/types.js';
+
+/** What one node report says about one pod's pids cgroup. */
+export interface ObservedPodPids {
+  /** The pod cgroup's pids.max: a number, 'max' (unlimited), or undefined when unreadable. */
+  pidsMax?: number | 'max';
+  /** The report it came from, for the finding's detail. */
+  source: string;
+}
+
+export const PIDS_ENFORCEMENT_RULE = 'pids-limit-enforcement';
+export const PIDS_ENFORCEMENT_REASON = `${PIDS_LIMIT_ANNOTATION} not enforced in the pod's cgroup`;
+
+/** The finding's detail when the annotation is not enforced; undefined when it is, or when nothing is known. */
+export function unenforcedPidsLimit(pod: KubeObject, observed: ObservedPodPids | undefined): string | undefined {
+  const wanted = Number(pod.metadata?.annotations?.[PIDS_LIMIT_ANNOTATION]);
+  if (!observed || !Number.isInteger(wanted) || wanted <= 0) return undefined;
+  const { pidsMax } = observed;
+  if (typeof pidsMax === 'number' && pidsMax <= wanted) return undefined;
+  const actual = pidsMax === undefined ? 'unreadable' : pidsMax === 'max' ? 'max (unlimited)' : String(pidsMax);
+  return `pids.max is ${actual}, the annotation asks for ${wanted} (${observed.source}); is the pidguard agent running on that node with enforcement on?`;
+}
+
+/** Reads the pods of node reports (`pidguard node --json` output) into a map by pod UID; throws naming the bad report. */
+export function observedPodsFromReports(reports: ReadonlyArray<{ source: string; document: unknown }>): Map<string, ObservedPodPids> {
+  const observed = new Map<string, ObservedPodPids>();
+  for (const { source, document } of reports) {
+    const pods = (document as { pods?: unknown } | null)?.pods;
+    if (!Array.isArray(pods)) throw new Error(`${source}: not a node report (no "pods" list; produce it with \`pidguard node --json\`)`);
+    for (const pod of pods as Array<{ uid?: unknown; pids?: { max?: unknown } }>) {
+      if (typeof pod?.uid !== 'string') continue;
+      const max = pod.pids?.max;
+      observed.set(pod.uid, { source, ...(typeof max === 'number' || max === 'max' ? { pidsMax: max } : {}) });
+    }
+  }
+  return observed;
+}

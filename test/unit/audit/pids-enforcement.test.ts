@@ -1,0 +1,49 @@
+import { observedPodsFromReports, unenforcedPidsLimit } from '../../../src/audit/pids-enforcement.js';
+import type { KubeObject } from '../../../src/policy/types.js';
+
+const pod = (annotation?: string): KubeObject => ({
+  kind: 'Pod',
+  metadata: { name: 'p', uid: 'u1', ...(annotation ? { annotations: { 'pidguard.io/pids-limit': annotation } } : {}) },
+});
+
+describe('unenforcedPidsLimit', () => {
+  it.each([
+    ['unlimited', 'max', 'pids.max is max (unlimited), the annotation asks for 1024 (node-a.json)'],
+    ['higher', 4096, 'pids.max is 4096, the annotation asks for 1024 (node-a.json)'],
+    ['unreadable', undefined, 'pids.max is unreadable, the annotation asks for 1024 (node-a.json)'],
+  ])('reports a cgroup whose limit is %s', (_name, pidsMax, detail) => {
+    expect(unenforcedPidsLimit(pod('1024'), { source: 'node-a.json', ...(pidsMax === undefined ? {} : { pidsMax: pidsMax as number | 'max' }) })).toBe(
+      `${detail}; is the pidguard agent running on that node with enforcement on?`,
+    );
+  });
+
+  it.each([
+    ['enforced exactly', pod('1024'), { source: 'n', pidsMax: 1024 }],
+    ['stricter (kubelet podPidsLimit)', pod('1024'), { source: 'n', pidsMax: 512 }],
+    ['no annotation', pod(), { source: 'n', pidsMax: 'max' as const }],
+    ['an invalid annotation', pod('lots'), { source: 'n', pidsMax: 'max' as const }],
+    ['no node data', pod('1024'), undefined],
+  ])('says nothing when %s', (_name, object, observed) => {
+    expect(unenforcedPidsLimit(object, observed)).toBeUndefined();
+  });
+});
+
+describe('observedPodsFromReports', () => {
+  it('indexes pods by uid', () => {
+    const observed = observedPodsFromReports([
+      { source: 'a.json', document: { pods: [{ uid: 'u1', pids: { max: 'max' } }, { uid: 'u2', pids: { max: 100 } }, { pids: {} }] } },
+      { source: 'b.json', document: { pods: [{ uid: 'u3', pids: {} }] } },
+    ]);
+    expect([...observed.entries()]).toEqual([
+      ['u1', { source: 'a.json', pidsMax: 'max' }],
+      ['u2', { source: 'a.json', pidsMax: 100 }],
+      ['u3', { source: 'b.json' }],
+    ]);
+  });
+
+  it('names a file that is not a node report', () => {
+    expect(() => observedPodsFromReports([{ source: 'x.json', document: { items: [] } }])).toThrow(
+      'x.json: not a node report (no "pods" list; produce it with `pidguard node --json`)',
+    );
+  });
+});
