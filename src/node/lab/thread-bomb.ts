@@ -13,6 +13,7 @@ import sys, threading, time
 threading.stack_size(65536)
 target = int(sys.argv[1])      # 0 = without end
 retry = sys.argv[2] == 'retry'
+pause = 1.0 / float(sys.argv[3]) if float(sys.argv[3]) > 0 else 0.0
 hold = threading.Event()
 started = refused = 0
 last = 0.0
@@ -30,6 +31,8 @@ while target == 0 or started < target:
     try:
         threading.Thread(target=hold.wait, daemon=True).start()
         started += 1
+        if pause:
+            time.sleep(pause)
     except RuntimeError:
         refused += 1
         report(True)
@@ -47,8 +50,10 @@ export interface ThreadBombOptions {
   target: number;
   /** Keep retrying after the kernel refuses a thread (like a thread pool injecting threads). */
   retry: boolean;
+  /** Threads started per second at most; 0 = as fast as the kernel allows. */
+  ratePerSecond?: number;
   /** Called with the pid before any thread starts: put the process in its cgroup here. */
-  place?: (pid: number) => void;
+  place?: (pid: number) => void | Promise<void>;
   python?: string;
 }
 
@@ -93,13 +98,13 @@ export class ThreadBomb {
 
   static async start(options: ThreadBombOptions): Promise<ThreadBomb> {
     const python = options.python ?? 'python3';
-    const child = spawn(python, ['-c', SOURCE, String(options.target), options.retry ? 'retry' : 'once'], {
+    const child = spawn(python, ['-c', SOURCE, String(options.target), options.retry ? 'retry' : 'once', String(options.ratePerSecond ?? 0)], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const bomb = new ThreadBomb(child, python);
     try {
       await bomb.ready;
-      options.place?.(bomb.pid);
+      await options.place?.(bomb.pid);
     } catch (error) {
       await bomb.kill();
       throw error;
