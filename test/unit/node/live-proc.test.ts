@@ -18,7 +18,13 @@ function threadsOf(pid: number): number | undefined {
 
 test(`a process holding ${THREADS} extra threads is found with that count`, async () => {
   let baseline: number | undefined;
-  const bomb = await ThreadBomb.start({ target: THREADS, retry: false, place: (pid) => (baseline = threadsOf(pid)) });
+  const bomb = await ThreadBomb.start({
+    target: THREADS,
+    retry: false,
+    place: (pid) => {
+      baseline = threadsOf(pid);
+    },
+  });
   try {
     await bomb.waitFor((progress) => progress.holding, 30_000, `${THREADS} threads`);
     expect(bomb.progress).toMatchObject({ started: THREADS, refused: 0 });
