@@ -6,8 +6,8 @@ import {
 } from './render.js';
 
 let selfSigned: SelfSignedRender;
-beforeAll(() => {
-  selfSigned = renderSelfSigned();
+beforeAll(async () => {
+  selfSigned = await renderSelfSigned();
 });
 afterAll(() => selfSigned?.cleanup());
 
