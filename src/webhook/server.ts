@@ -43,6 +43,8 @@ export interface RunningWebhookServer {
   metricsPort: number;
   metrics: WebhookMetrics;
   isReady(): boolean;
+  /** Reviews being read or answered right now. */
+  inFlight(): number;
   /** Stops being ready, stops accepting connections, finishes reviews in progress, closes everything. */
   shutdown(): Promise<void>;
 }
@@ -121,6 +123,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     metrics,
     // The certificate is loaded before the server exists, so it is ready as soon as labels are.
     isReady: () => !draining && namespaceLabels.isReady(),
+    inFlight: () => inFlight,
     async shutdown() {
       if (draining) return;
       draining = true;

@@ -1,0 +1,37 @@
+// docs/WEBHOOK.md and the code must not drift: every error code, metric and
+// flag the server has is documented, with the body limit the code enforces.
+
+import { readFileSync } from 'node:fs';
+import { staticNamespaceLabels } from '../../../src/kube/namespace-file.js';
+import { serveCommand } from '../../../src/cli/serve.js';
+import { DEFAULT_BODY_LIMIT_BYTES } from '../../../src/webhook/admission-endpoint.js';
+import { WEBHOOK_ERRORS } from '../../../src/webhook/errors.js';
+import { createWebhookMetrics } from '../../../src/webhook/metrics.js';
+
+const doc = readFileSync(new URL('../../../docs/WEBHOOK.md', import.meta.url), 'utf8');
+
+describe('docs/WEBHOOK.md', () => {
+  it('lists every error code with its HTTP status', () => {
+    for (const [code, { status }] of Object.entries(WEBHOOK_ERRORS)) {
+      expect(doc).toMatch(new RegExp(`\\| \`${code}\` \\| ${status} \\|`));
+    }
+  });
+
+  it('documents every pidguard metric', async () => {
+    const metrics = createWebhookMetrics({ namespaceLabels: staticNamespaceLabels(new Map()), certificateExpirySeconds: () => 1 });
+    const names = (await metrics.registry.getMetricsAsJSON()).map((metric) => metric.name).filter((name) => name.startsWith('pidguard_'));
+    expect(names.length).toBeGreaterThanOrEqual(10);
+    for (const name of names) expect(doc).toContain(`\`${name}\``);
+  });
+
+  it('documents every serve flag', () => {
+    const flags = [...serveCommand.help.matchAll(/^ {2}(--[a-z-]+)/gm)].map((match) => match[1]);
+    expect(flags.length).toBeGreaterThanOrEqual(10);
+    for (const flag of flags) expect(doc).toContain(`\`${flag}`);
+  });
+
+  it('states the body limit the code enforces', () => {
+    expect(DEFAULT_BODY_LIMIT_BYTES).toBe(7 * 1024 * 1024);
+    expect(doc).toContain('7 MiB');
+  });
+});
