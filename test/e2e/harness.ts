@@ -12,10 +12,10 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { jest } from '@jest/globals';
 import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
 
 // Every test here talks to real processes; jest's 5 s default is for unit tests.
 jest.setTimeout(120_000);
@@ -102,7 +102,7 @@ export interface KubectlResult {
 export interface KubectlOptions {
   /** Whose credentials: 'admin' (default) or 'user'. */
   as?: Identity;
-  /** stdin: a string, or objects written as a multi-document YAML stream. */
+  /** stdin: a string, or objects (written as JSON documents: YAML 1.2 writers leave `off` unquoted, which kubectl reads as a boolean). */
   input?: string | object | object[];
   /** Kills kubectl after this long (default 60 s) and resolves with what it printed so far. */
   timeoutMs?: number;
@@ -127,7 +127,7 @@ export async function kubectlOk(args: string[], options: KubectlOptions = {}): P
 function toInput(input: KubectlOptions['input']): string | undefined {
   if (input === undefined || typeof input === 'string') return input;
   const objects = Array.isArray(input) ? input : [input];
-  return objects.map((object) => stringify(object)).join('---\n');
+  return objects.map((object) => JSON.stringify(object)).join('\n---\n');
 }
 
 function run(command: string, args: string[], input: string | undefined, timeoutMs: number): Promise<KubectlResult> {
@@ -227,6 +227,18 @@ export function webhookRunning(): boolean {
   } catch {
     return false;
   }
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:<port>. */
+export function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 /** The webhook's Prometheus text exposition. */

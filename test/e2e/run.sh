@@ -4,6 +4,7 @@
 #   webhook configurations rendered from manifests/overlays/e2e -> jest e2e -> down
 # Extra arguments go to jest (e.g. `npm run test:e2e -- -t dry-run`).
 # PIDGUARD_E2E_KEEP=1 keeps the work dir (logs, kubeconfigs) after the run.
+# PIDGUARD_E2E_HOLD=1 sets everything up, then waits (no jest) until Ctrl-C.
 # PIDGUARD_E2E_CACHE: where the control-plane binaries are cached.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -48,19 +49,8 @@ source "$work/control-plane.env"
 e2e_log "control plane up ($((SECONDS - step))s)"
 kubectl_admin=("$bin/kubectl" --kubeconfig "$work/kubeconfig-admin")
 
-# --- the webhook: its own test CA and a serving certificate for 127.0.0.1
-mkdir -p "$work/webhook"
-(
-  cd "$work/webhook"
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key 2>/dev/null
-  openssl req -x509 -new -key ca.key -subj "/CN=pidguard-e2e-webhook-ca" -days 2 -sha256 -out ca.crt \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out tls.key 2>/dev/null
-  openssl req -new -key tls.key -subj "/CN=127.0.0.1" -out tls.csr 2>/dev/null
-  openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -sha256 -out tls.crt \
-    -extfile <(printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n') 2>/dev/null
-  rm -f tls.csr
-)
+# --- the webhook: its own test CA and a serving certificate for 127.0.0.1, made the documented way
+node "$repo/bin/pidguard.js" certs --out "$work/webhook" --ip 127.0.0.1 --days 2 >&2
 bash "$cluster_dir/webhook.sh" start "$work"
 
 # --- register the shipped webhook configurations, pointed at 127.0.0.1 with the test CA
@@ -71,9 +61,9 @@ node "$cluster_dir/inject-ca.mjs" "$work/webhook/ca.crt" <"$work/webhooks.render
 # a BestEffort pod (dry run) in the enforce-by-default `default` namespace is
 # denied by pidguard, so that the first test does not race the registration.
 deadline=$((SECONDS + 60))
-until "${kubectl_admin[@]}" run e2e-registration-probe -n default --image=busybox --restart=Never --dry-run=server 2>&1 \
-  | grep -q 'pidguard denied'; do
-  ((SECONDS < deadline)) || e2e_die "the API server does not call pidguard 60s after the webhook configurations were applied (logs: $work/logs)"
+probe() { "${kubectl_admin[@]}" run e2e-registration-probe -n default --image=busybox --restart=Never --dry-run=server 2>&1 || true; }
+until [[ "$(probe)" == *"pidguard denied"* ]]; do
+  ((SECONDS < deadline)) || { probe >&2; e2e_die "the API server does not call pidguard 60s after the webhook configurations were applied (logs: $work/logs)"; }
   sleep 0.5
 done
 e2e_log "webhook configurations registered and live"
@@ -112,6 +102,14 @@ E2E_SERVER="$E2E_SERVER" E2E_WORK="$work" E2E_BIN="$bin" E2E_CRDS="$crds" E2E_CR
 '
 export PIDGUARD_E2E_DIR="$work"
 e2e_log "cluster ready in $((SECONDS - run_start))s: PIDGUARD_E2E_DIR=$work"
+
+if [[ "${PIDGUARD_E2E_HOLD:-}" == 1 ]]; then
+  e2e_log "PIDGUARD_E2E_HOLD=1: holding the cluster; in another shell:"
+  e2e_log "  export PIDGUARD_E2E_DIR=$work KUBECONFIG=$work/kubeconfig-admin PATH=$bin:\$PATH"
+  e2e_log "  NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects e2e --runInBand <file>"
+  e2e_log "stop with Ctrl-C or kill $$ (everything is torn down)"
+  while :; do sleep 3600 & wait $! || true; done
+fi
 
 set +e
 NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects e2e --runInBand "$@"

@@ -4,7 +4,7 @@
 // Refuses anything that would make the API server call off this machine.
 //   node inject-ca.mjs <ca.crt> < rendered.yaml > applied.yaml
 import { readFileSync } from 'node:fs';
-import { parseAllDocuments, stringify } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 
 const [caFile] = process.argv.slice(2);
 if (!caFile) {
@@ -30,5 +30,7 @@ for (const object of documents) {
   }
 }
 if (webhooks === 0) throw new Error('the rendered overlay has no webhook configurations');
-process.stdout.write(documents.map((object) => stringify(object)).join('---\n'));
+// JSON documents: a YAML 1.2 writer would leave `off` unquoted, which kubectl's
+// YAML 1.1 reader turns into a boolean.
+process.stdout.write(documents.map((object) => JSON.stringify(object, null, 2)).join('\n---\n'));
 console.error(`inject-ca: caBundle set on ${webhooks} webhooks`);

@@ -25,7 +25,7 @@ case "$action" in
       e2e_port_busy "$p" && e2e_die "127.0.0.1:$p is in use (another pidguard serve or e2e run?): the e2e overlay needs it"
     done
     e2e_spawn "$pidfile" "$log" node "$repo/bin/pidguard.js" serve \
-      --port "$port" --metrics-port "$metrics_port" \
+      --address 127.0.0.1 --port "$port" --metrics-port "$metrics_port" \
       --tls-cert "$work/webhook/tls.crt" --tls-key "$work/webhook/tls.key" \
       --kubeconfig "$work/kubeconfig-admin"
     e2e_wait_ready "pidguard serve" "$pidfile" "$log" 60 "https://127.0.0.1:$port/readyz" --cacert "$work/webhook/ca.crt"
