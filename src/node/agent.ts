@@ -21,7 +21,7 @@ export interface AgentFindings {
   levelChanged: boolean;
   /** Offending processes in pods not yet reported during this at-risk episode. */
   newOffenders: TopProcess[];
-  /** Pods whose refused-fork count grew since the previous scan (or first seen above 0). */
+  /** Pods whose refused-fork count grew since the previous scan, at most once per pod per refusalReportEveryMs. */
   newlyRefusing: PodUsage[];
   /** Enforcement writes (lowered or failed); 'unchanged' and 'skipped' repeat every scan and are not news. */
   enforcementChanges: EnforcementAction[];
@@ -51,6 +51,8 @@ export interface AgentOptions {
   reporter?: ClusterReporter;
   log: AgentLog;
   metrics?: AgentMetrics;
+  /** A pod that keeps hitting its limit is reported again only after this long (default 10 min). */
+  refusalReportEveryMs?: number;
 }
 
 export class NodeAgent {
@@ -58,6 +60,7 @@ export class NodeAgent {
   private lastLevel: VerdictLevel | undefined;
   private reportedOffenders = new Set<string>();
   private refusedSeen = new Map<string, number>();
+  private refusalReported = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private lastSuccess = 0;
@@ -128,14 +131,23 @@ export class NodeAgent {
     for (const process of newOffenders) this.reportedOffenders.add((process.pod as { uid: string }).uid);
 
     const refused = new Map<string, number>();
+    const reported = new Map<string, number>();
     const newlyRefusing: PodUsage[] = [];
+    const now = Date.now();
+    const every = this.options.refusalReportEveryMs ?? 600_000;
     for (const pod of scan.pods) {
       const count = pod.pids.refusedForks ?? 0;
       refused.set(pod.uid, count);
-      if (count > (this.refusedSeen.get(pod.uid) ?? 0)) newlyRefusing.push(pod);
+      const last = this.refusalReported.get(pod.uid);
+      if (last !== undefined) reported.set(pod.uid, last);
+      if (count > (this.refusedSeen.get(pod.uid) ?? 0) && (last === undefined || now - last >= every)) {
+        newlyRefusing.push(pod);
+        reported.set(pod.uid, now);
+      }
     }
     // Replaced, not merged: pods that left the node are forgotten.
     this.refusedSeen = refused;
+    this.refusalReported = reported;
     return {
       previousLevel,
       levelChanged: previousLevel !== verdict.level,

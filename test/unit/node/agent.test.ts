@@ -103,6 +103,17 @@ describe('findings and reporting', () => {
     expect(reports[1]?.findings).toMatchObject({ previousLevel: 'critical', levelChanged: false, newOffenders: [], newlyRefusing: [], enforcementChanges: [] });
   });
 
+  test('a pod that keeps hitting its limit is reported once, not every scan', async () => {
+    const reports: AgentScanResult[] = [];
+    const nodeAgent = agent({ reports });
+    const events = join(root, 'sys/fs/cgroup/kubepods.slice', 'kubepods-pod0a1b2c3d_4444_4555_b666_777788889999.slice', 'pids.events');
+    await nodeAgent.scanOnce();
+    writeFileSync(events, 'max 10\n');
+    await nodeAgent.scanOnce();
+    expect(reports.map((report) => report.findings.newlyRefusing.map((pod) => pod.name))).toEqual([['report-svc-0'], []]);
+    expect(reports[1]?.scan.pods.find((pod) => pod.name === 'report-svc-0')?.pids.refusedForks).toBe(10);
+  });
+
   test('usage dropping below the warning ratio is a level change back to ok', async () => {
     const reports: AgentScanResult[] = [];
     const nodeAgent = agent({ reports });

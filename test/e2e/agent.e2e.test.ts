@@ -1,0 +1,139 @@
+// The node agent against the real API server: a Node object and Pods bound to
+// it by spec.nodeName (no kubelet needed), a procfs/cgroup tree of that node
+// with the incident's numbers and the pods' real UIDs in its cgroup paths, and
+// `pidguard agent --once` watching the node's pods. It must record Events on
+// the Node and on the offending Pod, enforce the annotated pod's pids-limit,
+// and set the PIDPressureRisk node condition; a healthy scan clears it.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
+import { writeSyntheticNode } from '../fixtures/node/synthetic-node.mjs';
+import { apis, cluster, createNamespace, kubeconfigPath, kubectlOk, uniqueName } from './harness.js';
+
+const core = () => apis('admin').core;
+
+let nodeName: string;
+let namespace: string;
+let root: string;
+let orders: V1Pod;
+let billing: V1Pod;
+
+function pod(name: string, annotations: Record<string, string> = {}) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, annotations },
+    spec: {
+      nodeName,
+      containers: [{ name: 'app', image: 'registry.example.com/shop/app:1.0', resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } } }],
+    },
+  };
+}
+
+function podCgroup(uid: string): string {
+  return `/kubepods/burstable/pod${uid}`;
+}
+
+/** The incident node: 31,635 of 32,768 tasks, orders holding 21,317 threads and billing 7,853. */
+function writeNode(tasks: number): { proc: string; cgroupRoot: string } {
+  const ordersUid = orders.metadata?.uid as string;
+  const billingUid = billing.metadata?.uid as string;
+  return writeSyntheticNode(root, {
+    pidMax: 32768,
+    threadsMax: 255596,
+    tasks,
+    cgroupVersion: 'v1',
+    processes: [
+      { pid: 1, name: 'systemd', threads: 1, argv: ['/sbin/init'] },
+      { pid: 30855, name: 'dotnet', threads: 21317, argv: ['dotnet', 'Orders.Api.dll'], cgroup: `${podCgroup(ordersUid)}/${'1'.repeat(64)}` },
+      { pid: 15466, name: 'dotnet', threads: 7853, argv: ['dotnet', 'Billing.Worker.dll'], cgroup: `${podCgroup(billingUid)}/${'2'.repeat(64)}` },
+    ],
+    cgroups: [
+      { path: podCgroup(ordersUid), current: 21317, max: 'max' },
+      { path: podCgroup(billingUid), current: 7853, max: 'max' },
+    ],
+  });
+}
+
+function runAgentOnce(): Promise<{ code: number; stderr: string }> {
+  const c = cluster();
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [join(c.repoDir, 'bin/pidguard.js'), 'agent', '--once', '--kubeconfig', kubeconfigPath('admin'), '--node-name', nodeName, '--proc', join(root, 'proc'), '--cgroup-root', join(root, 'sys/fs/cgroup')],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '' } },
+    );
+    const err: Buffer[] = [];
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 128, stderr: Buffer.concat(err).toString() }));
+  });
+}
+
+async function eventsFor(kind: string, name: string, eventNamespace: string): Promise<CoreV1Event[]> {
+  const list = await core().listNamespacedEvent({ namespace: eventNamespace, fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${name}` });
+  return list.items;
+}
+
+async function riskCondition() {
+  const node = await core().readNode({ name: nodeName });
+  return node.status?.conditions?.find((condition) => condition.type === 'PIDPressureRisk');
+}
+
+beforeAll(async () => {
+  nodeName = uniqueName('worker');
+  await kubectlOk(['create', '-f', '-'], { input: { apiVersion: 'v1', kind: 'Node', metadata: { name: nodeName } } });
+  // Mode off: this test is about the agent, not about what admission would change in these pods.
+  namespace = await createNamespace('agent', { 'pidguard.io/mode': 'off' });
+  orders = await core().createNamespacedPod({ namespace, body: pod('orders-api-0') });
+  billing = await core().createNamespacedPod({ namespace, body: pod('billing-worker-0', { 'pidguard.io/pids-limit': '4096' }) });
+  root = mkdtempSync(join(tmpdir(), 'pidguard-agent-e2e-'));
+});
+
+afterAll(async () => {
+  rmSync(root, { recursive: true, force: true });
+  await kubectlOk(['delete', 'namespace', namespace, '--wait=false']);
+  await kubectlOk(['delete', 'node', nodeName, '--wait=false']);
+});
+
+test('a critical scan records Events on the Node and the Pods, enforces pids-limit and sets PIDPressureRisk', async () => {
+  writeNode(31635);
+  const run = await runAgentOnce();
+  expect(run.stderr).not.toContain('"level":"error"');
+  expect(run.stderr).not.toContain('could not report');
+  expect(run.code).toBe(2);
+
+  const nodeEvents = await eventsFor('Node', nodeName, 'default');
+  expect(nodeEvents).toContainEqual(
+    expect.objectContaining({
+      reason: 'PIDPressureRisk',
+      type: 'Warning',
+      message: expect.stringContaining('31,635 of 32,768 PIDs in use'),
+      source: expect.objectContaining({ component: 'pidguard-agent', host: nodeName }),
+    }),
+  );
+  expect(nodeEvents[0]?.message).toContain(`in ${namespace}/orders-api-0`);
+
+  const ordersEvents = await eventsFor('Pod', 'orders-api-0', namespace);
+  expect(ordersEvents).toContainEqual(
+    expect.objectContaining({ reason: 'ThreadHog', type: 'Warning', message: expect.stringContaining('PID 30855 (dotnet, .NET) holds 21,317 threads'), involvedObject: expect.objectContaining({ uid: orders.metadata?.uid }) }),
+  );
+  const billingEvents = await eventsFor('Pod', 'billing-worker-0', namespace);
+  expect(billingEvents.map((event) => event.reason).sort()).toEqual(['PidsLimitEnforced', 'ThreadHog']);
+  expect(readFileSync(join(root, 'sys/fs/cgroup/pids', podCgroup(billing.metadata?.uid as string), 'pids.max'), 'utf8').trim()).toBe('4096');
+
+  expect(await riskCondition()).toMatchObject({ status: 'True', reason: 'PIDUsageCritical', message: expect.stringContaining('31,635 of 32,768') });
+});
+
+test('a healthy scan clears PIDPressureRisk', async () => {
+  writeFileSync(join(root, 'proc/loadavg'), '0.50 0.40 0.30 1/2100 30855\n');
+  const run = await runAgentOnce();
+  expect(run.stderr).not.toContain('could not report');
+  expect(run.code).toBe(0);
+  const condition = await riskCondition();
+  expect(condition).toMatchObject({ status: 'False', reason: 'PIDUsageOK' });
+  expect(condition?.lastTransitionTime).toBeDefined();
+});
