@@ -26,6 +26,17 @@ function effectiveSecurity(spec: PodSpec, container: Container) {
   };
 }
 
+/** Pod Security "restricted", plus a read-only root filesystem and the image's non-root uid. */
+const RESTRICTED = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  allowPrivilegeEscalation: false,
+  privileged: undefined,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+  seccompType: 'RuntimeDefault',
+};
+
 /** Go durations as cert-manager takes them: 2160h, 90m, 1h30m. */
 function durationSeconds(text: unknown): number {
   if (typeof text !== 'string' || !/^(\d+h)?(\d+m)?(\d+s)?$/.test(text) || text === '') {
@@ -163,15 +174,7 @@ describe('the default install (kubectl kustomize .)', () => {
     });
 
     it('runs with the restricted security context', () => {
-      expect(effectiveSecurity(spec(), container())).toEqual({
-        runAsNonRoot: true,
-        runAsUser: 65532,
-        allowPrivilegeEscalation: false,
-        privileged: undefined,
-        readOnlyRootFilesystem: true,
-        capabilities: { drop: ['ALL'] },
-        seccompType: 'RuntimeDefault',
-      });
+      expect(effectiveSecurity(spec(), container())).toEqual(RESTRICTED);
       expect(spec().hostPID ?? false).toBe(false);
       expect(spec().hostNetwork ?? false).toBe(false);
     });
@@ -270,15 +273,7 @@ describe('the default install (kubectl kustomize .)', () => {
     });
 
     it('runs with the restricted security context', () => {
-      expect(effectiveSecurity(spec(), container())).toEqual({
-        runAsNonRoot: true,
-        runAsUser: 65532,
-        allowPrivilegeEscalation: false,
-        privileged: undefined,
-        readOnlyRootFilesystem: true,
-        capabilities: { drop: ['ALL'] },
-        seccompType: 'RuntimeDefault',
-      });
+      expect(effectiveSecurity(spec(), container())).toEqual(RESTRICTED);
     });
   });
 
