@@ -1,6 +1,6 @@
-// ts-jest in ESM mode; type-checking is done once by `npm run typecheck`,
-// so ts-jest only transpiles (isolatedModules) and the suite stays fast.
-const tsJest = ['ts-jest', { useESM: true, isolatedModules: true }];
+// ts-jest in ESM mode. tsconfig's isolatedModules makes ts-jest transpile only;
+// type-checking is done once by `npm run typecheck`, so the suite stays fast.
+const tsJest = ['ts-jest', { useESM: true }];
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
