@@ -1,14 +1,12 @@
 // Renders the install with the real kustomize (`kubectl kustomize`) and gives the tests typed
 // access to the objects. Renders are cached per directory: each costs a kubectl process.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import type { Container, KubeObject, PodSpec, PodTemplate } from '../../../src/policy/types.js';
 import { isPodShaped, podTemplateOf } from '../../../src/policy/workloads.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const KUBECTL = '/usr/bin/kubectl';
 export const NAMESPACE = 'pidguard-system';
 export const IMAGE = 'ghcr.io/pidguard/pidguard:0.1.0';
 export const SYSTEM_NAMESPACES = ['kube-system', 'kube-node-lease', 'kube-public'];
@@ -24,11 +22,13 @@ const cache = new Map<string, Manifest[]>();
 export function render(dir: string): Manifest[] {
   const cached = cache.get(dir);
   if (cached) return cached;
-  if (!existsSync(KUBECTL)) throw new Error(`${KUBECTL} not found: the manifest tests render with kubectl's built-in kustomize`);
   let output: string;
   try {
-    output = execFileSync(KUBECTL, ['kustomize', dir], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    output = execFileSync('kubectl', ['kustomize', dir], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error('kubectl is not on PATH: the manifest tests render with its built-in kustomize (kubectl >= 1.27, kustomize v5)');
+    }
     const stderr = (error as { stderr?: string }).stderr ?? '';
     throw new Error(`kubectl kustomize ${dir} failed: ${stderr || (error as Error).message}`);
   }
