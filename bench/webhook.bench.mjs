@@ -73,11 +73,11 @@ async function main() {
     ];
     for (const server of servers) {
       // Warm-up: JIT, TLS sessions, caches.
-      await saturate(server.port, ca, requests, Math.min(2, saturationSeconds));
+      await saturate(server.port, ca, requests, Math.min(2, saturationSeconds), server.pid);
     }
     const saturation = { baseline: [], pidguard: [] };
     for (let round = 0; round < rounds; round += 1) {
-      for (const server of servers) saturation[server.name].push(await saturate(server.port, ca, requests, saturationSeconds));
+      for (const server of servers) saturation[server.name].push(await saturate(server.port, ca, requests, saturationSeconds, server.pid));
     }
     const fixed = {
       baseline: await fixedRate(baseline.port, ca, requests, Math.max(2, seconds / 4)),
@@ -171,8 +171,9 @@ function isGoodAnswer({ status, body }) {
 }
 
 /** Closed loop: each connection sends its next review as soon as the last is answered. */
-async function saturate(port, ca, requests, seconds) {
+async function saturate(port, ca, requests, seconds, pid) {
   const prepared = wire(requests);
+  const cpuBefore = cpuSeconds(pid);
   const connections = await Promise.all(Array.from({ length: CONNECTIONS }, () => openConnection(port, ca)));
   const latencies = [];
   let errors = 0;
@@ -191,8 +192,9 @@ async function saturate(port, ca, requests, seconds) {
     }
   }));
   const elapsed = (performance.now() - started) / 1000;
+  const cpuMicrosPerReview = ((cpuSeconds(pid) - cpuBefore) * 1e6) / Math.max(1, latencies.length);
   connections.forEach((connection) => connection.close());
-  return { throughput: latencies.length / elapsed, errors, ...percentiles(latencies) };
+  return { throughput: latencies.length / elapsed, errors, cpuMicrosPerReview, ...percentiles(latencies) };
 }
 
 /** Open loop at OFFERED_RATE: latency from the scheduled send time, queueing included. */
@@ -236,6 +238,12 @@ function percentiles(latencies) {
   return { p50: at(0.5), p99: at(0.99), count: sorted.length };
 }
 
+/** User + system CPU time of a process so far (from /proc, in clock ticks of 1/100 s). */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function peakRssMiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) / 1024;
@@ -252,13 +260,14 @@ function report({ saturation, fixed, rss, seconds, saturationSeconds }) {
   const ratios = saturation.pidguard.map((round, index) => round.throughput / saturation.baseline[index].throughput);
   console.log(`webhook benchmark: ${CONNECTIONS} keep-alive TLS connections, ${saturation.pidguard.length} saturation rounds of ${saturationSeconds}s, ${OFFERED_RATE}/s offered for ${seconds}s (pidguard)`);
   console.log('');
-  console.log('server     saturation (median)  sat p50    sat p99    @1000/s p50  @1000/s p99  errors  peak RSS');
+  console.log('server     saturation (median)  server CPU/review  sat p50    sat p99    @1000/s p50  @1000/s p99  errors  peak RSS');
   for (const name of ['baseline', 'pidguard']) {
     const rounds = saturation[name];
     const errors = rounds.reduce((sum, round) => sum + round.errors, 0) + fixed[name].errors;
     console.log([
       name.padEnd(10),
       rate(median(rounds.map((r) => r.throughput))).padEnd(20),
+      `${Math.round(median(rounds.map((r) => r.cpuMicrosPerReview)))} us`.padEnd(17),
       ms(median(rounds.map((r) => r.p50))).padEnd(10),
       ms(median(rounds.map((r) => r.p99))).padEnd(10),
       ms(fixed[name].p50).padEnd(12),
@@ -268,6 +277,10 @@ function report({ saturation, fixed, rss, seconds, saturationSeconds }) {
     ].join(' '));
   }
   console.log(`saturation ratio pidguard/baseline per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}`);
+  // Server CPU per review is steadier than throughput on a shared machine: it does not depend on
+  // how much CPU the other processes (and the load generator) left over.
+  const cpuRatio = median(saturation.baseline.map((r) => r.cpuMicrosPerReview)) / median(saturation.pidguard.map((r) => r.cpuMicrosPerReview));
+  console.log(`baseline/pidguard server CPU per review: ${cpuRatio.toFixed(2)} (informational)`);
   const errors = [...saturation.pidguard, fixed.pidguard].reduce((sum, round) => sum + round.errors, 0);
   const checks = [
     [`p99 at ${OFFERED_RATE}/s <= ${TARGETS.p99Ms} ms`, fixed.pidguard.p99 <= TARGETS.p99Ms, ms(fixed.pidguard.p99)],
