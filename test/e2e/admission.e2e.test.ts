@@ -1,7 +1,7 @@
 // Pods and workloads through the real API server and the registered pidguard
 // webhooks: what kubectl shows, and what the API server stores.
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import { apis, createNamespace, kubectl, uniqueName, webhookRequestCount } from './harness.js';
+import { apis, auditEventsFor, createNamespace, kubectl, uniqueName, waitFor, webhookRequestCount } from './harness.js';
 import { bestEffortContainer, burstableContainer, DOTNET_IMAGE, DOTNET_VARIANTS, pod, workload, type Container } from './objects.js';
 
 /** kubectl's rendering of a webhook denial: the API server names the webhook, then pidguard's message. */
@@ -196,6 +196,23 @@ describe('audit mode', () => {
     const created = await readPod(audit, name);
     expectUntouched(created);
     expect(created.spec?.containers[0]?.resources ?? {}).toEqual({});
+  });
+
+  it.each([
+    ['would-deny', [bestEffortContainer()], 'require-resources: BestEffort pod'],
+    ['would-mutate', [{ name: 'app', image: DOTNET_IMAGE }], `${FORCE_MAX}=0x100`],
+  ] as const)("records %s as an audit annotation in the API server's audit log", async (key, containers, expected) => {
+    const name = uniqueName(`audit-${key}`);
+    const result = await apply(pod(name, audit, [...containers]), [], 'user');
+    expect(result.code).toBe(0);
+    const annotations = await waitFor(`the audit event of pod ${name}`, async () =>
+      auditEventsFor('pods', audit, name).find((event) => event.verb === 'create')?.annotations);
+    // The API server prefixes each webhook's audit annotations with the webhook's name.
+    const values = Object.entries(annotations)
+      .filter(([annotation]) => new RegExp(`^(mutate|validate)\\.pidguard\\.io/${key}$`).test(annotation))
+      .map(([, value]) => value);
+    expect(values.length).toBeGreaterThan(0);
+    for (const value of values) expect(value).toContain(expected);
   });
 
   it('admits a BestEffort Deployment with a warning', async () => {

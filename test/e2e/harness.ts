@@ -31,6 +31,8 @@ export interface Cluster {
   userName: string;
   /** CA of the API server and of the client certificates. */
   caFile: string;
+  /** The API server's audit log (JSON lines, level Metadata) for pods, workloads and namespaces. */
+  auditLog: string;
   /** kubectl, kube-apiserver and etcd, built at the pinned Kubernetes version. */
   binDir: string;
   /** Temporary directory of this run: pki/, logs/, pids/, kubeconfigs; deleted at the end. */
@@ -266,6 +268,26 @@ export async function webhookRequestCount(): Promise<number> {
     throw new Error('the webhook does not export pidguard_admission_requests_total');
   }
   return sumSamples(text, 'pidguard_admission_requests_total');
+}
+
+export interface AuditEvent {
+  stage: string;
+  verb: string;
+  objectRef?: { resource?: string; namespace?: string; name?: string };
+  responseStatus?: { code?: number };
+  annotations?: Record<string, string>;
+}
+
+/** The API server's audit events (stage ResponseComplete) about one object. */
+export function auditEventsFor(resource: string, namespace: string, name: string): AuditEvent[] {
+  const { auditLog } = cluster();
+  if (!existsSync(auditLog)) return [];
+  return readFileSync(auditLog, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(name))
+    .map((line) => JSON.parse(line) as AuditEvent)
+    .filter((event) => event.stage === 'ResponseComplete' && event.objectRef?.resource === resource
+      && event.objectRef.namespace === namespace && event.objectRef.name === name);
 }
 
 /** The webhook's log so far (one JSON object per line), for assertions and failure messages. */

@@ -85,6 +85,7 @@ E2E_SERVER="$E2E_SERVER" E2E_WORK="$work" E2E_BIN="$bin" E2E_CRDS="$crds" E2E_CR
     userKubeconfig: `${work}/kubeconfig-user`,
     userName: "alice",
     caFile: `${work}/pki/ca.crt`,
+    auditLog: `${work}/logs/audit.log`,
     binDir: env.E2E_BIN,
     workDir: work,
     repoDir: env.E2E_REPO,

@@ -4,7 +4,8 @@
 #   up.sh <bin dir> <work dir>
 # Writes into <work dir>: pki/ (CA, certificates, keys), kubeconfig-admin
 # (O=system:masters) and kubeconfig-user (CN=alice, only the ClusterRole below),
-# logs/, pids/, etcd-data/ and control-plane.env (ports, server URL).
+# logs/ (including audit.log: the API server's audit log of pods, workloads and
+# namespaces), pids/, etcd-data/ and control-plane.env (ports, server URL).
 # down.sh <work dir> stops it all. run.sh uses both.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -62,6 +63,20 @@ e2e_wait_ready etcd "$work/pids/etcd.pid" "$work/logs/etcd.log" 60 "https://127.
 e2e_log "etcd ready on 127.0.0.1:$etcd_port"
 
 # --- kube-apiserver
+# An audit log of pod and workload requests, so tests can read the audit
+# annotations admission webhooks attach (pidguard's audit mode: would-deny, would-mutate).
+cat >"$work/audit-policy.yaml" <<'YAML'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  resources:
+  - {group: "", resources: [pods, namespaces]}
+  - {group: apps, resources: [deployments, statefulsets, daemonsets, replicasets]}
+  - {group: batch, resources: [jobs, cronjobs]}
+- level: None
+YAML
 api_port="$(e2e_free_port)"
 server="https://127.0.0.1:$api_port"
 e2e_spawn "$work/pids/kube-apiserver.pid" "$work/logs/kube-apiserver.log" "$bin/kube-apiserver" \
@@ -74,6 +89,7 @@ e2e_spawn "$work/pids/kube-apiserver.pid" "$work/logs/kube-apiserver.log" "$bin/
   --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$pki/service-account.pub" \
   --service-account-signing-key-file "$pki/service-account.key" \
   --service-cluster-ip-range 10.0.0.0/24 \
+  --audit-policy-file "$work/audit-policy.yaml" --audit-log-path "$work/logs/audit.log" --audit-log-mode blocking \
   --profiling=false --v 1
 e2e_wait_ready kube-apiserver "$work/pids/kube-apiserver.pid" "$work/logs/kube-apiserver.log" 180 "$server/readyz" \
   --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key"
