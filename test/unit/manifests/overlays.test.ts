@@ -129,10 +129,12 @@ describe('overlay prometheus', () => {
     expect(service.metadata.labels).toMatchObject(monitor.selector.matchLabels);
     expect((service.spec as { ports: Array<{ name: string }> }).ports.map((port) => port.name)).toContain(monitor.endpoints[0]!.port);
     for (const [monitorName, kind, workload] of [['pidguard-agent', 'DaemonSet', 'pidguard-agent'], ['pidguard-audit', 'Deployment', 'pidguard-audit']] as const) {
-      const podMonitor = find(objects(), 'PodMonitor', monitorName).spec as { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: Array<{ port: string }> };
+      const podMonitor = find(objects(), 'PodMonitor', monitorName).spec as { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: Array<{ port: string; honorLabels?: boolean }> };
       expect(podLabels(kind, workload)).toMatchObject(podMonitor.selector.matchLabels);
       const ports = containersOf(podSpecOf(objects(), kind, workload)).flatMap((container) => (container.ports as Array<{ name: string }>).map((port) => port.name));
       expect(ports).toContain(podMonitor.podMetricsEndpoints[0]!.port);
+      // Their series carry namespace/pod labels of their own (the pod limited, the namespace audited).
+      expect(podMonitor.podMetricsEndpoints[0]!.honorLabels).toBe(true);
     }
   });
 
