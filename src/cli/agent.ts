@@ -3,7 +3,6 @@
 // --no-enforce), serves /metrics and /healthz, and with a cluster records
 // Events and the PIDPressureRisk node condition. --once scans a single time.
 
-import { loadKubeConfig } from '../kube/client.js';
 import { NodeAgent, warmThreadPool, type AgentLog, type ClusterReporter, type LogLevel } from '../node/agent.js';
 import { startAgentHttp } from '../node/agent-http.js';
 import type { NodePod } from '../node/pods.js';
@@ -90,6 +89,8 @@ export const agentCommand: Command = {
       const fromFile = loadPodsFileOrFail(sources.podsFile);
       pods = () => fromFile;
     } else {
+      // The API client is loaded only with a cluster (see node.ts): offline the agent stays small.
+      const { loadKubeConfig } = await import('../kube/client.js');
       let config;
       try {
         config = loadKubeConfig({ ...(sources.kubeconfig ? { kubeconfig: sources.kubeconfig } : {}), inCluster: io.env.KUBERNETES_SERVICE_HOST !== undefined });

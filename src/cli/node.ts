@@ -4,7 +4,6 @@
 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { loadKubeConfig } from '../kube/client.js';
 import { readPodsFile, PodsFileError, type NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { scanNode, type NodeScan, type PodUsage } from '../node/scan.js';
@@ -75,6 +74,9 @@ interface PodsLookup {
 
 async function lookUpPods(sources: NodeSources, env: NodeJS.ProcessEnv): Promise<PodsLookup> {
   if (sources.podsFile) return { pods: loadPodsFileOrFail(sources.podsFile), source: `pods file ${sources.podsFile}` };
+  // Loaded only when needed: @kubernetes/client-node costs ~75 MiB of RSS and a second of CPU,
+  // which a node out of PIDs (or a --pods-file run) should not pay.
+  const { loadKubeConfig } = await import('../kube/client.js');
   let config;
   try {
     config = loadKubeConfig({
@@ -86,7 +88,6 @@ async function lookUpPods(sources: NodeSources, env: NodeJS.ProcessEnv): Promise
     return { pods: [], source: `none (${(error as Error).message})` };
   }
   if (!config) return { pods: [], source: 'none (no kubeconfig and not in a cluster: pods shown by UID; use --pods-file or --kubeconfig)' };
-  // Loaded only when a cluster is configured: a starving node should not pay for the API client.
   const { listNodePods } = await import('../kube/node-agent-pods.js');
   try {
     const pods = await listNodePods(config, sources.nodeName, 5000);

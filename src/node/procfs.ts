@@ -30,6 +30,8 @@ export interface ProcessStatus {
   pid: number;
   name: string;
   threads: number;
+  /** A kernel thread (kthreadd or its children): in no cgroup worth reading. */
+  kernel: boolean;
 }
 
 // /proc files of interest are small (status ~1.5 KiB, cgroup < 1 KiB with v1's
@@ -134,7 +136,8 @@ export function parseStatus(pid: number, text: string): ProcessStatus | undefine
   const nameMatch = /^Name:\t(.*)$/m.exec(text);
   const threadsMatch = /^Threads:\s*(\d+)$/m.exec(text);
   if (!nameMatch || !threadsMatch) return undefined;
-  return { pid, name: unescapeStatusName(nameMatch[1] ?? ''), threads: Number(threadsMatch[1]) };
+  const ppid = /^PPid:\s*(\d+)$/m.exec(text)?.[1];
+  return { pid, name: unescapeStatusName(nameMatch[1] ?? ''), threads: Number(threadsMatch[1]), kernel: pid === 2 || ppid === '2' };
 }
 
 // The kernel escapes "\n" and "\\" in status's Name field.
@@ -142,14 +145,15 @@ function unescapeStatusName(name: string): string {
   return name.replace(/\\n/g, '\n').replace(/\\\\/g, '\\');
 }
 
+// Paths are concatenated, not path.join()ed: join is measurable on a scan of hundreds of processes.
 export function readProcessStatus(procRoot: string, pid: number): ProcessStatus | undefined {
-  const text = readSmallFile(join(procRoot, String(pid), 'status'));
+  const text = readSmallFile(`${procRoot}/${pid}/status`);
   return text === undefined ? undefined : parseStatus(pid, text);
 }
 
 /** argv of a process ([] for kernel threads and zombies, undefined if gone). */
 export function readCmdline(procRoot: string, pid: number): string[] | undefined {
-  const text = readSmallFile(join(procRoot, String(pid), 'cmdline'));
+  const text = readSmallFile(`${procRoot}/${pid}/cmdline`);
   if (text === undefined) return undefined;
   const args = text.split('\0');
   if (args.at(-1) === '') args.pop();
@@ -157,7 +161,7 @@ export function readCmdline(procRoot: string, pid: number): string[] | undefined
 }
 
 export function readProcessCgroup(procRoot: string, pid: number): string | undefined {
-  return readSmallFile(join(procRoot, String(pid), 'cgroup'));
+  return readSmallFile(`${procRoot}/${pid}/cgroup`);
 }
 
 /** Threads and resident memory of the calling process (the agent watches its own). */

@@ -116,7 +116,7 @@ export function scanNode(options: ScanOptions): NodeScan {
       continue;
     }
     const process: SeenProcess = { pid, name: status.name, threads: status.threads };
-    const cgroupText = readProcessCgroup(options.procRoot, pid);
+    const cgroupText = status.kernel ? undefined : readProcessCgroup(options.procRoot, pid);
     const located = cgroupText === undefined ? undefined : podCgroupOfProcess(options.cgroupRoot, parseProcessCgroups(cgroupText));
     if (located) {
       process.podUid = located.pod.podUid;
