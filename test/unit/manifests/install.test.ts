@@ -1,11 +1,13 @@
 // The default install (`kubectl kustomize .`): what it contains and the safety properties of its
 // workloads, RBAC and certificates.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import { DEFAULT_CONFIG_DOCUMENT, defaultConfig, parseConfig } from '../../../src/policy/config.js';
 import { parseQuantity, isPositive } from '../../../src/policy/quantity.js';
 import type { Container, PodSpec } from '../../../src/policy/types.js';
 import {
-  IMAGE, NAMESPACE, containersOf, find, ofKind, podSpecOf, render, workloads, type Manifest,
+  IMAGE, NAMESPACE, REPO_ROOT, containersOf, find, ofKind, podSpecOf, render, workloads, type Manifest,
 } from './render.js';
 
 const install = () => render('.');
@@ -274,6 +276,13 @@ describe('the default install (kubectl kustomize .)', () => {
 
     it('runs with the restricted security context', () => {
       expect(effectiveSecurity(spec(), container())).toEqual(RESTRICTED);
+    });
+
+    it('caps the V8 heap at the size bench/audit-scale.bench.mjs measures under', () => {
+      const bench = readFileSync(join(REPO_ROOT, 'bench/audit-scale.bench.mjs'), 'utf8');
+      const benchCap = /const HEAP_CAP_MIB = (\d+);/.exec(bench)?.[1];
+      expect(benchCap).toBeDefined();
+      expect(container().env).toContainEqual({ name: 'NODE_OPTIONS', value: `--max-old-space-size=${benchCap}` });
     });
   });
 
