@@ -3,6 +3,8 @@
 // --no-enforce), serves /metrics and /healthz, and with a cluster records
 // Events and the PIDPressureRisk node condition. --once scans a single time.
 
+import { NodePodWatch } from '../kube/node-agent-pods.js';
+import { KubeNodeReporter } from '../kube/node-agent-reporter.js';
 import { NodeAgent, warmThreadPool, type AgentLog, type ClusterReporter, type LogLevel } from '../node/agent.js';
 import { startAgentHttp } from '../node/agent-http.js';
 import type { NodePod } from '../node/pods.js';
@@ -10,7 +12,7 @@ import { ProcUnreadableError } from '../node/procfs.js';
 import { EXIT_CODES } from '../node/verdict.js';
 import { flagOrEnv, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
 import { CliError, type CliIO, type Command } from './io.js';
-import { loadPodsFileOrFail, NODE_SOURCE_FLAGS, resolveNodeSources } from './node.js';
+import { connectApi, loadPodsFileOrFail, NODE_SOURCE_FLAGS, resolveNodeSources } from './node.js';
 
 const HELP = `pidguard agent: node agent (run as a DaemonSet with hostPID and the host's /proc and cgroup mounts)
 
@@ -89,22 +91,22 @@ export const agentCommand: Command = {
       const fromFile = loadPodsFileOrFail(sources.podsFile);
       pods = () => fromFile;
     } else {
-      // The API client is loaded only with a cluster (see node.ts): offline the agent stays small.
-      const { loadKubeConfig } = await import('../kube/client.js');
-      let config;
+      let api;
       try {
-        config = loadKubeConfig({ ...(sources.kubeconfig ? { kubeconfig: sources.kubeconfig } : {}), inCluster: io.env.KUBERNETES_SERVICE_HOST !== undefined });
+        api = connectApi(sources, io.env, false);
       } catch (error) {
         throw new CliError((error as Error).message, USAGE_EXIT);
       }
-      if (config) {
-        const { NodePodWatch } = await import('../kube/node-agent-pods.js');
-        const { KubeNodeReporter } = await import('../kube/node-agent-reporter.js');
-        const watch = new NodePodWatch(config, sources.nodeName, { onError: (message) => log('warn', 'pod watch failed; retrying', { error: message }) });
-        await watch.start().catch((error: Error) => log('warn', 'pod watch failed to start; retrying', { error: error.message }));
+      if (api) {
+        const connected = api;
+        const watch = new NodePodWatch(connected, sources.nodeName, { onError: (message) => log('warn', 'pod watch failed; retrying', { error: message }) });
+        await watch.start().catch((error: Error) => log('warn', 'pod list failed; the watch keeps retrying', { error: error.message }));
         pods = () => watch.pods();
-        stopWatch = () => watch.stop();
-        reporter = new KubeNodeReporter(config, sources.nodeName);
+        stopWatch = async () => {
+          await watch.stop();
+          connected.close();
+        };
+        reporter = new KubeNodeReporter(connected, sources.nodeName);
       } else {
         log('warn', 'no kubeconfig and not in a cluster: pods are known by UID only, no annotations to enforce, no Events', {});
       }

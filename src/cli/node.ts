@@ -4,6 +4,8 @@
 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { KubeApi, loadApiEndpoint } from '../kube/node-agent-api.js';
+import { listNodePods } from '../kube/node-agent-pods.js';
 import { readPodsFile, PodsFileError, type NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { scanNode, type NodeScan, type PodUsage } from '../node/scan.js';
@@ -45,10 +47,12 @@ export function resolveNodeSources(values: SourceValues, env: NodeJS.ProcessEnv)
   };
   const problem = thresholdsError(thresholds);
   if (problem) throw new CliError(`--warning-ratio/--critical-ratio: ${problem}`, USAGE_EXIT);
+  const nodeName = flagOrEnv(values['node-name'], env, 'NODE_NAME', hostname());
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeName)) throw new CliError(`--node-name/NODE_NAME "${nodeName}" is not a valid node name`, USAGE_EXIT);
   const sources: NodeSources = {
     procRoot: values.proc ?? '/proc',
     cgroupRoot: values['cgroup-root'] ?? (values.sys !== undefined ? join(values.sys, 'fs/cgroup') : '/sys/fs/cgroup'),
-    nodeName: flagOrEnv(values['node-name'], env, 'NODE_NAME', hostname()),
+    nodeName,
     thresholds,
   };
   if (values['pods-file'] !== undefined) sources.podsFile = values['pods-file'];
@@ -74,27 +78,31 @@ interface PodsLookup {
 
 async function lookUpPods(sources: NodeSources, env: NodeJS.ProcessEnv): Promise<PodsLookup> {
   if (sources.podsFile) return { pods: loadPodsFileOrFail(sources.podsFile), source: `pods file ${sources.podsFile}` };
-  // Loaded only when needed: @kubernetes/client-node costs ~75 MiB of RSS and a second of CPU,
-  // which a node out of PIDs (or a --pods-file run) should not pay.
-  const { loadKubeConfig } = await import('../kube/client.js');
-  let config;
+  let api: KubeApi | undefined;
   try {
-    config = loadKubeConfig({
-      ...(sources.kubeconfig ? { kubeconfig: sources.kubeconfig } : {}),
-      inCluster: env.KUBERNETES_SERVICE_HOST !== undefined,
-      ...(env.HOME ? { homeKubeconfig: join(env.HOME, '.kube/config') } : {}),
-    });
+    api = connectApi(sources, env, true);
   } catch (error) {
     return { pods: [], source: `none (${(error as Error).message})` };
   }
-  if (!config) return { pods: [], source: 'none (no kubeconfig and not in a cluster: pods shown by UID; use --pods-file or --kubeconfig)' };
-  const { listNodePods } = await import('../kube/node-agent-pods.js');
+  if (!api) return { pods: [], source: 'none (no kubeconfig and not in a cluster: pods shown by UID; use --pods-file or --kubeconfig)' };
   try {
-    const pods = await listNodePods(config, sources.nodeName, 5000);
+    const pods = await listNodePods(api, sources.nodeName);
     return { pods, source: `API server (${pods.length} pods on node ${sources.nodeName})` };
   } catch (error) {
     return { pods: [], source: `none (${(error as Error).message})` };
+  } finally {
+    api.close();
   }
+}
+
+/** The API server from --kubeconfig/KUBECONFIG, else in-cluster, else (for `node`) ~/.kube/config. */
+export function connectApi(sources: NodeSources, env: NodeJS.ProcessEnv, tryHome: boolean): KubeApi | undefined {
+  const endpoint = loadApiEndpoint({
+    ...(sources.kubeconfig ? { kubeconfig: sources.kubeconfig } : {}),
+    ...(env.KUBERNETES_SERVICE_HOST ? { inCluster: { host: env.KUBERNETES_SERVICE_HOST, port: env.KUBERNETES_SERVICE_PORT ?? '443' } } : {}),
+    ...(tryHome && env.HOME ? { homeKubeconfig: join(env.HOME, '.kube/config') } : {}),
+  });
+  return endpoint ? new KubeApi(endpoint, 5000) : undefined;
 }
 
 const HELP = `pidguard node: one-shot triage of a node in a PID incident

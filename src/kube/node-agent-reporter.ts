@@ -3,12 +3,11 @@
 // node's PID usage is at warning or critical, False once it drops). Only
 // changes are sent, so a steady node costs no API calls.
 
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import type { AgentScanResult, ClusterReporter } from '../node/agent.js';
 import type { EnforcementAction } from '../node/enforce.js';
 import type { PodRef, PodUsage, TopProcess } from '../node/scan.js';
 import { formatCount, formatPercent, podLabel, type VerdictLevel } from '../node/verdict.js';
-import { describeApiError } from './client.js';
+import type { KubeApi } from './node-agent-api.js';
 
 export const PID_PRESSURE_RISK_CONDITION = 'PIDPressureRisk';
 export const EVENT_COMPONENT = 'pidguard-agent';
@@ -24,57 +23,60 @@ export const EVENT_REASONS = {
   limitReached: 'PidsLimitReached',
 } as const;
 
+interface NodeObject {
+  metadata?: { uid?: string };
+  status?: { conditions?: Array<{ type: string; status: string; reason?: string }> };
+}
+
 interface ConditionState {
   status: 'True' | 'False';
   reason: string;
 }
 
 export class KubeNodeReporter implements ClusterReporter {
-  private readonly api: CoreV1Api;
   private nodeUid: string | undefined;
   private condition: ConditionState | undefined;
 
   constructor(
-    config: KubeConfig,
+    private readonly api: KubeApi,
     private readonly nodeName: string,
     private readonly now: () => Date = () => new Date(),
-  ) {
-    this.api = config.makeApiClient(CoreV1Api);
-  }
+  ) {}
 
   async report(result: AgentScanResult): Promise<void> {
     const { scan, verdict, findings } = result;
     const failures: string[] = [];
-    const attempt = async (what: string, call: () => Promise<unknown>) => {
+    // Each call's error already names what was attempted; one failure does not stop the others.
+    const attempt = async (call: () => Promise<unknown>) => {
       try {
         await call();
       } catch (error) {
-        failures.push(describeApiError(error, what));
+        failures.push((error as Error).message);
       }
     };
-    await attempt(`read node ${this.nodeName}`, () => this.loadNode());
-    await attempt(`patch node ${this.nodeName} status`, () => this.setCondition(verdict.level, verdict.summary));
+    await attempt(() => this.loadNode());
+    await attempt(() => this.setCondition(verdict.level, verdict.summary));
     if (findings.levelChanged && !(findings.previousLevel === undefined && verdict.level === 'ok')) {
       const atRisk = verdict.level !== 'ok';
       const offenders = verdict.offenders.map((process) => `PID ${process.pid} ${process.name} ${formatCount(process.threads)} threads${process.pod ? ` in ${podLabel(process.pod)}` : ''}`);
       const message = atRisk ? `PID usage ${verdict.level}: ${verdict.summary}${offenders.length ? `; top: ${offenders.join(', ')}` : ''}` : `PID usage back to ok: ${verdict.summary}`;
-      await attempt('create an Event on the node', () => this.nodeEvent(atRisk ? EVENT_REASONS.nodeAtRisk : EVENT_REASONS.nodeRecovered, atRisk ? 'Warning' : 'Normal', message));
+      await attempt(() => this.nodeEvent(atRisk ? EVENT_REASONS.nodeAtRisk : EVENT_REASONS.nodeRecovered, atRisk ? 'Warning' : 'Normal', message));
     }
     for (const process of findings.newOffenders) {
-      await attempt('create an Event on a pod', () => this.podEvent(process.pod as PodRef, EVENT_REASONS.threadHog, 'Warning', threadHogMessage(process, scan.tasks.ceiling, this.nodeName)));
+      await attempt(() => this.podEvent(process.pod as PodRef, EVENT_REASONS.threadHog, 'Warning', threadHogMessage(process, scan.tasks.ceiling, this.nodeName)));
     }
     for (const action of findings.enforcementChanges) {
-      await attempt('create an Event on a pod', () => this.enforcementEvent(action));
+      await attempt(() => this.enforcementEvent(action));
     }
     for (const pod of findings.newlyRefusing) {
-      await attempt('create an Event on a pod', () => this.podEvent(pod, EVENT_REASONS.limitReached, 'Warning', limitReachedMessage(pod)));
+      await attempt(() => this.podEvent(pod, EVENT_REASONS.limitReached, 'Warning', limitReachedMessage(pod)));
     }
     if (failures.length > 0) throw new Error(failures.join('; '));
   }
 
   private async loadNode(): Promise<void> {
     if (this.nodeUid !== undefined) return;
-    const node = await this.api.readNode({ name: this.nodeName });
+    const node = await this.api.call<NodeObject>('GET', `/api/v1/nodes/${encodeURIComponent(this.nodeName)}`, `read node ${this.nodeName}`);
     this.nodeUid = node.metadata?.uid;
     const existing = node.status?.conditions?.find((condition) => condition.type === PID_PRESSURE_RISK_CONDITION);
     if (existing && (existing.status === 'True' || existing.status === 'False')) this.condition = { status: existing.status, reason: existing.reason ?? '' };
@@ -99,9 +101,12 @@ export class KubeNodeReporter implements ClusterReporter {
     };
     if (statusChanged) condition.lastTransitionTime = time;
     // Strategic merge: conditions merge by `type`, so the kubelet's own conditions are untouched.
-    await this.api.patchNodeStatus(
-      { name: this.nodeName, body: { status: { conditions: [condition] } } },
-      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    await this.api.call(
+      'PATCH',
+      `/api/v1/nodes/${encodeURIComponent(this.nodeName)}/status`,
+      `patch the ${PID_PRESSURE_RISK_CONDITION} condition of node ${this.nodeName}`,
+      { status: { conditions: [condition] } },
+      'application/strategic-merge-patch+json',
     );
     this.condition = wanted;
   }
@@ -125,8 +130,10 @@ export class KubeNodeReporter implements ClusterReporter {
   }
 
   private async createEvent(namespace: string, involvedObject: { kind: string; name: string; namespace?: string; uid?: string }, reason: string, type: string, message: string): Promise<void> {
-    const time = this.now();
-    const body: CoreV1Event = {
+    const time = this.now().toISOString();
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Event',
       metadata: { generateName: `${involvedObject.name}.pidguard-`, namespace },
       involvedObject: { apiVersion: 'v1', ...involvedObject },
       reason,
@@ -139,7 +146,7 @@ export class KubeNodeReporter implements ClusterReporter {
       lastTimestamp: time,
       count: 1,
     };
-    await this.api.createNamespacedEvent({ namespace, body });
+    await this.api.call('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, `create a ${reason} Event on ${involvedObject.kind} ${involvedObject.name}`, body);
   }
 }
 

@@ -1,0 +1,158 @@
+// The agent's small API client over real TLS, against a stand-in API server
+// that checks what it is sent (the end-to-end test runs it against a real
+// kube-apiserver): kubeconfig loading, the field-selected list and watch of the
+// node's pods (with relist on 410), and the reporter's PATCH and Events.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { ApiConfigError, KubeApi, loadApiEndpoint } from '../../../src/kube/node-agent-api.js';
+import { listNodePods, NodePodWatch } from '../../../src/kube/node-agent-pods.js';
+import { KubeNodeReporter } from '../../../src/kube/node-agent-reporter.js';
+import { NodeAgent } from '../../../src/node/agent.js';
+import { generateDevCertificates } from '../../../src/webhook/dev-certificates.js';
+
+const certs = generateDevCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], days: 1 });
+let dir: string;
+let server: Server;
+let port: number;
+let handler: (request: IncomingMessage, body: string, response: ServerResponse) => void;
+const seen: Array<{ method: string; url: string; auth?: string; contentType?: string; body: string }> = [];
+
+beforeAll(async () => {
+  server = createServer({ cert: certs.cert, key: certs.key }, (request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      seen.push({ method: request.method ?? '', url: request.url ?? '', auth: request.headers.authorization, contentType: request.headers['content-type'], body });
+      handler(request, body, response);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(() => new Promise((resolve) => server.close(resolve)));
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pidguard-kube-api-'));
+  seen.length = 0;
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function kubeconfig(user: Record<string, unknown>): string {
+  writeFileSync(join(dir, 'ca.crt'), certs.caCert);
+  const path = join(dir, 'config');
+  writeFileSync(path, stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
+    clusters: [{ name: 'k', cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority': 'ca.crt' } }],
+    users: [{ name: 'u', user }],
+    contexts: [{ name: 'c', context: { cluster: 'k', user: 'u' } }],
+  }));
+  return path;
+}
+
+const pod = (name: string, uid: string, resourceVersion: string) => ({ metadata: { name, namespace: 'shop', uid, resourceVersion, annotations: { 'pidguard.io/pids-limit': '300' } }, spec: { nodeName: 'worker-7' } });
+
+describe('loadApiEndpoint', () => {
+  test('a kubeconfig with a relative CA path and a token', () => {
+    const endpoint = loadApiEndpoint({ kubeconfig: kubeconfig({ token: 's3cret' }) });
+    expect(endpoint?.server.href).toBe(`https://127.0.0.1:${port}/`);
+    expect(endpoint?.ca?.toString()).toBe(certs.caCert);
+    expect(endpoint?.token?.()).toBe('s3cret');
+  });
+
+  test('exec plugins are refused: the agent never starts processes', () => {
+    expect(() => loadApiEndpoint({ kubeconfig: kubeconfig({ exec: { command: 'aws' } }) })).toThrow(/never start processes/);
+  });
+
+  test('a missing kubeconfig is an error naming it; a missing ~/.kube/config means offline', () => {
+    expect(() => loadApiEndpoint({ kubeconfig: join(dir, 'nope') })).toThrow(new ApiConfigError(`kubeconfig ${join(dir, 'nope')} does not exist`));
+    expect(loadApiEndpoint({ homeKubeconfig: join(dir, 'nope') })).toBeUndefined();
+  });
+});
+
+test('the node\'s pods are listed with the spec.nodeName field selector and a bearer token, over verified TLS', async () => {
+  handler = (_request, _body, response) => response.end(JSON.stringify({ metadata: { resourceVersion: '5' }, items: [pod('a', 'U1', '4')] }));
+  const api = new KubeApi(loadApiEndpoint({ kubeconfig: kubeconfig({ token: 't' }) })!);
+  try {
+    expect(await listNodePods(api, 'worker-7')).toEqual([{ uid: 'u1', namespace: 'shop', name: 'a', nodeName: 'worker-7', annotations: { 'pidguard.io/pids-limit': '300' } }]);
+  } finally {
+    api.close();
+  }
+  expect(seen[0]).toMatchObject({ method: 'GET', url: '/api/v1/pods?fieldSelector=spec.nodeName%3Dworker-7', auth: 'Bearer t' });
+});
+
+test('the watch follows adds and deletes, and relists when the server answers 410 Gone', async () => {
+  let lists = 0;
+  let watches = 0;
+  handler = (request, _body, response) => {
+    const url = new URL(request.url ?? '/', 'https://x');
+    if (url.searchParams.get('watch') !== '1') {
+      lists += 1;
+      response.end(JSON.stringify({ metadata: { resourceVersion: lists === 1 ? '10' : '50' }, items: lists === 1 ? [pod('a', 'u1', '9')] : [pod('c', 'u3', '49')] }));
+      return;
+    }
+    watches += 1;
+    if (watches === 1) {
+      expect(url.searchParams.get('resourceVersion')).toBe('10');
+      response.write(`${JSON.stringify({ type: 'ADDED', object: pod('b', 'u2', '11') })}\n`);
+      response.write(`${JSON.stringify({ type: 'DELETED', object: pod('a', 'u1', '12') })}\n`);
+      response.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, message: 'too old resource version' } })}\n`);
+      return;
+    }
+    // After the relist: hold the watch open until the client stops.
+    response.write(`${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '51' } } })}\n`);
+  };
+  const api = new KubeApi(loadApiEndpoint({ kubeconfig: kubeconfig({ token: 't' }) })!);
+  const errors: string[] = [];
+  const watch = new NodePodWatch(api, 'worker-7', { onError: (message) => errors.push(message) }, 10);
+  await watch.start();
+  expect(watch.pods().map((p) => p.name)).toEqual(['a']);
+  const deadline = Date.now() + 10_000;
+  while (watches < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  await watch.stop();
+  api.close();
+  expect(lists).toBe(2);
+  expect(watch.pods().map((p) => p.name)).toEqual(['c']);
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toContain('too old resource version');
+});
+
+test('the reporter patches the condition with a strategic merge patch and creates Events; API errors name the call', async () => {
+  const answers: Record<string, [number, unknown]> = {
+    'GET /api/v1/nodes/worker-7': [200, { metadata: { uid: 'node-uid' }, status: { conditions: [] } }],
+    'PATCH /api/v1/nodes/worker-7/status': [200, {}],
+    'POST /api/v1/namespaces/default/events': [201, {}],
+    'POST /api/v1/namespaces/shop/events': [403, { kind: 'Status', message: 'events is forbidden: User "system:serviceaccount:x" cannot create resource "events"' }],
+  };
+  handler = (request, _body, response) => {
+    const [status, body] = answers[`${request.method} ${request.url}`] ?? [404, { message: 'not found' }];
+    response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+  const api = new KubeApi(loadApiEndpoint({ kubeconfig: kubeconfig({ token: 't' }) })!);
+  const agent = new NodeAgent({
+    procRoot: new URL('../../fixtures/node/incident/proc', import.meta.url).pathname,
+    cgroupRoot: new URL('../../fixtures/node/incident/sys/fs/cgroup', import.meta.url).pathname,
+    nodeName: 'worker-7',
+    thresholds: { warningRatio: 0.7, criticalRatio: 0.9 },
+    top: 5,
+    enforce: false,
+    pods: () => [{ uid: '3f1c9a52-8d4e-4b1a-9c67-0e2d5f8a1b01', namespace: 'shop', name: 'orders-api-0', annotations: {} }],
+    log: () => undefined,
+  });
+  const result = await agent.scanOnce();
+  const reporter = new KubeNodeReporter(api, 'worker-7', () => new Date('2026-11-27T08:00:00Z'));
+  await expect(reporter.report(result)).rejects.toThrow(/forbidden \(403\) to create a ThreadHog Event on Pod orders-api-0: events is forbidden/);
+  api.close();
+  const patch = seen.find((request) => request.method === 'PATCH');
+  expect(patch?.contentType).toBe('application/strategic-merge-patch+json');
+  expect(JSON.parse(patch?.body ?? '{}')).toEqual({
+    status: { conditions: [{ type: 'PIDPressureRisk', status: 'True', reason: 'PIDUsageCritical', message: 'pidguard: 31,635 of 32,768 PIDs in use (96.5%, 1,133 free)', lastHeartbeatTime: '2026-11-27T08:00:00.000Z', lastTransitionTime: '2026-11-27T08:00:00.000Z' }] },
+  });
+  const nodeEvent = JSON.parse(seen.find((request) => request.url === '/api/v1/namespaces/default/events')?.body ?? '{}');
+  expect(nodeEvent).toMatchObject({ kind: 'Event', reason: 'PIDPressureRisk', type: 'Warning', involvedObject: { kind: 'Node', name: 'worker-7', uid: 'node-uid' }, source: { component: 'pidguard-agent', host: 'worker-7' } });
+});
