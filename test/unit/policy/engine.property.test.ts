@@ -28,7 +28,7 @@ function containers(prefix: string, min: number) {
   return fc.array(fc.record({ image, command, env, resources }), { minLength: min, maxLength: 3 }).map((list) =>
     list.map((c, i) => {
       const result: Container = { name: `${prefix}${i}`, image: c.image };
-      if (c.command) result.command = c.command;
+      if (c.command) result.command = [...c.command];
       if (c.env) result.env = c.env;
       if (c.resources) result.resources = c.resources;
       return result;
