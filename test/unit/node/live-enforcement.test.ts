@@ -25,6 +25,21 @@ const pod: NodePod = { uid: podUid, namespace: 'shop', name: 'orders-api-0', ann
 let sandbox: CgroupSandbox | undefined;
 let bomb: ThreadBomb | undefined;
 
+/** The agent as the DaemonSet runs it, on the real /proc and this test's cgroup root. */
+function agentFor(pods: NodePod[]): NodeAgent {
+  return new NodeAgent({
+    procRoot: '/proc',
+    cgroupRoot: (sandbox as CgroupSandbox).cgroupRoot,
+    nodeName: 'test-node',
+    thresholds: { warningRatio: 0.7, criticalRatio: 0.9 },
+    // Every process ranked, so the test can find its own whatever else runs on the machine.
+    top: 100_000,
+    enforce: true,
+    pods: () => pods,
+    log: () => undefined,
+  });
+}
+
 beforeAll(() => {
   try {
     sandbox = CgroupSandbox.create('pidguard-test');
@@ -44,18 +59,7 @@ test(`the agent writes pids-limit ${LIMIT} into the pod cgroup and the kernel re
   const box = sandbox as CgroupSandbox;
   expect(box.usage(podPath).max).toBe('max');
 
-  const reports: AgentScanResult[] = [];
-  const agent = new NodeAgent({
-    procRoot: '/proc',
-    cgroupRoot: box.cgroupRoot,
-    nodeName: 'test-node',
-    thresholds: { warningRatio: 0.7, criticalRatio: 0.9 },
-    top: 100_000,
-    enforce: true,
-    pods: () => [pod],
-    log: () => undefined,
-    reporter: { report: async (result) => void reports.push(result) },
-  });
+  const agent = agentFor([pod]);
   // The pod's process is in its container cgroup and the agent scans before it
   // starts its threads, as when the agent sees a pod starting.
   let first: AgentScanResult | undefined;
@@ -95,16 +99,7 @@ test(`the agent writes pids-limit ${LIMIT} into the pod cgroup and the kernel re
 test('a pids-limit above the current pids.max never raises it', async () => {
   const box = sandbox as CgroupSandbox;
   const looser: NodePod = { ...pod, annotations: { 'pidguard.io/pids-limit': String(LIMIT * 10) } };
-  const agent = new NodeAgent({
-    procRoot: '/proc',
-    cgroupRoot: box.cgroupRoot,
-    nodeName: 'test-node',
-    thresholds: { warningRatio: 0.7, criticalRatio: 0.9 },
-    top: 5,
-    enforce: true,
-    pods: () => [looser],
-    log: () => undefined,
-  });
+  const agent = agentFor([looser]);
   const result = await agent.scanOnce();
   expect(result.enforcement.find((candidate) => candidate.pod.uid === podUid)?.outcome).toBe('unchanged');
   expect(box.usage(podPath).max).toBe(LIMIT);
@@ -118,16 +113,7 @@ test('a pod already past its limit when the agent acts keeps its threads but can
   const late = await ThreadBomb.start({ target: 0, retry: true, place: (pid) => box.attach(`${latePath}/${containerId}`, pid) });
   try {
     await late.waitFor((progress) => progress.started >= 200, 30_000, '200 threads');
-    const agent = new NodeAgent({
-      procRoot: '/proc',
-      cgroupRoot: box.cgroupRoot,
-      nodeName: 'test-node',
-      thresholds: { warningRatio: 0.7, criticalRatio: 0.9 },
-      top: 5,
-      enforce: true,
-      pods: () => [{ uid: lateUid, namespace: 'shop', name: 'late-0', annotations: { 'pidguard.io/pids-limit': '50' } }],
-      log: () => undefined,
-    });
+    const agent = agentFor([{ uid: lateUid, namespace: 'shop', name: 'late-0', annotations: { 'pidguard.io/pids-limit': '50' } }]);
     const result = await agent.scanOnce();
     expect(result.enforcement[0]).toMatchObject({ outcome: 'lowered', after: 50 });
     await late.waitFor((progress) => progress.refused >= 3, 30_000, 'refused threads');

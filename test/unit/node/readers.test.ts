@@ -24,7 +24,8 @@ describe('procfs', () => {
   });
 
   test('status: Name (unescaped) and Threads', () => {
-    expect(parseStatus(7, 'Name:\tdotnet\nUmask:\t0022\nThreads:\t21317\n')).toEqual({ pid: 7, name: 'dotnet', threads: 21317 });
+    expect(parseStatus(7, 'Name:\tdotnet\nUmask:\t0022\nPPid:\t1\nThreads:\t21317\n')).toEqual({ pid: 7, name: 'dotnet', threads: 21317, kernel: false });
+    expect(parseStatus(9, 'Name:\tkworker/0:1\nPPid:\t2\nThreads:\t1\n')?.kernel).toBe(true);
     expect(parseStatus(7, 'Name:\ta\\nb\nThreads:\t1\n')?.name).toBe('a\nb');
     expect(parseStatus(7, 'Name:\tzombie\n')).toBeUndefined();
   });
