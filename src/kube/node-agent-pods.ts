@@ -70,11 +70,6 @@ export class NodePodWatch {
     }
   }
 
-  /** True once a list has been received. */
-  get hasSynced(): boolean {
-    return this.listed;
-  }
-
   private async list(): Promise<void> {
     const list = await this.api.call<PodListObject>('GET', nodePodsPath(this.nodeName), `list pods on node ${this.nodeName}`);
     this.cache.clear();
