@@ -1,0 +1,27 @@
+// docs/NODE.md and the code must not drift: every agent metric and every flag
+// of `node`, `agent` and `replay` is documented, and so are the Event reasons.
+
+import { readFileSync } from 'node:fs';
+import { agentCommand } from '../../../src/cli/agent.js';
+import { nodeCommand } from '../../../src/cli/node.js';
+import { replayCommand } from '../../../src/cli/replay.js';
+import { EVENT_REASONS, PID_PRESSURE_RISK_CONDITION } from '../../../src/kube/node-agent-reporter.js';
+import { AgentMetrics } from '../../../src/node/agent-metrics.js';
+
+const doc = readFileSync(new URL('../../../docs/NODE.md', import.meta.url), 'utf8');
+
+test('every agent metric is documented', async () => {
+  const names = (await new AgentMetrics().registry.getMetricsAsJSON()).map((metric) => metric.name);
+  expect(names.length).toBeGreaterThanOrEqual(12);
+  for (const name of names) expect(doc).toContain(`\`${name}\``);
+});
+
+test.each([nodeCommand, agentCommand, replayCommand])('every flag of pidguard $name is documented', (command) => {
+  const flags = [...command.help.matchAll(/^ {2}(--[a-z-]+)/gm)].map((match) => match[1]);
+  expect(flags.length).toBeGreaterThanOrEqual(5);
+  for (const flag of flags) expect(doc).toContain(flag);
+});
+
+test('every Event reason and the node condition are documented', () => {
+  for (const reason of [...Object.values(EVENT_REASONS), PID_PRESSURE_RISK_CONDITION]) expect(doc).toContain(`\`${reason}\``);
+});
