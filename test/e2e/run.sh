@@ -32,9 +32,15 @@ npm run --silent build
 e2e_log "pidguard built ($((SECONDS - step))s)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/pidguard-e2e.XXXXXX")"
+jest_pid=""
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  if [[ -n "${jest_pid:-}" ]] && kill -0 "$jest_pid" 2>/dev/null; then
+    e2e_log "stopping jest (pid $jest_pid)"
+    kill -TERM "$jest_pid" 2>/dev/null || true
+    wait "$jest_pid" 2>/dev/null || true
+  fi
   bash "$cluster_dir/down.sh" "$work"
   e2e_log "done in $((SECONDS - run_start))s (exit $status)"
   exit "$status"
@@ -112,8 +118,13 @@ if [[ "${PIDGUARD_E2E_HOLD:-}" == 1 ]]; then
   while :; do sleep 3600 & wait $! || true; done
 fi
 
+# jest runs in the background and the script waits for it, so that a SIGTERM or
+# Ctrl-C reaches the trap at once; cleanup stops jest before the cluster.
+NODE_OPTIONS=--experimental-vm-modules "$repo/node_modules/.bin/jest" --selectProjects e2e --runInBand "$@" &
+jest_pid=$!
 set +e
-NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects e2e --runInBand "$@"
+wait "$jest_pid"
 status=$?
 set -e
+jest_pid=""
 exit "$status"
