@@ -3,7 +3,7 @@
 // ago, or the cache has not synced). Lookups never wait for the cache; a failed
 // direct read is reported as such, so the caller fails closed.
 
-import { ApiException, CoreV1Api, makeInformer, Observable, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, makeInformer, Observable, type KubeConfig, type RequestContext, type ResponseContext, type V1Namespace } from '@kubernetes/client-node';
 import { describeApiError } from './client.js';
 import { copyLabels, type NamespaceLabelLookup, type NamespaceLabelSource, type NamespaceSourceState } from './namespace-labels.js';
 
@@ -17,6 +17,22 @@ export interface NamespaceCacheOptions {
 }
 
 const DEFAULT_DIRECT_READ_TIMEOUT_MS = 2000;
+/** A list that hangs (a black-holed API server) must fail and be retried rather than block syncing forever. */
+const LIST_TIMEOUT_MS = 60_000;
+
+/** Per-call options that abort the request after `ms`. */
+function timeoutAfter(ms: number) {
+  return {
+    middleware: [{
+      pre: (context: RequestContext) => {
+        context.setSignal(AbortSignal.timeout(ms));
+        return new Observable(Promise.resolve(context));
+      },
+      post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+    }],
+    middlewareMergeStrategy: 'append' as const,
+  };
+}
 
 /** 0.5 s, 1 s, 2 s ... capped at 30 s. */
 export function backoffDelayMs(failures: number): number {
@@ -29,7 +45,6 @@ export function startNamespaceCache(kubeConfig: KubeConfig, options: NamespaceCa
   const timeoutMs = options.directReadTimeoutMs ?? DEFAULT_DIRECT_READ_TIMEOUT_MS;
   const retryDelay = options.retryDelayMs ?? backoffDelayMs;
   let listed = false;
-  let listedThisAttempt = false;
   let failedThisAttempt = false;
   let failures = 0;
   let state: NamespaceSourceState = 'syncing';
@@ -38,8 +53,14 @@ export function startNamespaceCache(kubeConfig: KubeConfig, options: NamespaceCa
   const directReads = new Map<string, Promise<NamespaceLabelLookup>>();
 
   const informer = makeInformer<V1Namespace>(kubeConfig, '/api/v1/namespaces', async () => {
-    const list = await api.listNamespace();
-    listedThisAttempt = true;
+    const list = await api.listNamespace({}, timeoutAfter(LIST_TIMEOUT_MS));
+    // The informer puts the items into its cache as soon as this returns, before any timer
+    // fires; readiness must not also wait for the watch to open.
+    setImmediate(() => {
+      if (stopped || listed) return;
+      listed = true;
+      options.onEvent?.({ kind: 'synced', namespaces: informer.list().length });
+    });
     return list;
   });
 
@@ -57,14 +78,9 @@ export function startNamespaceCache(kubeConfig: KubeConfig, options: NamespaceCa
 
   async function connect(): Promise<void> {
     if (stopped) return;
-    listedThisAttempt = false;
     failedThisAttempt = false;
     // start() resolves once the list is in the cache and the watch is open, or after reporting an error.
     await informer.start();
-    if (listedThisAttempt) {
-      if (!listed) options.onEvent?.({ kind: 'synced', namespaces: informer.list().length });
-      listed = true;
-    }
     if (!failedThisAttempt && !stopped) {
       failures = 0;
       state = 'synced';
@@ -73,16 +89,7 @@ export function startNamespaceCache(kubeConfig: KubeConfig, options: NamespaceCa
 
   async function readDirectly(name: string): Promise<NamespaceLabelLookup> {
     try {
-      const namespace = await api.readNamespace({ name }, {
-        middleware: [{
-          pre: (context) => {
-            context.setSignal(AbortSignal.timeout(timeoutMs));
-            return new Observable(Promise.resolve(context));
-          },
-          post: (response) => new Observable(Promise.resolve(response)),
-        }],
-        middlewareMergeStrategy: 'append',
-      });
+      const namespace = await api.readNamespace({ name }, timeoutAfter(timeoutMs));
       return { found: true, labels: copyLabels(namespace.metadata?.labels ?? {}, `namespace ${name}`), from: 'api' };
     } catch (error) {
       if (error instanceof ApiException && error.code === 404) return { found: false, reason: `namespace "${name}" not found` };
