@@ -156,7 +156,7 @@ describe('enforce mode', () => {
     expect(await stored(kind.toLowerCase(), enforce, name)).toBe(false);
   });
 
-  it('accepts a .NET Deployment without resources (its pods get them) and leaves its template as written', async () => {
+  it('accepts a .NET Deployment without resources, leaves its template as written, and its pods get them', async () => {
     const name = uniqueName('dotnet-deploy');
     const result = await apply(workload('Deployment', name, enforce, [{ name: 'app', image: DOTNET_IMAGE }]), [], 'user');
     expect(result.code).toBe(0);
@@ -165,6 +165,16 @@ describe('enforce mode', () => {
     expect(container?.resources ?? {}).toEqual({});
     expect(container?.env).toBeUndefined();
     expect(stored.spec?.template.metadata?.annotations?.[PIDS_LIMIT]).toBeUndefined();
+
+    // No controller-manager runs here: create the pod its ReplicaSet would, from the stored template.
+    const podName = `${name}-7d9c5b-x2x4q`;
+    const fromTemplate = { apiVersion: 'v1', kind: 'Pod', metadata: { ...stored.spec?.template.metadata, name: podName, namespace: enforce }, spec: stored.spec?.template.spec };
+    const created = await kubectl(['create', '-f', '-'], { input: fromTemplate, as: 'user' });
+    expect(created.code).toBe(0);
+    const podOf = await readPod(enforce, podName);
+    expect(podOf.spec?.containers[0]?.resources?.limits).toEqual({ cpu: '1', memory: '1Gi' });
+    expect(envOf(podOf.spec?.containers[0])[FORCE_MAX]).toBe('0x100');
+    expect(podOf.metadata?.annotations?.[PIDS_LIMIT]).toBe('1024');
   });
 
   it('admits a workload whose template is Burstable', async () => {
