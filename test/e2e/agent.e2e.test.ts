@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { writeSyntheticNode } from '../fixtures/node/synthetic-node.mjs';
-import { apis, cluster, createNamespace, kubeconfigPath, kubectlOk, uniqueName } from './harness.js';
+import { apis, cluster, createNamespace, kubeconfigPath, kubectlOk, uniqueName, waitFor } from './harness.js';
 
 const core = () => apis('admin').core;
 
@@ -37,8 +37,8 @@ function podCgroup(uid: string): string {
   return `/kubepods/burstable/pod${uid}`;
 }
 
-/** The incident node: 31,635 of 32,768 tasks, orders holding 21,317 threads and billing 7,853. */
-function writeNode(tasks: number): { proc: string; cgroupRoot: string } {
+/** The incident node: 31,635 of 32,768 tasks, orders holding 21,317 threads and billing 7,853 (+ extra pods' processes). */
+function writeNode(tasks: number, extra: V1Pod[] = []): { proc: string; cgroupRoot: string } {
   const ordersUid = orders.metadata?.uid as string;
   const billingUid = billing.metadata?.uid as string;
   return writeSyntheticNode(root, {
@@ -50,22 +50,24 @@ function writeNode(tasks: number): { proc: string; cgroupRoot: string } {
       { pid: 1, name: 'systemd', threads: 1, argv: ['/sbin/init'] },
       { pid: 30855, name: 'dotnet', threads: 21317, argv: ['dotnet', 'Orders.Api.dll'], cgroup: `${podCgroup(ordersUid)}/${'1'.repeat(64)}` },
       { pid: 15466, name: 'dotnet', threads: 7853, argv: ['dotnet', 'Billing.Worker.dll'], cgroup: `${podCgroup(billingUid)}/${'2'.repeat(64)}` },
+      ...extra.map((pod, index) => ({ pid: 40000 + index, name: 'worker', threads: 20, argv: ['/app/worker'], cgroup: `${podCgroup(pod.metadata?.uid as string)}/${'3'.repeat(64)}` })),
     ],
     cgroups: [
       { path: podCgroup(ordersUid), current: 21317, max: 'max' },
       { path: podCgroup(billingUid), current: 7853, max: 'max' },
+      ...extra.map((pod) => ({ path: podCgroup(pod.metadata?.uid as string), current: 20, max: 'max' as const })),
     ],
   });
 }
 
-function runAgentOnce(): Promise<{ code: number; stderr: string }> {
+function agentArgs(): string[] {
   const c = cluster();
+  return [join(c.repoDir, 'bin/pidguard.js'), 'agent', '--kubeconfig', kubeconfigPath('admin'), '--node-name', nodeName, '--proc', join(root, 'proc'), '--cgroup-root', join(root, 'sys/fs/cgroup')];
+}
+
+function runAgentOnce(): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [join(c.repoDir, 'bin/pidguard.js'), 'agent', '--once', '--kubeconfig', kubeconfigPath('admin'), '--node-name', nodeName, '--proc', join(root, 'proc'), '--cgroup-root', join(root, 'sys/fs/cgroup')],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '' } },
-    );
+    const child = spawn(process.execPath, [...agentArgs(), '--once'], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
     const err: Buffer[] = [];
     child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
     child.on('error', reject);
@@ -136,4 +138,31 @@ test('a healthy scan clears PIDPressureRisk', async () => {
   const condition = await riskCondition();
   expect(condition).toMatchObject({ status: 'False', reason: 'PIDUsageOK' });
   expect(condition?.lastTransitionTime).toBeDefined();
+});
+
+test('the running agent sees a pod created after it started (watch by spec.nodeName) and enforces its pids-limit', async () => {
+  writeNode(2100);
+  const agent = spawn(process.execPath, [...agentArgs(), '--interval', '200ms', '--metrics-port', '0', '--metrics-host', '127.0.0.1'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { PATH: process.env.PATH ?? '' },
+  });
+  const stderr: Buffer[] = [];
+  agent.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  try {
+    await waitFor('the agent to start', async () => Buffer.concat(stderr).toString().includes('"agent started"'));
+    const late = await core().createNamespacedPod({ namespace, body: pod('late-worker-0', { 'pidguard.io/pids-limit': '64' }) });
+    // A pod on another node must not reach this agent.
+    const elsewhere = await core().createNamespacedPod({ namespace, body: { ...pod('elsewhere-0', { 'pidguard.io/pids-limit': '8' }), spec: { ...pod('x').spec, nodeName: `${nodeName}-other` } } });
+    writeNode(2100, [late, elsewhere]);
+    const pidsMax = join(root, 'sys/fs/cgroup/pids', podCgroup(late.metadata?.uid as string), 'pids.max');
+    await waitFor('pids.max of the late pod to be 64', async () => readFileSync(pidsMax, 'utf8').trim() === '64');
+    const events = await waitFor('the PidsLimitEnforced Event', async () => (await eventsFor('Pod', 'late-worker-0', namespace)).find((event) => event.reason === 'PidsLimitEnforced'));
+    expect(events.message).toContain('set pids.max of the pod cgroup to 64 (was max)');
+    expect(readFileSync(join(root, 'sys/fs/cgroup/pids', podCgroup(elsewhere.metadata?.uid as string), 'pids.max'), 'utf8').trim()).toBe('max');
+  } finally {
+    const exited = new Promise((resolve) => agent.once('exit', resolve));
+    agent.kill('SIGTERM');
+    await exited;
+  }
+  expect(Buffer.concat(stderr).toString()).not.toContain('"level":"error"');
 });
