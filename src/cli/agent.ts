@@ -10,7 +10,7 @@ import { startAgentHttp } from '../node/agent-http.js';
 import type { NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { EXIT_CODES } from '../node/verdict.js';
-import { flagOrEnv, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { durationFlag, flagOrEnv, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { connectApi, loadPodsFileOrFail, NODE_SOURCE_FLAGS, resolveNodeSources } from './node.js';
 
@@ -40,15 +40,6 @@ Never forks or execs, and creates no thread after start-up.
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
-/** Parses 10s, 500ms, 1m, 2h into milliseconds. */
-export function parseDuration(value: string, flag: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-  const ms = match ? Number(match[1]) * unit[match[2] as keyof typeof unit] : NaN;
-  if (!Number.isFinite(ms) || ms < 100 || ms > 86_400_000) throw new CliError(`${flag} must be a duration from 100ms to 24h such as 10s or 500ms, got "${value}"`, USAGE_EXIT);
-  return ms;
-}
-
 function jsonLog(stream: NodeJS.WritableStream, minimum: LogLevel): AgentLog {
   const threshold = LOG_LEVELS.indexOf(minimum);
   return (level, message, fields) => {
@@ -73,7 +64,7 @@ export const agentCommand: Command = {
       'log-level': { type: 'string' },
     });
     const sources = resolveNodeSources(values, io.env);
-    const intervalMs = parseDuration(values.interval ?? '10s', '--interval');
+    const intervalMs = durationFlag(values.interval ?? '10s', '--interval');
     const metricsPort = integerFlag(flagOrEnv(values['metrics-port'], io.env, 'PIDGUARD_AGENT_METRICS_PORT', '9091'), '--metrics-port', 0, 65535);
     const top = integerFlag(values.top ?? '10', '--top', 1, 1000);
     const logLevel = (values['log-level'] ?? 'info') as LogLevel;

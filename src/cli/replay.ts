@@ -4,8 +4,7 @@
 import { CgroupSandboxError } from '../node/lab/cgroup-sandbox.js';
 import { runScenario, type ReplayOptions, type ScenarioOutcome } from '../node/lab/replay.js';
 import { formatCount } from '../node/verdict.js';
-import { parseDuration } from './agent.js';
-import { integerFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { durationFlag, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { formatTable } from './table.js';
 
@@ -54,7 +53,7 @@ export const replayCommand: Command = {
       nodeBudget,
       podLimit,
       threadsPerSecond: integerFlag(values.rate ?? '500', '--rate', 1, 100000),
-      agentIntervalMs: parseDuration(values.interval ?? '250ms', '--interval'),
+      agentIntervalMs: durationFlag(values.interval ?? '250ms', '--interval'),
       cgroupRoot: values['cgroup-root'] ?? '/sys/fs/cgroup',
       ...(values.python ? { python: values.python } : {}),
       say,

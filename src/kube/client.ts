@@ -3,6 +3,7 @@
 
 import { existsSync } from 'node:fs';
 import { ApiException, KubeConfig } from '@kubernetes/client-node';
+import { apiStatusMessage, networkErrorMessage } from './api-errors.js';
 
 export interface ClusterSource {
   /** A kubeconfig file (flag or KUBECONFIG); wins over in-cluster. */
@@ -32,36 +33,9 @@ export function loadKubeConfig(source: ClusterSource): KubeConfig | undefined {
   return undefined;
 }
 
-/**
- * One line that says what went wrong with an API call, naming the verb and
- * resource for permission errors (`forbidden: cannot list pods at the cluster scope`).
- */
+/** One line that says what went wrong with a client-node API call (see api-errors.ts). */
 export function describeApiError(error: unknown, attempted: string): string {
-  if (error instanceof ApiException) {
-    const body = parseBody(error.body);
-    const status = body?.message ? `: ${body.message}` : '';
-    if (error.code === 401) return `unauthorized (401) to ${attempted}: check the credentials in the kubeconfig${status}`;
-    if (error.code === 403) return `forbidden (403) to ${attempted}${status}`;
-    return `API server answered ${error.code} to ${attempted}${status}`;
-  }
+  if (error instanceof ApiException) return apiStatusMessage(error.code, error.body, attempted);
   const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-  const code = err?.code ?? err?.cause?.code;
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ECONNRESET') {
-    return `API server unreachable (${code}) while trying to ${attempted}`;
-  }
-  if (code === 'ETIMEDOUT' || err?.name === 'AbortError' || err?.name === 'TimeoutError') {
-    return `API server timed out while trying to ${attempted}`;
-  }
-  return `failed to ${attempted}: ${err?.message ?? String(error)}`;
-}
-
-function parseBody(body: unknown): { message?: string } | undefined {
-  if (typeof body === 'string') {
-    try {
-      return JSON.parse(body) as { message?: string };
-    } catch {
-      return { message: body };
-    }
-  }
-  return body as { message?: string } | undefined;
+  return networkErrorMessage({ ...err, code: err?.code ?? err?.cause?.code, message: err?.message ?? String(error) }, attempted);
 }

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse } from 'yaml';
+import { apiStatusMessage, networkErrorMessage } from './api-errors.js';
 
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -246,23 +247,14 @@ export class KubeApi {
 
 function apiError(status: number, text: string, attempted: string): ApiError {
   let reason = '';
-  let message = text.slice(0, 300);
   try {
-    const body = JSON.parse(text) as { message?: string; reason?: string };
-    reason = body.reason ?? '';
-    message = body.message ?? message;
+    reason = (JSON.parse(text) as { reason?: string }).reason ?? '';
   } catch {
-    // Not a Status object: keep the raw text.
+    // Not a Status object.
   }
-  const detail = message ? `: ${message}` : '';
-  if (status === 401) return new ApiError(status, reason, `unauthorized (401) to ${attempted}: check the credentials${detail}`);
-  if (status === 403) return new ApiError(status, reason, `forbidden (403) to ${attempted}${detail}`);
-  return new ApiError(status, reason, `API server answered ${status} to ${attempted}${detail}`);
+  return new ApiError(status, reason, apiStatusMessage(status, text, attempted));
 }
 
 function describeNetworkError(error: NodeJS.ErrnoException, attempted: string): Error {
-  const code = error.code ?? '';
-  if (code === 'ETIMEDOUT') return new Error(`API server timed out while trying to ${attempted}`);
-  if (['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN'].includes(code)) return new Error(`API server unreachable (${code}) while trying to ${attempted}`);
-  return new Error(`failed to ${attempted}: ${error.message}`);
+  return new Error(networkErrorMessage(error, attempted));
 }

@@ -6,6 +6,7 @@
 import { request } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject } from '../policy/types.js';
+import { apiStatusMessage, networkErrorMessage } from './api-errors.js';
 
 export interface ListTarget {
   /** e.g. `pods`, for messages and RBAC hints. */
@@ -84,28 +85,14 @@ export async function getJson(config: KubeConfig, path: string, timeoutMs: numbe
           }
           return;
         }
-        reject(new KubeRequestError(statusMessage(status, attempted, body), status));
+        reject(new KubeRequestError(apiStatusMessage(status, body, attempted), status));
       });
     });
     req.setTimeout(timeoutMs, () => req.destroy(new KubeRequestError(`the API server did not answer within ${timeoutMs / 1000}s to ${attempted}`, undefined)));
     req.on('error', (error: NodeJS.ErrnoException) => {
       if (error instanceof KubeRequestError) reject(error);
-      else reject(new KubeRequestError(`API server ${url.host} unreachable (${error.code ?? error.message}) while trying to ${attempted}`, undefined));
+      else reject(new KubeRequestError(networkErrorMessage(error, attempted, url.host), undefined));
     });
     req.end();
   });
-}
-
-function statusMessage(status: number, attempted: string, body: string): string {
-  let detail = '';
-  try {
-    detail = (JSON.parse(body) as { message?: string }).message ?? '';
-  } catch {
-    detail = body.slice(0, 200);
-  }
-  const suffix = detail ? `: ${detail}` : '';
-  if (status === 401) return `unauthorized (401) to ${attempted}: check the kubeconfig's credentials${suffix}`;
-  if (status === 403) return `forbidden (403) to ${attempted}: grant the verb "list" on this resource${suffix}`;
-  if (status === 410) return `the list expired (410) while trying to ${attempted}: the cluster changed faster than it could be paged; retry, or use a larger --page-size${suffix}`;
-  return `the API server answered ${status} to ${attempted}${suffix}`;
 }
