@@ -74,7 +74,7 @@ export const serveCommand: Command = {
     if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
       throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`, USAGE_EXIT);
     }
-    const logger = createJsonLogger(io.stderr, logLevel as LogLevel);
+    const logger = createJsonLogger(io.stderr, { minimum: logLevel as LogLevel, batch: true });
 
     const config = await loadConfig(flagOrEnv(values.config, env, 'PIDGUARD_CONFIG'));
     if (values['generate-dev-cert']) await generateDevCertificateIfAbsent(certPath, keyPath, logger);

@@ -13,13 +13,39 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void;
 }
 
-export function createJsonLogger(stream: NodeJS.WritableStream, minimum: LogLevel = 'info', clock: () => Date = () => new Date()): Logger {
-  const threshold = LOG_LEVELS.indexOf(minimum);
+export interface JsonLoggerOptions {
+  minimum?: LogLevel;
+  clock?: () => Date;
+  /**
+   * Gather the lines of one event-loop turn into one write. stderr on a file or pipe is
+   * written synchronously, and at thousands of decisions a second one write per line
+   * costs more than the line itself.
+   */
+  batch?: boolean;
+}
+
+/** Lines gathered before a batch is written even within one turn. */
+const BATCH_LIMIT_CHARS = 64 * 1024;
+
+export function createJsonLogger(stream: NodeJS.WritableStream, options: JsonLoggerOptions = {}): Logger {
+  const threshold = LOG_LEVELS.indexOf(options.minimum ?? 'info');
+  const clock = options.clock ?? (() => new Date());
+  let pending = '';
+  const flush = () => {
+    const text = pending;
+    pending = '';
+    if (text) stream.write(text);
+  };
+  const emit = options.batch
+    ? (line: string) => {
+        if (pending === '') setImmediate(flush);
+        pending += line;
+        if (pending.length >= BATCH_LIMIT_CHARS) flush();
+      }
+    : (line: string) => stream.write(line);
   const at = (level: LogLevel) => {
     if (LOG_LEVELS.indexOf(level) < threshold) return () => {};
-    return (msg: string, fields?: LogFields) => {
-      stream.write(`${JSON.stringify({ time: clock().toISOString(), level, msg, ...fields })}\n`);
-    };
+    return (msg: string, fields?: LogFields) => emit(`${JSON.stringify({ time: clock().toISOString(), level, msg, ...fields })}\n`);
   };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -72,7 +72,7 @@ export function logCapture() {
       done();
     },
   });
-  return { lines, logger: createJsonLogger(stream, 'debug') };
+  return { lines, logger: createJsonLogger(stream, { minimum: 'debug' }) };
 }
 
 export function namespaces(entries: Record<string, Record<string, string>>): NamespaceLabelSource {

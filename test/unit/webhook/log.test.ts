@@ -1,0 +1,61 @@
+// The JSON-lines logger: one object per line, level threshold, and batching of
+// one event-loop turn into one write.
+
+import { Writable } from 'node:stream';
+import { createJsonLogger } from '../../../src/webhook/log.js';
+
+function sink() {
+  const writes: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      writes.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  return { writes, stream };
+}
+
+const clock = () => new Date('2026-01-02T03:04:05.000Z');
+
+describe('createJsonLogger', () => {
+  it('writes one JSON object per line with time, level, msg and the fields', () => {
+    const { writes, stream } = sink();
+    createJsonLogger(stream, { clock }).info('admission decision', { uid: 'u', latencyMs: 0.5 });
+    expect(writes).toEqual(['{"time":"2026-01-02T03:04:05.000Z","level":"info","msg":"admission decision","uid":"u","latencyMs":0.5}\n']);
+  });
+
+  it('drops lines below the minimum level', () => {
+    const { writes, stream } = sink();
+    const logger = createJsonLogger(stream, { minimum: 'warn', clock });
+    logger.debug('d');
+    logger.info('i');
+    logger.warn('w');
+    logger.error('e');
+    expect(writes.map((line) => JSON.parse(line).msg)).toEqual(['w', 'e']);
+  });
+
+  it('batched: the lines of one turn arrive in one write, whole and in order', async () => {
+    const { writes, stream } = sink();
+    const logger = createJsonLogger(stream, { batch: true, clock });
+    for (let n = 0; n < 5; n += 1) logger.info('line', { n });
+    expect(writes).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toHaveLength(1);
+    expect(writes[0]!.split('\n').filter(Boolean).map((line) => JSON.parse(line).n)).toEqual([0, 1, 2, 3, 4]);
+    logger.info('next turn');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toHaveLength(2);
+  });
+
+  it('batched: a large turn is written in pieces of whole lines', async () => {
+    const { writes, stream } = sink();
+    const logger = createJsonLogger(stream, { batch: true, clock });
+    const padding = 'x'.repeat(1000);
+    for (let n = 0; n < 200; n += 1) logger.info('big', { n, padding });
+    expect(writes.length).toBeGreaterThanOrEqual(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    const lines = writes.join('').split('\n').filter(Boolean);
+    expect(writes.every((write) => write.endsWith('\n'))).toBe(true);
+    expect(lines.map((line) => JSON.parse(line).n)).toEqual([...Array(200).keys()]);
+  });
+});
