@@ -7,7 +7,6 @@ import { dirname, join } from 'node:path';
 import { loadNamespacesFile } from '../kube/namespace-file.js';
 import { noNamespaceLabels, type NamespaceLabelSource } from '../kube/namespace-labels.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
-import { DEFAULT_DEV_DNS_NAMES, DEFAULT_DEV_IP_ADDRESSES, DEV_CERTIFICATE_FILES, generateDevCertificates, writeDevCertificates } from '../webhook/dev-certificates.js';
 import { createJsonLogger, LOG_LEVELS, type Logger, type LogLevel } from '../webhook/log.js';
 import { startWebhookServer } from '../webhook/server.js';
 import { durationFlag, flagOrEnv, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
@@ -110,6 +109,8 @@ async function generateDevCertificateIfAbsent(certPath: string, keyPath: string,
   if (certExists !== keyExists) {
     throw new CliError(`--generate-dev-cert: ${certExists ? certPath : keyPath} exists but ${certExists ? keyPath : certPath} does not; refusing to replace half a pair`, STARTUP_EXIT);
   }
+  // Loaded only here: node-forge is not needed to serve.
+  const { DEFAULT_DEV_DNS_NAMES, DEFAULT_DEV_IP_ADDRESSES, DEV_CERTIFICATE_FILES, generateDevCertificates, writeDevCertificates } = await import('../webhook/dev-certificates.js');
   const directory = dirname(certPath);
   const paths = { caCert: join(directory, DEV_CERTIFICATE_FILES.caCert), caKey: join(directory, DEV_CERTIFICATE_FILES.caKey), cert: certPath, key: keyPath };
   await writeDevCertificates(generateDevCertificates({ dnsNames: DEFAULT_DEV_DNS_NAMES, ipAddresses: DEFAULT_DEV_IP_ADDRESSES, days: 365 }), paths);

@@ -5,12 +5,11 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
 import type { NamespaceLabelSource } from '../kube/namespace-labels.js';
 import type { PolicyConfig } from '../policy/config.js';
 import { createAdmissionHandler } from './admission-handler.js';
-import { DEFAULT_BODY_LIMIT_BYTES } from './admission-endpoint.js';
-import { createWebhookApp } from './app.js';
+import { DEFAULT_BODY_LIMIT_BYTES, type RequestListener } from './admission-endpoint.js';
+import { createWebhookApp, isRead, pathOf, sendText } from './app.js';
 import type { Logger } from './log.js';
 import { createWebhookMetrics, type WebhookMetrics } from './metrics.js';
 import { watchServingCertificate, type KeyPair } from './serving-certificate.js';
@@ -102,7 +101,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
 
   https = createHttpsServer({ ...tlsOptions(certificate.current()), keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 30_000, headersTimeout: 10_000 }, app);
   https.on('tlsClientError', (error) => logger.debug('TLS handshake failed', { error: error.message }));
-  const metricsServer = createHttpServer(metricsApp(metrics));
+  const metricsServer = createHttpServer(metricsApp(metrics, logger));
 
   try {
     await listen(https, options.port, options.host);
@@ -156,16 +155,23 @@ function certificateFields(pair: KeyPair) {
   return { certificateNotAfter: pair.notAfter.toISOString(), certificateSha256: pair.fingerprint };
 }
 
-function metricsApp(metrics: WebhookMetrics): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
-  app.get('/healthz', (_req, res) => {
-    res.type('text/plain').send('ok\n');
-  });
-  return app;
+function metricsApp(metrics: WebhookMetrics, logger: Logger): RequestListener {
+  return (req, res) => {
+    const path = pathOf(req.url);
+    if (!isRead(req.method) || (path !== '/metrics' && path !== '/healthz')) {
+      sendText(res, 404, 'not found: the metrics port serves GET /metrics and GET /healthz\n');
+    } else if (path === '/healthz') {
+      sendText(res, 200, 'ok\n');
+    } else {
+      metrics.registry.metrics().then(
+        (text) => sendText(res, 200, text, metrics.registry.contentType),
+        (error: Error) => {
+          logger.error('cannot collect metrics', { error: error.message });
+          sendText(res, 500, 'cannot collect metrics\n');
+        },
+      );
+    }
+  };
 }
 
 async function listen(server: HttpServer | HttpsServer, port: number, host: string | undefined): Promise<void> {

@@ -45,15 +45,17 @@ function post(port: number, ca: string, body: string | Buffer[], path = '/valida
   });
 }
 
-function getMetrics(port: number): Promise<string> {
+function getPlain(port: number, path: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    httpGet({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+    httpGet({ host: '127.0.0.1', port, path }, (res) => {
       let text = '';
       res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-      res.on('end', () => resolve(text));
+      res.on('end', () => resolve({ status: res.statusCode!, text }));
     }).on('error', reject);
   });
 }
+
+const getMetrics = async (port: number) => (await getPlain(port, '/metrics')).text;
 
 async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
   const deadline = Date.now() + DEADLINE_MS;
@@ -114,8 +116,10 @@ describe('HTTPS server', () => {
     await expect(handshake(server.port, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' })).rejects.toThrow();
   });
 
-  it('exports seconds until the certificate expires', async () => {
+  it('exports seconds until the certificate expires, on a plain-HTTP metrics port', async () => {
     expect(await getMetrics(server.metricsPort)).toMatch(/^pidguard_tls_certificate_expiry_seconds 1000$/m);
+    expect(await getPlain(server.metricsPort, '/healthz')).toEqual({ status: 200, text: 'ok\n' });
+    expect((await getPlain(server.metricsPort, '/mutate')).status).toBe(404);
   });
 
   it('refuses a streamed (chunked) body over the limit with 413 and keeps serving', async () => {
