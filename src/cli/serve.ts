@@ -3,7 +3,7 @@
 // until SIGTERM/SIGINT.
 
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { loadNamespacesFile } from '../kube/namespace-file.js';
 import { noNamespaceLabels, type NamespaceLabelSource } from '../kube/namespace-labels.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
@@ -110,9 +110,9 @@ async function generateDevCertificateIfAbsent(certPath: string, keyPath: string,
     throw new CliError(`--generate-dev-cert: ${certExists ? certPath : keyPath} exists but ${certExists ? keyPath : certPath} does not; refusing to replace half a pair`, STARTUP_EXIT);
   }
   // Loaded only here: node-forge is not needed to serve.
-  const { DEFAULT_DEV_DNS_NAMES, DEFAULT_DEV_IP_ADDRESSES, DEV_CERTIFICATE_FILES, generateDevCertificates, writeDevCertificates } = await import('../webhook/dev-certificates.js');
-  const directory = dirname(certPath);
-  const paths = { caCert: join(directory, DEV_CERTIFICATE_FILES.caCert), caKey: join(directory, DEV_CERTIFICATE_FILES.caKey), cert: certPath, key: keyPath };
+  const { DEFAULT_DEV_DNS_NAMES, DEFAULT_DEV_IP_ADDRESSES, devCertificatePaths, generateDevCertificates, writeDevCertificates } = await import('../webhook/dev-certificates.js');
+  // The CA goes next to the certificate; the certificate and key go where the flags say.
+  const paths = { ...devCertificatePaths(dirname(certPath)), cert: certPath, key: keyPath };
   await writeDevCertificates(generateDevCertificates({ dnsNames: DEFAULT_DEV_DNS_NAMES, ipAddresses: DEFAULT_DEV_IP_ADDRESSES, days: 365 }), paths);
   logger.info('generated a development certificate', { ...paths, dnsNames: DEFAULT_DEV_DNS_NAMES, ipAddresses: DEFAULT_DEV_IP_ADDRESSES });
 }

@@ -73,7 +73,7 @@ export function generateDevCertificates(options: DevCertificateOptions): DevCert
 }
 
 /** File names inside the output directory, as `pidguard certs` writes them. */
-export const DEV_CERTIFICATE_FILES = { caCert: 'ca.crt', caKey: 'ca.key', cert: 'tls.crt', key: 'tls.key' } as const;
+const DEV_CERTIFICATE_FILES = { caCert: 'ca.crt', caKey: 'ca.key', cert: 'tls.crt', key: 'tls.key' } as const;
 
 /** Writes the four files (keys readable by the owner only), creating directories as needed. */
 export async function writeDevCertificates(
