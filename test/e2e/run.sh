@@ -120,7 +120,7 @@ fi
 
 # jest runs in the background and the script waits for it, so that a SIGTERM or
 # Ctrl-C reaches the trap at once; cleanup stops jest before the cluster.
-NODE_OPTIONS=--experimental-vm-modules "$repo/node_modules/.bin/jest" --selectProjects e2e --runInBand "$@" &
+NODE_OPTIONS=--experimental-vm-modules "$repo/node_modules/.bin/jest" --selectProjects e2e --runInBand "$@" 9>&- &
 jest_pid=$!
 set +e
 wait "$jest_pid"

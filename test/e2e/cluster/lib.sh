@@ -13,12 +13,13 @@ e2e_port_busy() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Starts a process in the background with its output in <log>, and records its
+# Starts a process in the background with its output in <log> (without run.sh's lock
+# descriptor, so a leftover process never holds the lock), and records its
 # pid in <pidfile>. Background jobs of a script ignore SIGINT, so Ctrl-C reaches
 # run.sh's trap, which stops them in order with SIGTERM.
 e2e_spawn() {
   local pidfile="$1" log="$2"; shift 2
-  "$@" </dev/null >>"$log" 2>&1 &
+  "$@" </dev/null >>"$log" 2>&1 9>&- &
   echo $! >"$pidfile"
 }
 
