@@ -12,7 +12,7 @@ import { isPodShaped } from '../policy/workloads.js';
 import { parseFlags, USAGE_EXIT } from './args.js';
 import { loadConfig } from './config-file.js';
 import { CliError, type Command } from './io.js';
-import { readManifests, type Manifest } from './manifests.js';
+import { readManifests, UNREADABLE_INPUT_EXIT, type Manifest } from './manifests.js';
 import { formatTable } from './table.js';
 
 const OUTPUTS = ['table', 'json', 'yaml', 'report'] as const;
@@ -75,6 +75,11 @@ export const evaluateCommand: Command = {
         return { manifest, evaluation, modeWarning: resolution.warning };
       });
 
+    const malformed = results.filter((r) => r.evaluation.malformed);
+    if (malformed.length > 0) {
+      const where = malformed.map(({ manifest, evaluation }) => `${manifest.source === '-' ? 'stdin' : manifest.source}: document ${manifest.index}: ${evaluation.kind} "${evaluation.name}": ${evaluation.malformed}`);
+      throw new CliError(`the API server would reject ${malformed.length === 1 ? 'this object' : 'these objects'} as malformed:\n  ${where.join('\n  ')}`, UNREADABLE_INPUT_EXIT);
+    }
     io.stdout.write(render(output, results, manifests));
     for (const { modeWarning } of results) if (modeWarning) io.stderr.write(`warning: ${modeWarning}\n`);
     return results.some((r) => !r.evaluation.allowed) ? DENIED_EXIT : 0;

@@ -4,6 +4,7 @@
 
 import type { PolicyConfig } from './config.js';
 import { diff } from './json-patch.js';
+import { podShapeProblem } from './pod-shape.js';
 import { computeQosClass } from './qos.js';
 import { RULES, type Rule } from './rules/index.js';
 import type {
@@ -46,6 +47,12 @@ export interface Evaluation {
   /** False when pidguard has nothing to say about this request; skipReason says why. */
   evaluated: boolean;
   skipReason?: string;
+  /**
+   * Set when the object's pod has a shape no API server sends (a field of the
+   * wrong type): nothing is judged. The webhook allows it, since the API
+   * server's own validation rejects it; `pidguard evaluate` reports it as an error.
+   */
+  malformed?: string;
   allowed: boolean;
   /** Why the request is denied (enforce mode only). */
   message?: string;
@@ -80,6 +87,11 @@ export function evaluate(request: EvaluationRequest, rules: readonly Rule[] = RU
   const skip = skipReason(request, base.kind);
   if (skip) return { ...base, skipReason: skip };
 
+  if (base.kind !== 'Namespace') {
+    const pod = podTemplateOf(request.object as KubeObject);
+    const problem = pod && podShapeProblem(pod);
+    if (problem) return { ...base, skipReason: `malformed object: ${problem}`, malformed: problem };
+  }
   const judged = base.kind === 'Namespace' ? judgeNamespace(request, rules) : judgePod(request, rules);
   return decide({ ...base, ...judged, evaluated: true }, request);
 }

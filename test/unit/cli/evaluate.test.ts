@@ -96,6 +96,14 @@ describe('pidguard evaluate', () => {
       expect(stderr).toMatch(/^pidguard evaluate: /);
     });
 
+    it('a pod of a shape no API server accepts', async () => {
+      const path = tempFile('malformed.yaml', 'kind: Pod\nmetadata: {name: ok}\nspec: {containers: [{name: a, image: x, resources: {limits: {memory: 1Gi}}}]}\n---\nkind: Deployment\nmetadata: {name: web}\nspec: {template: {spec: {containers: [{name: a, env: "x"}]}}}\n');
+      const { code, stderr, stdout } = await runCli(['evaluate', '-f', path]);
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr).toBe(`pidguard evaluate: the API server would reject this object as malformed:\n  ${path}: document 1: Deployment "web": spec.containers[0].env is not a list\n`);
+    });
+
     it('a missing file', async () => {
       const { code, stderr } = await runCli(['evaluate', '-f', '/nonexistent/x.yaml']);
       expect(code).toBe(2);

@@ -75,7 +75,33 @@ function at(value: unknown, path: string[]): unknown {
 
 const RUNS = { numRuns: 400 };
 
+/** Paths the rules read, each to be replaced by arbitrary JSON. */
+const READ_PATHS = [
+  ['metadata'], ['metadata', 'labels'], ['metadata', 'annotations'], ['spec'], ['spec', 'resources'], ['spec', 'resources', 'limits'],
+  ['spec', 'containers'], ['spec', 'initContainers'], ['spec', 'containers', '0'], ['spec', 'containers', '0', 'name'],
+  ['spec', 'containers', '0', 'image'], ['spec', 'containers', '0', 'command'], ['spec', 'containers', '0', 'env'],
+  ['spec', 'containers', '0', 'env', '0'], ['spec', 'containers', '0', 'resources'], ['spec', 'containers', '0', 'resources', 'requests'],
+];
+
 describe('engine properties', () => {
+  it('never throws, whatever JSON stands where the rules read: a malformed pod is reported as such', () => {
+    fc.assert(
+      fc.property(podArbitrary, fc.constantFrom(...READ_PATHS), fc.jsonValue(), fc.constantFrom('enforce', 'audit'), (object, path, value, mode) => {
+        const broken = structuredClone(object) as Record<string, any>;
+        let node = broken;
+        for (const key of path.slice(0, -1)) {
+          if (node[key] === null || typeof node[key] !== 'object') return; // the path does not exist in this pod
+          node = node[key];
+        }
+        node[path.at(-1)!] = value;
+        const result = evaluate({ object: broken as KubeObject, operation: 'CREATE', mode: mode as 'enforce' | 'audit', config });
+        if (result.malformed) expect(result).toMatchObject({ evaluated: false, allowed: true, patch: [] });
+        else applyPatch(broken, result.patch);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('every patch applies with fast-json-patch validation on', () => {
     fc.assert(
       fc.property(podArbitrary, (object) => {
