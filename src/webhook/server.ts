@@ -9,7 +9,8 @@ import type { NamespaceLabelSource } from '../kube/namespace-labels.js';
 import type { PolicyConfig } from '../policy/config.js';
 import { createAdmissionHandler } from './admission-handler.js';
 import { DEFAULT_BODY_LIMIT_BYTES, type RequestListener } from './admission-endpoint.js';
-import { createWebhookApp, isRead, pathOf, sendText } from './app.js';
+import express from 'express';
+import { createWebhookApp, sendText } from './app.js';
 import type { Logger } from './log.js';
 import { createWebhookMetrics, type WebhookMetrics } from './metrics.js';
 import { watchServingCertificate, type KeyPair } from './serving-certificate.js';
@@ -156,22 +157,20 @@ function certificateFields(pair: KeyPair) {
 }
 
 function metricsApp(metrics: WebhookMetrics, logger: Logger): RequestListener {
-  return (req, res) => {
-    const path = pathOf(req.url);
-    if (!isRead(req.method) || (path !== '/metrics' && path !== '/healthz')) {
-      sendText(res, 404, 'not found: the metrics port serves GET /metrics and GET /healthz\n');
-    } else if (path === '/healthz') {
-      sendText(res, 200, 'ok\n');
-    } else {
-      metrics.registry.metrics().then(
-        (text) => sendText(res, 200, text, metrics.registry.contentType),
-        (error: Error) => {
-          logger.error('cannot collect metrics', { error: error.message });
-          sendText(res, 500, 'cannot collect metrics\n');
-        },
-      );
-    }
-  };
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => sendText(res, 200, 'ok\n'));
+  app.get('/metrics', (_req, res) => {
+    metrics.registry.metrics().then(
+      (text) => sendText(res, 200, text, metrics.registry.contentType),
+      (error: Error) => {
+        logger.error('cannot collect metrics', { error: error.message });
+        sendText(res, 500, 'cannot collect metrics\n');
+      },
+    );
+  });
+  app.use((_req, res) => sendText(res, 404, 'not found: the metrics port serves GET /metrics and GET /healthz\n'));
+  return app;
 }
 
 async function listen(server: HttpServer | HttpsServer, port: number, host: string | undefined): Promise<void> {
