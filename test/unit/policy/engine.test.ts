@@ -207,3 +207,19 @@ describe('evaluate: namespaces', () => {
     expect(run(namespace({ 'pidguard.io/mode': 'off' }), { userInfo: { username: 'admin', groups: ['system:masters'] } }).allowed).toBe(true);
   });
 });
+
+describe('evaluate: hostile keys', () => {
+  it('keeps a "__proto__" key as data and never lets it reach a prototype', () => {
+    const object = JSON.parse(
+      '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","annotations":{"__proto__":"yes"}},' +
+        '"spec":{"__proto__":{"polluted":"yes"},"containers":[{"name":"api","image":"mcr.microsoft.com/dotnet/aspnet:8.0"}]}}',
+    ) as KubeObject;
+    const result = run(object);
+    expect(result.allowed).toBe(true);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const mutated = applyPatch(object, result.patch);
+    expect(Object.getPrototypeOf(mutated.spec)).toBe(Object.prototype);
+    expect(Object.hasOwn(mutated.metadata!.annotations!, '__proto__')).toBe(true);
+    expect(mutated.metadata!.annotations!['pidguard.io/pids-limit']).toBe('1024');
+  });
+});
