@@ -11,7 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../cli/run-cli.js';
-import { bestEffortPod, review } from './support.js';
+import { partialReview } from './support.js';
 
 jest.setTimeout(60_000);
 
@@ -102,21 +102,7 @@ describe('pidguard serve (child process)', () => {
   });
 
   it('on SIGTERM: /readyz turns 503, the review in progress is answered, and the process exits 0', async () => {
-    const body = Buffer.from(JSON.stringify(review({ uid: 'draining', object: bestEffortPod() })));
-    let sendRest = () => {};
-    const answer = new Promise<{ status: number; uid: string }>((resolve, reject) => {
-      const req = httpsRequest({
-        host: '127.0.0.1', port: port(), path: '/validate', method: 'POST', ca: ca(), servername: 'localhost', agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': body.length },
-      }, (res) => {
-        let text = '';
-        res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-        res.on('end', () => resolve({ status: res.statusCode!, uid: JSON.parse(text).response.uid }));
-      });
-      req.on('error', reject);
-      req.write(body.subarray(0, 64));
-      sendRest = () => req.end(body.subarray(64));
-    });
+    const { answer, sendRest } = partialReview({ port: port(), ca: ca(), uid: 'draining', firstBytes: 64 });
     // Give the server a moment to take the partial request; the 1 s shutdown delay covers a slow start too.
     await new Promise((resolve) => setTimeout(resolve, 300));
     const exited = once(child, 'exit');

@@ -13,7 +13,7 @@ import { staticNamespaceLabels } from '../../../src/kube/namespace-file.js';
 import { defaultConfig } from '../../../src/policy/config.js';
 import { generateDevCertificates } from '../../../src/webhook/dev-certificates.js';
 import { startWebhookServer, type RunningWebhookServer } from '../../../src/webhook/server.js';
-import { bestEffortPod, certificateDirectory, logCapture, review } from './support.js';
+import { bestEffortPod, certificateDirectory, logCapture, partialReview, review } from './support.js';
 
 const DEADLINE_MS = 15_000;
 jest.setTimeout(30_000); // RSA key generation for each renewed pair is slow on a busy machine
@@ -198,26 +198,13 @@ describe('graceful shutdown (in process)', () => {
   it('stops being ready, finishes the review in progress, then closes', async () => {
     const certs = await certificateDirectory();
     const { server } = await start(certs.paths.cert, certs.paths.key);
-    const body = Buffer.from(JSON.stringify(review({ uid: 'in-flight', object: bestEffortPod() })));
-    const answer = new Promise<{ status: number; uid: string }>((resolve, reject) => {
-      const req = httpsRequest({
-        host: '127.0.0.1', port: server.port, path: '/validate', method: 'POST', ca: certs.certificates.caCert, servername: 'localhost', agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': body.length },
-      }, (res) => {
-        let text = '';
-        res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-        res.on('end', () => resolve({ status: res.statusCode!, uid: JSON.parse(text).response.uid }));
-      });
-      req.on('error', reject);
-      req.write(body.subarray(0, 100));
-      // The rest is sent only after shutdown began.
-      void eventually(async () => server.inFlight(), (count) => count === 1, 'the review to start').then(() => {
-        const shutdown = server.shutdown();
-        expect(server.isReady()).toBe(false);
-        req.end(body.subarray(100));
-        void shutdown.then(() => certs.remove());
-      }, reject);
-    });
+    const { answer, sendRest } = partialReview({ port: server.port, ca: certs.certificates.caCert, uid: 'in-flight', firstBytes: 100 });
+    // The rest is sent only after shutdown began.
+    await eventually(async () => server.inFlight(), (count) => count === 1, 'the review to start');
+    const shutdown = server.shutdown();
+    expect(server.isReady()).toBe(false);
+    sendRest();
+    void shutdown.then(() => certs.remove());
     expect(await answer).toEqual({ status: 200, uid: 'in-flight' });
     await expect(handshake(server.port)).rejects.toThrow(/ECONNREFUSED/);
   });

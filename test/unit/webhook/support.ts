@@ -2,6 +2,7 @@
 // app with a log capture, and development certificates in a temporary directory.
 
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -118,4 +119,30 @@ export async function certificateDirectory(dnsNames = ['localhost'], ipAddresses
   const certificates = generateDevCertificates({ dnsNames, ipAddresses, days: 30 });
   await writeDevCertificates(certificates, paths);
   return { directory, paths, certificates, remove: () => rmSync(directory, { recursive: true, force: true }) };
+}
+
+/**
+ * Starts a /validate review over real TLS and sends only its first `firstBytes`
+ * bytes, so it is in flight when a test begins shutdown; `sendRest()` completes it.
+ */
+export function partialReview(options: { port: number; ca: string | Buffer; uid: string; firstBytes: number }) {
+  const body = Buffer.from(JSON.stringify(review({ uid: options.uid, object: bestEffortPod() })));
+  let sendRest = () => {};
+  const answer = new Promise<{ status: number; uid: string }>((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1', port: options.port, path: '/validate', method: 'POST', ca: options.ca, servername: 'localhost', agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+        res.on('end', () => resolve({ status: res.statusCode!, uid: JSON.parse(text).response.uid }));
+      },
+    );
+    req.on('error', reject);
+    req.write(body.subarray(0, options.firstBytes));
+    sendRest = () => req.end(body.subarray(options.firstBytes));
+  });
+  return { answer, sendRest: () => sendRest() };
 }
