@@ -1,13 +1,18 @@
 // `pidguard audit` failing clearly without a usable API server; the real-cluster
 // behaviour is in test/e2e/audit.e2e.test.ts.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './run-cli.js';
 
+const scratch = mkdtempSync(join(tmpdir(), 'pidguard-audit-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+let kubeconfigs = 0;
+
 function kubeconfigFor(server: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'pidguard-audit-')), 'kubeconfig');
+  kubeconfigs += 1;
+  const path = join(scratch, `kubeconfig-${kubeconfigs}`);
   writeFileSync(
     path,
     JSON.stringify({

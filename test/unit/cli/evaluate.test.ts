@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
@@ -8,8 +8,16 @@ import { runCli } from './run-cli.js';
 const fixtures = 'test/fixtures/manifests';
 const incident = `${fixtures}/incident-dotnet-deployment.yaml`;
 
+const scratch = mkdtempSync(join(tmpdir(), 'pidguard-eval-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+let files = 0;
+
+/** A file named `name` in a directory of its own (error messages show the path). */
 function tempFile(name: string, content: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'pidguard-eval-')), name);
+  files += 1;
+  const directory = join(scratch, String(files));
+  mkdirSync(directory);
+  const path = join(directory, name);
   writeFileSync(path, content);
   return path;
 }
