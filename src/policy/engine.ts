@@ -23,6 +23,13 @@ export interface EvaluationRequest {
   mode: Mode;
   config: PolicyConfig;
   userInfo?: UserInfo;
+  /**
+   * Which admission phase asks (default both, as `evaluate` and `audit` do).
+   * mutating: only the mutations and their patch (no checks, no QoS class);
+   * validating: mutations and checks, but no patch (the pod was already patched,
+   * or, when `mutations` is not empty, the mutating phase did not run).
+   */
+  phase?: 'mutating' | 'validating' | 'both';
 }
 
 export interface Violation {
@@ -65,7 +72,7 @@ export interface Evaluation {
   warnings: string[];
   /** Audit annotations (audit mode: `would-deny`, `would-mutate`). */
   auditAnnotations: Record<string, string>;
-  /** QoS class of the pod as it will run, after pidguard's mutations. */
+  /** QoS class of the pod as it will run, after pidguard's mutations (not computed in the mutating phase). */
   qosClass?: QosClass;
 }
 
@@ -128,14 +135,21 @@ function judgePod(request: EvaluationRequest, rules: readonly Rule[]): Judgement
     if (rule.target !== 'pod-mutation') continue;
     for (const change of rule.mutate(pod, request.config)) mutations.push({ ruleId: rule.id, ...change });
   }
+  const phase = request.phase ?? 'both';
   const violations: Violation[] = [];
-  for (const rule of rules) {
-    if (rule.target !== 'pod-check') continue;
-    const finding = rule.check(pod, request.config);
-    if (finding) violations.push({ ruleId: rule.id, ...finding });
+  let qosClass: QosClass | undefined;
+  if (phase !== 'mutating') {
+    const facts = { qosClass: computeQosClass(pod.spec) };
+    qosClass = facts.qosClass;
+    for (const rule of rules) {
+      if (rule.target !== 'pod-check') continue;
+      const finding = rule.check(pod, request.config, facts);
+      if (finding) violations.push({ ruleId: rule.id, ...finding });
+    }
   }
-  const patch = original.kind === 'Pod' && request.operation === 'CREATE' && mutations.length > 0 ? podPatch(original, mutated) : [];
-  return { violations, mutations, patch, qosClass: computeQosClass(pod.spec) };
+  const patchable = phase !== 'validating' && original.kind === 'Pod' && request.operation === 'CREATE';
+  const patch = patchable && mutations.length > 0 ? podPatch(original, mutated) : [];
+  return { violations, mutations, patch, ...(qosClass ? { qosClass } : {}) };
 }
 
 /**

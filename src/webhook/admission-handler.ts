@@ -41,6 +41,7 @@ export function createAdmissionHandler({ config, namespaceLabels }: AdmissionHan
       mode: requestMode.mode,
       config,
       userInfo: request.userInfo,
+      phase: webhook === 'mutate' ? 'mutating' : 'validating',
     });
     const response = webhook === 'mutate' ? patched(evaluation.patch) : validationResponse(evaluation, requestMode);
     return { response, evaluation, mode: requestMode.mode, namespaceLookup: requestMode.lookup };
@@ -54,8 +55,8 @@ function validationResponse(evaluation: Evaluation, requestMode: RequestMode): R
   // A mode warning about a request pidguard does not police would only be noise.
   const warnings = [...(evaluation.evaluated && requestMode.warning ? [requestMode.warning] : []), ...evaluation.warnings];
   const annotations = { ...evaluation.auditAnnotations };
-  if (evaluation.patch.length > 0) {
-    // An enforce-mode pod that still needs pidguard's patch here did not pass through /mutate
+  if (evaluation.kind === 'Pod' && evaluation.mode === 'enforce' && evaluation.mutations.length > 0) {
+    // An enforce-mode pod that still needs pidguard's changes here did not pass through /mutate
     // (its failurePolicy is Ignore). It is judged as it would be after the mutation, so allow
     // it if that passes, but say what is missing.
     const summary = mutationSummary(evaluation);

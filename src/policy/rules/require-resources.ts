@@ -11,7 +11,7 @@
 // Level requests-and-limits: every container also limits cpu and memory.
 
 import { parseQuantity, isPositive } from '../quantity.js';
-import { allContainers, computeQosClass, effectiveResources } from '../qos.js';
+import { allContainers, effectiveResources } from '../qos.js';
 import type { Container, PodSpec, ResourceList } from '../types.js';
 import type { Finding, PodCheckRule } from './rule.js';
 
@@ -21,16 +21,15 @@ export const requireResources: PodCheckRule = {
   id: 'require-resources',
   description: 'Pods must not be BestEffort: containers set cpu/memory requests or limits (stricter levels: per container).',
   target: 'pod-check',
-  check(pod, config) {
+  check(pod, config, facts) {
     const level = config.requireResources.level;
-    if (level === 'not-besteffort') return checkNotBestEffort(pod.spec);
+    if (level === 'not-besteffort') return facts.qosClass === 'BestEffort' ? bestEffortFinding(pod.spec) : undefined;
     const fields: Array<'requests' | 'limits'> = level === 'requests' ? ['requests'] : ['requests', 'limits'];
     return checkPerContainer(pod.spec, fields);
   },
 };
 
-function checkNotBestEffort(spec: PodSpec): Finding | undefined {
-  if (computeQosClass(spec) !== 'BestEffort') return undefined;
+function bestEffortFinding(spec: PodSpec): Finding {
   const detail =
     spec.resources != null
       ? 'spec.resources sets no positive cpu or memory request or limit'

@@ -2,7 +2,7 @@
 // an id, a one-line description, and exactly one function.
 
 import type { PolicyConfig } from '../config.js';
-import type { ObjectMeta, PodTemplate, UserInfo } from '../types.js';
+import type { ObjectMeta, PodTemplate, QosClass, UserInfo } from '../types.js';
 
 /** Why something is not allowed: a short reason, a detail naming the parts at fault, and how to fix it. */
 export interface Finding {
@@ -23,10 +23,15 @@ interface RuleInfo {
   description: string;
 }
 
+/** What the engine derives once per pod, so no check computes it again. */
+export interface PodFacts {
+  qosClass: QosClass;
+}
+
 /** Judges the pod an object will create (after pidguard's own mutations). */
 export interface PodCheckRule extends RuleInfo {
   target: 'pod-check';
-  check(pod: PodTemplate, config: PolicyConfig): Finding | undefined;
+  check(pod: PodTemplate, config: PolicyConfig, facts: PodFacts): Finding | undefined;
 }
 
 /** Changes the pod in place and says what it changed; must be idempotent. */

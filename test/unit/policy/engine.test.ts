@@ -223,3 +223,20 @@ describe('evaluate: hostile keys', () => {
     expect(mutated.metadata!.annotations!['pidguard.io/pids-limit']).toBe('1024');
   });
 });
+
+describe('evaluate: admission phases', () => {
+  it('mutating: the patch only, no checks', () => {
+    const dotnet = run(pod(dotnetSpec), { phase: 'mutating' });
+    expect(dotnet.patch).toEqual(run(pod(dotnetSpec)).patch);
+    expect(dotnet.qosClass).toBeUndefined();
+    const denied = run(pod(bestEffort), { phase: 'mutating' });
+    expect(denied).toMatchObject({ allowed: true, violations: [], patch: [] });
+  });
+
+  it('validating: the decision and the pending mutations, no patch', () => {
+    const dotnet = run(pod(dotnetSpec), { phase: 'validating' });
+    expect(dotnet).toMatchObject({ allowed: true, patch: [], qosClass: 'Burstable' });
+    expect(dotnet.mutations).toEqual(run(pod(dotnetSpec)).mutations);
+    expect(run(pod(bestEffort), { phase: 'validating' }).message).toBe(run(pod(bestEffort)).message);
+  });
+});
