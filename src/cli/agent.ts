@@ -5,7 +5,8 @@
 
 import { NodePodWatch } from '../kube/node-agent-pods.js';
 import { KubeNodeReporter } from '../kube/node-agent-reporter.js';
-import { NodeAgent, warmThreadPool, type AgentLog, type ClusterReporter, type LogLevel } from '../node/agent.js';
+import { createJsonLogger, LOG_LEVELS, type LogLevel } from '../log.js';
+import { NodeAgent, warmThreadPool, type AgentLog, type ClusterReporter } from '../node/agent.js';
 import { startAgentHttp } from '../node/agent-http.js';
 import type { NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
@@ -38,16 +39,6 @@ Flags:
 Never forks or execs, and creates no thread after start-up.
 `;
 
-const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
-
-function jsonLog(stream: NodeJS.WritableStream, minimum: LogLevel): AgentLog {
-  const threshold = LOG_LEVELS.indexOf(minimum);
-  return (level, message, fields) => {
-    if (LOG_LEVELS.indexOf(level) < threshold) return;
-    stream.write(`${JSON.stringify({ time: new Date().toISOString(), level, component: 'agent', message, ...fields })}\n`);
-  };
-}
-
 export const agentCommand: Command = {
   name: 'agent',
   summary: 'Node agent: measure PIDs, enforce pids-limit in cgroups, export metrics',
@@ -69,7 +60,8 @@ export const agentCommand: Command = {
     const top = integerFlag(values.top ?? '10', '--top', 1, 1000);
     const logLevel = (values['log-level'] ?? 'info') as LogLevel;
     if (!LOG_LEVELS.includes(logLevel)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`, USAGE_EXIT);
-    const log = jsonLog(io.stderr, logLevel);
+    const logger = createJsonLogger(io.stderr, { minimum: logLevel, fields: { component: 'agent' } });
+    const log: AgentLog = (level, message, fields) => logger[level](message, fields);
 
     // First, while the node may still have PIDs: every libuv pool thread this process will ever use.
     const poolSize = integerFlag(io.env.UV_THREADPOOL_SIZE ?? '4', 'UV_THREADPOOL_SIZE', 1, 1024);

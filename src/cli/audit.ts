@@ -8,6 +8,7 @@ import { runAudit, type AuditRun } from '../audit/run-audit.js';
 import type { AuditReport, Finding, NamespaceReport } from '../audit/findings.js';
 import { observedPodsFromReports } from '../audit/pids-enforcement.js';
 import { KubeRequestError } from '../kube/paged-list.js';
+import { createJsonLogger } from '../log.js';
 import { durationFlag, flagOrEnv, integerFlag, parseFlags } from './args.js';
 import { clusterFromFlags } from './cluster.js';
 import { loadConfig } from './config-file.js';
@@ -156,8 +157,7 @@ async function watch(audit: () => Promise<AuditRun>, intervalMs: number, port: n
   const lastSuccess = new Gauge({ name: 'pidguard_audit_last_success_timestamp_seconds', help: 'When the last audit succeeded', registers: [registry] });
   const duration = new Gauge({ name: 'pidguard_audit_duration_seconds', help: 'How long the last audit took', registers: [registry] });
   const runs = new Counter({ name: 'pidguard_audit_runs_total', help: 'Audits run, by result', labelNames: ['result'], registers: [registry] });
-  const log = (level: string, message: string, fields: Record<string, unknown> = {}) =>
-    io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, component: 'audit', message, ...fields })}\n`);
+  const logger = createJsonLogger(io.stderr, { fields: { component: 'audit' } });
 
   const server: Server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/metrics') {
@@ -169,7 +169,7 @@ async function watch(audit: () => Promise<AuditRun>, intervalMs: number, port: n
     }
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, resolve));
-  log('info', 'audit watch started', { port: (server.address() as { port: number }).port, intervalMs });
+  logger.info('audit watch started', { port: (server.address() as { port: number }).port, intervalMs });
 
   let stopping = false;
   let wake: () => void = () => {};
@@ -192,10 +192,10 @@ async function watch(audit: () => Promise<AuditRun>, intervalMs: number, port: n
       objects.set(report.summary.objectsEvaluated);
       lastSuccess.set(Date.now() / 1000);
       runs.inc({ result: 'success' });
-      log('info', 'audit finished', { findings: report.summary.findings, exemptFindings: report.summary.exemptFindings, objects: report.summary.objectsEvaluated });
+      logger.info('audit finished', { findings: report.summary.findings, exemptFindings: report.summary.exemptFindings, objects: report.summary.objectsEvaluated });
     } catch (error) {
       runs.inc({ result: 'error' });
-      log('error', 'audit failed', { error: (error as Error).message });
+      logger.error('audit failed', { error: (error as Error).message });
     }
     duration.set(Number(process.hrtime.bigint() - started) / 1e9);
     await new Promise<void>((resolve) => {
@@ -207,6 +207,6 @@ async function watch(audit: () => Promise<AuditRun>, intervalMs: number, port: n
     });
   }
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  log('info', 'audit watch stopped');
+  logger.info('audit watch stopped');
   return 0;
 }

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { loadNamespacesFile } from '../kube/namespace-file.js';
 import { noNamespaceLabels, type NamespaceLabelSource } from '../kube/namespace-labels.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
-import { createJsonLogger, LOG_LEVELS, type Logger, type LogLevel } from '../webhook/log.js';
+import { createJsonLogger, LOG_LEVELS, type Logger, type LogLevel } from '../log.js';
 import { startWebhookServer } from '../webhook/server.js';
 import { durationFlag, flagOrEnv, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
 import { loadConfig } from './config-file.js';

@@ -7,12 +7,12 @@
 import { promises as fs } from 'node:fs';
 import { enforcePidsLimits, type EnforcementAction } from './enforce.js';
 import { AgentMetrics } from './agent-metrics.js';
+import type { LogLevel } from '../log.js';
 import type { NodePod } from './pods.js';
 import { ownTaskUsage, ProcUnreadableError } from './procfs.js';
 import { scanNode, type NodeScan, type PodUsage, type TopProcess } from './scan.js';
 import { judgeNode, type Thresholds, type Verdict, type VerdictLevel } from './verdict.js';
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type AgentLog = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
 
 /** What changed since the previous scan: what is worth an Event. */

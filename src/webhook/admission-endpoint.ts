@@ -9,7 +9,7 @@ import type { AdmissionRequest } from './admission-review.js';
 import { decodeAdmissionReview } from './admission-review.js';
 import type { AdmissionHandler, AdmissionOutcome, WebhookName } from './admission-handler.js';
 import { WebhookError } from './errors.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 import type { WebhookMetrics } from './metrics.js';
 import { errored, reviewOf, type ReviewResponse } from './response.js';
 

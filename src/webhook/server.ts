@@ -11,7 +11,7 @@ import { createAdmissionHandler } from './admission-handler.js';
 import { DEFAULT_BODY_LIMIT_BYTES, type RequestListener } from './admission-endpoint.js';
 import express from 'express';
 import { createWebhookApp, sendText } from './app.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 import { createWebhookMetrics, type WebhookMetrics } from './metrics.js';
 import { watchServingCertificate, type KeyPair } from './serving-certificate.js';
 

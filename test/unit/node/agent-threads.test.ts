@@ -73,7 +73,7 @@ test('the agent\'s thread count does not grow across scans, and it starts no pro
     createInterface({ input: agent!.stderr! }).on('line', (line) => {
       const entry = JSON.parse(line) as Record<string, unknown>;
       logs.push(entry);
-      if (entry.message === 'agent started') resolve(entry.metricsPort as number);
+      if (entry.msg === 'agent started') resolve(entry.metricsPort as number);
     });
   });
   const port = await started;
@@ -92,6 +92,6 @@ test('the agent\'s thread count does not grow across scans, and it starts no pro
   expect(readFileSync(join(root, 'sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod3f1c9a52_8d4e_4b1a_9c67_0e2d5f8a1b01.slice/pids.max'), 'utf8').trim()).toBe('4096');
   expect(late).toContain('pidguard_node_verdict{level="critical"} 1');
   expect(late).toContain('pidguard_enforcements_total{outcome="lowered"} 1');
-  expect(logs.filter((entry) => entry.message === 'pids-limit lowered')).toHaveLength(1);
+  expect(logs.filter((entry) => entry.msg === 'pids-limit lowered')).toHaveLength(1);
   expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
 });

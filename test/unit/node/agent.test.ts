@@ -5,7 +5,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NodeAgent, type AgentScanResult, type LogLevel } from '../../../src/node/agent.js';
+import type { LogLevel } from '../../../src/log.js';
+import { NodeAgent, type AgentScanResult } from '../../../src/node/agent.js';
 import { enforcePidsLimits } from '../../../src/node/enforce.js';
 import { readPodsFile, type NodePod } from '../../../src/node/pods.js';
 import { scanNode } from '../../../src/node/scan.js';

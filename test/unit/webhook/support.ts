@@ -14,7 +14,7 @@ import { createAdmissionHandler } from '../../../src/webhook/admission-handler.j
 import { DEFAULT_BODY_LIMIT_BYTES } from '../../../src/webhook/admission-endpoint.js';
 import { createWebhookApp } from '../../../src/webhook/app.js';
 import { devCertificatePaths, generateDevCertificates, writeDevCertificates } from '../../../src/webhook/dev-certificates.js';
-import { createJsonLogger } from '../../../src/webhook/log.js';
+import { createJsonLogger } from '../../../src/log.js';
 import { createWebhookMetrics } from '../../../src/webhook/metrics.js';
 import { container, pod } from '../policy/pods.js';
 

@@ -1,5 +1,6 @@
-// Structured logs: one JSON object per line, written to the stream the CLI
-// hands in (stderr), so log shippers never have to parse free text.
+// Structured logs for every long-running command (serve, agent, audit --watch):
+// one JSON object per line, written to the stream the CLI hands in (stderr), so
+// log shippers never have to parse free text.
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -22,6 +23,8 @@ export interface JsonLoggerOptions {
    * costs more than the line itself.
    */
   batch?: boolean;
+  /** Fields on every line, e.g. `{ component: 'agent' }`. */
+  fields?: LogFields;
 }
 
 /** Lines gathered before a batch is written even within one turn. */
@@ -45,7 +48,7 @@ export function createJsonLogger(stream: NodeJS.WritableStream, options: JsonLog
     : (line: string) => stream.write(line);
   const at = (level: LogLevel) => {
     if (LOG_LEVELS.indexOf(level) < threshold) return () => {};
-    return (msg: string, fields?: LogFields) => emit(`${JSON.stringify({ time: clock().toISOString(), level, msg, ...fields })}\n`);
+    return (msg: string, fields?: LogFields) => emit(`${JSON.stringify({ time: clock().toISOString(), level, msg, ...options.fields, ...fields })}\n`);
   };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

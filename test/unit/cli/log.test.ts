@@ -2,7 +2,7 @@
 // one event-loop turn into one write.
 
 import { Writable } from 'node:stream';
-import { createJsonLogger } from '../../../src/webhook/log.js';
+import { createJsonLogger } from '../../../src/log.js';
 
 function sink() {
   const writes: string[] = [];
@@ -22,6 +22,12 @@ describe('createJsonLogger', () => {
     const { writes, stream } = sink();
     createJsonLogger(stream, { clock }).info('admission decision', { uid: 'u', latencyMs: 0.5 });
     expect(writes).toEqual(['{"time":"2026-01-02T03:04:05.000Z","level":"info","msg":"admission decision","uid":"u","latencyMs":0.5}\n']);
+  });
+
+  it('puts the logger\'s own fields on every line, the call\'s fields after them', () => {
+    const { writes, stream } = sink();
+    createJsonLogger(stream, { clock, fields: { component: 'agent' } }).warn('scan failed', { error: 'EACCES' });
+    expect(writes).toEqual(['{"time":"2026-01-02T03:04:05.000Z","level":"warn","msg":"scan failed","component":"agent","error":"EACCES"}\n']);
   });
 
   it('drops lines below the minimum level', () => {
