@@ -5,13 +5,13 @@
 
 import { NodePodWatch } from '../kube/node-agent-pods.js';
 import { KubeNodeReporter } from '../kube/node-agent-reporter.js';
-import { createJsonLogger, LOG_LEVELS, type LogLevel } from '../log.js';
+import { createJsonLogger } from '../log.js';
 import { NodeAgent, warmThreadPool, type AgentLog, type ClusterReporter } from '../node/agent.js';
 import { startAgentHttp } from '../node/agent-http.js';
 import type { NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { EXIT_CODES } from '../node/verdict.js';
-import { durationFlag, flagOrEnv, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags, USAGE_EXIT } from './args.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { connectApi, loadPodsFileOrFail, NODE_SOURCE_FLAGS, resolveNodeSources } from './node.js';
 
@@ -58,8 +58,7 @@ export const agentCommand: Command = {
     const intervalMs = durationFlag(values.interval ?? '10s', '--interval');
     const metricsPort = integerFlag(flagOrEnv(values['metrics-port'], io.env, 'PIDGUARD_AGENT_METRICS_PORT', '9091'), '--metrics-port', 0, 65535);
     const top = integerFlag(values.top ?? '10', '--top', 1, 1000);
-    const logLevel = (values['log-level'] ?? 'info') as LogLevel;
-    if (!LOG_LEVELS.includes(logLevel)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`, USAGE_EXIT);
+    const logLevel = logLevelFlag(values['log-level'] ?? 'info');
     const logger = createJsonLogger(io.stderr, { minimum: logLevel, fields: { component: 'agent' } });
     const log: AgentLog = (level, message, fields) => logger[level](message, fields);
 

@@ -2,6 +2,7 @@
 // errors turned into usage errors (exit 2) and environment-variable fallbacks.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { CliError } from './io.js';
 
 export const USAGE_EXIT = 2;
@@ -52,4 +53,12 @@ export function durationFlag(value: string, flag: string, minMs = 100, maxMs = 8
     throw new CliError(`${flag} must be a duration such as 500ms, 10s or 5m (from ${minMs}ms to ${maxMs / 3_600_000}h), got "${value}"`, USAGE_EXIT);
   }
   return ms;
+}
+
+/** Parses --log-level, naming the flag and the allowed levels in the error. */
+export function logLevelFlag(value: string): LogLevel {
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${value}"`, USAGE_EXIT);
+  }
+  return value as LogLevel;
 }

@@ -7,9 +7,9 @@ import { dirname } from 'node:path';
 import { loadNamespacesFile } from '../kube/namespace-file.js';
 import { noNamespaceLabels, type NamespaceLabelSource } from '../kube/namespace-labels.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
-import { createJsonLogger, LOG_LEVELS, type Logger, type LogLevel } from '../log.js';
+import { createJsonLogger, type Logger } from '../log.js';
 import { startWebhookServer } from '../webhook/server.js';
-import { durationFlag, flagOrEnv, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags } from './args.js';
 import { loadConfig } from './config-file.js';
 import { CliError, type Command } from './io.js';
 
@@ -69,11 +69,8 @@ export const serveCommand: Command = {
     const certPath = flagOrEnv(values['tls-cert'], env, 'PIDGUARD_TLS_CERT', 'certs/tls.crt');
     const keyPath = flagOrEnv(values['tls-key'], env, 'PIDGUARD_TLS_KEY', 'certs/tls.key');
     const shutdownDelayMs = durationFlag(flagOrEnv(values['shutdown-delay'], env, 'PIDGUARD_SHUTDOWN_DELAY', '0s'), '--shutdown-delay', 0, 60_000);
-    const logLevel = flagOrEnv(values['log-level'], env, 'PIDGUARD_LOG_LEVEL', 'info');
-    if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-      throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`, USAGE_EXIT);
-    }
-    const logger = createJsonLogger(io.stderr, { minimum: logLevel as LogLevel, batch: true });
+    const logLevel = logLevelFlag(flagOrEnv(values['log-level'], env, 'PIDGUARD_LOG_LEVEL', 'info'));
+    const logger = createJsonLogger(io.stderr, { minimum: logLevel, batch: true });
 
     const config = await loadConfig(flagOrEnv(values.config, env, 'PIDGUARD_CONFIG'));
     if (values['generate-dev-cert']) await generateDevCertificateIfAbsent(certPath, keyPath, logger);
