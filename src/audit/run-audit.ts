@@ -52,7 +52,8 @@ export async function runAudit(kubeConfig: KubeConfig, options: AuditOptions): P
         if (target.kind === 'ReplicaSet' || target.kind === 'Job') collector.rememberController(object);
         const namespace = object.metadata?.namespace ?? '';
         if (!namespaces.has(namespace)) namespaces.set(namespace, namespaceInfo(namespace, undefined, options.config));
-        collector.add(object, evaluate({ object, operation: 'CREATE', mode: 'enforce', config: options.config }));
+        // 'validating': the verdict and the missing mutations, without building a patch nobody applies.
+        collector.add(object, evaluate({ object, operation: 'CREATE', mode: 'enforce', config: options.config, phase: 'validating' }));
         if (target.kind !== 'Pod') continue;
         pods += 1;
         const unenforced = unenforcedPidsLimit(object, options.observedPods?.get(object.metadata?.uid ?? ''));
