@@ -26,7 +26,7 @@ export function isPodShaped(kind: string | undefined): boolean {
  * usable pod spec (the API server's own validation will reject it).
  */
 export function podTemplateOf(object: KubeObject): PodTemplate | undefined {
-  const path = object.kind ? POD_TEMPLATE_PATHS[object.kind] : undefined;
+  const path = podTemplatePath(object.kind);
   if (!path) return undefined;
   let node: unknown = object;
   for (const key of path) {
@@ -34,6 +34,11 @@ export function podTemplateOf(object: KubeObject): PodTemplate | undefined {
   }
   if (!isRecord(node) || !isRecord(node.spec) || !Array.isArray(node.spec.containers)) return undefined;
   return node as unknown as PodTemplate;
+}
+
+/** Keys from an object of `kind` down to its pod template ([] for a Pod); undefined for kinds without one. */
+export function podTemplatePath(kind: string | undefined): readonly string[] | undefined {
+  return kind !== undefined && Object.hasOwn(POD_TEMPLATE_PATHS, kind) ? POD_TEMPLATE_PATHS[kind] : undefined;
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

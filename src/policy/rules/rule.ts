@@ -34,7 +34,13 @@ export interface PodCheckRule extends RuleInfo {
   check(pod: PodTemplate, config: PolicyConfig, facts: PodFacts): Finding | undefined;
 }
 
-/** Changes the pod in place and says what it changed; must be idempotent. */
+/**
+ * Changes the pod in place and says what it changed; must be idempotent. The
+ * pod is a partial copy (pod-copy.ts): a rule may set fields of the template's
+ * metadata, labels, annotations and spec, and of each container and init
+ * container, add or replace env entries, and change resources. Anything deeper
+ * is shared with the request and must not be written.
+ */
 export interface PodMutationRule extends RuleInfo {
   target: 'pod-mutation';
   mutate(pod: PodTemplate, config: PolicyConfig): Change[];

@@ -1,10 +1,13 @@
 // Properties of the engine over generated pods: every patch is valid RFC 6902
 // that applies with validation on, is idempotent, only adds, never touches a
-// value the user set, and a mutated .NET pod is never BestEffort.
+// value the user set, and a mutated .NET pod is never BestEffort. Requests are
+// deep-frozen, so a rule writing outside the copy it is given (pod-copy.ts)
+// throws here instead of changing the caller's object.
 import fc from 'fast-check';
 import { defaultConfig } from '../../../src/policy/config.js';
 import { evaluate } from '../../../src/policy/engine.js';
 import { applyPatch } from '../../../src/policy/json-patch.js';
+import { deepFreeze } from './pods.js';
 import { allContainers, computeQosClass } from '../../../src/policy/qos.js';
 import { compareQuantities, parseQuantity } from '../../../src/policy/quantity.js';
 import type { Container, KubeObject, PodSpec } from '../../../src/policy/types.js';
@@ -59,7 +62,7 @@ const podArbitrary: fc.Arbitrary<KubeObject> = fc
     return { apiVersion: 'v1', kind: 'Pod', metadata, spec };
   });
 
-const mutate = (object: KubeObject) => evaluate({ object, operation: 'CREATE', mode: 'enforce', config });
+const mutate = (object: KubeObject) => evaluate({ object: deepFreeze(structuredClone(object)), operation: 'CREATE', mode: 'enforce', config });
 
 /** Every leaf of a JSON value with its path. */
 function leaves(value: unknown, path: string[] = []): Array<[string[], unknown]> {
@@ -94,7 +97,7 @@ describe('engine properties', () => {
           node = node[key];
         }
         node[path.at(-1)!] = value;
-        const result = evaluate({ object: broken as KubeObject, operation: 'CREATE', mode: mode as 'enforce' | 'audit', config });
+        const result = evaluate({ object: deepFreeze(broken) as KubeObject, operation: 'CREATE', mode: mode as 'enforce' | 'audit', config });
         if (result.malformed) expect(result).toMatchObject({ evaluated: false, allowed: true, patch: [] });
         else applyPatch(broken, result.patch);
       }),

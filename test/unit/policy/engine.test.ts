@@ -1,9 +1,9 @@
 import { defaultConfig } from '../../../src/policy/config.js';
 import { evaluate, type EvaluationRequest } from '../../../src/policy/engine.js';
 import { applyPatch } from '../../../src/policy/json-patch.js';
-import { RULES, validateRegistry } from '../../../src/policy/rules/index.js';
+import { RULES, validateRegistry, type Rule } from '../../../src/policy/rules/index.js';
 import type { KubeObject, PodSpec } from '../../../src/policy/types.js';
-import { container, deployment, pod } from './pods.js';
+import { container, deepFreeze, deployment, pod } from './pods.js';
 
 const config = defaultConfig();
 const run = (object: KubeObject | null, extra: Partial<EvaluationRequest> = {}) =>
@@ -238,5 +238,34 @@ describe('evaluate: admission phases', () => {
     expect(dotnet).toMatchObject({ allowed: true, patch: [], qosClass: 'Burstable' });
     expect(dotnet.mutations).toEqual(run(pod(dotnetSpec)).mutations);
     expect(run(pod(bestEffort), { phase: 'validating' }).message).toBe(run(pod(bestEffort)).message);
+  });
+});
+
+describe('evaluate: the request object is never changed', () => {
+  const kinds = ['Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'CronJob'];
+
+  it.each(kinds)('a deep-frozen .NET %s is mutated and judged in every phase without a write to it', (kind) => {
+    const object = kind === 'Pod' ? pod(structuredClone(dotnetSpec)) : withTemplate(kind, structuredClone(dotnetSpec));
+    const frozen = deepFreeze(structuredClone(object));
+    for (const phase of ['mutating', 'validating', 'both'] as const) {
+      const result = run(frozen, { phase });
+      expect(result.mutations.map((m) => m.ruleId)).toEqual(['dotnet-guard', 'dotnet-guard']);
+      expect(result.allowed).toBe(true);
+    }
+    expect(frozen).toEqual(object);
+  });
+
+  it('a rule that writes outside the copy it is given fails loudly instead of changing the request', () => {
+    const rogue: Rule = {
+      id: 'rogue',
+      description: 'writes a field pod-copy.ts shares with the request',
+      target: 'pod-mutation',
+      mutate(template) {
+        (template.spec.containers[0]!.command ??= []).push('--rogue');
+        return [{ summary: 'rogue' }];
+      },
+    };
+    const frozen = deepFreeze(pod({ containers: [container('web', undefined, { command: ['serve'] })] }));
+    expect(() => evaluate({ object: frozen, operation: 'CREATE', mode: 'enforce', config }, [rogue])).toThrow(TypeError);
   });
 });

@@ -17,3 +17,12 @@ export function deployment(spec: PodSpec, name = 'web'): KubeObject {
     spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec } },
   };
 }
+
+/** Freezes a JSON value all the way down, so any write to it throws (tests run in strict mode). */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
