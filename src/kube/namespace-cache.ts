@@ -101,7 +101,7 @@ export function startNamespaceCache(kubeConfig: KubeConfig, options: NamespaceCa
 
   return {
     kind: 'informer',
-    async labelsOf(name) {
+    labelsOf(name) {
       const cached = informer.get(name);
       if (cached) return { found: true, labels: cached.metadata?.labels ?? {}, from: 'cache' };
       // Concurrent reviews for the same uncached namespace share one read.

@@ -64,7 +64,7 @@ function labelsAt(value: unknown, where: string): Record<string, string> {
 export function staticNamespaceLabels(namespaces: ReadonlyMap<string, Record<string, string>>): NamespaceLabelSource {
   return {
     kind: 'file',
-    async labelsOf(namespace) {
+    labelsOf(namespace) {
       const labels = namespaces.get(namespace);
       if (labels === undefined) return { found: false, reason: `namespace "${namespace}" is not in the namespaces file` };
       return { found: true, labels, from: 'file' };

@@ -14,7 +14,12 @@ export type NamespaceSourceState = 'synced' | 'syncing' | 'failing' | 'static' |
 
 export interface NamespaceLabelSource {
   readonly kind: NamespaceSourceKind;
-  labelsOf(namespace: string): Promise<NamespaceLabelLookup>;
+  /**
+   * Answers at once from a cache or a file; a promise only when the API server
+   * must be asked (a namespace the cache does not hold yet). The admission hot
+   * path stays synchronous that way.
+   */
+  labelsOf(namespace: string): NamespaceLabelLookup | Promise<NamespaceLabelLookup>;
   /** Ready to serve: a static source always is; a cache once it has listed every namespace. */
   isReady(): boolean;
   state(): NamespaceSourceState;
@@ -28,7 +33,7 @@ export function noNamespaceLabels(): NamespaceLabelSource {
   const reason = 'no namespace label source (no cluster configured and no --namespaces-file)';
   return {
     kind: 'none',
-    labelsOf: async () => ({ found: false, reason }),
+    labelsOf: () => ({ found: false, reason }),
     isReady: () => true,
     state: () => 'none',
     size: () => 0,

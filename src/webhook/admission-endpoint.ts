@@ -30,40 +30,64 @@ export interface AdmissionEndpointOptions {
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 export function admissionEndpoint(webhook: WebhookName, options: AdmissionEndpointOptions): RequestListener {
+  // Callbacks, not async/await: when the labels are at hand (cache, file) a review
+  // runs from the last body chunk to the answer in one synchronous step.
   return (req, res) => {
     options.inFlight.add();
-    review(webhook, req, res, options).finally(options.inFlight.done);
+    const fail = (error: unknown, uid?: string) => {
+      refuse(webhook, req, res, options, error, uid);
+      options.inFlight.done();
+    };
+    try {
+      checkHeaders(req, options.bodyLimitBytes);
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    readBody(req, options.bodyLimitBytes, (readError, body) => {
+      if (readError) return fail(readError);
+      let request: AdmissionRequest | undefined;
+      try {
+        request = decodeAdmissionReview(parseJson(body!));
+        const started = process.hrtime.bigint();
+        const outcome = options.handle(webhook, request);
+        if (outcome instanceof Promise) {
+          const pending = request;
+          outcome.then((result) => answer(webhook, pending, result, started, res, options)).then(options.inFlight.done, (error) => fail(error, pending.uid));
+          return;
+        }
+        answer(webhook, request, outcome, started, res, options);
+        options.inFlight.done();
+      } catch (error) {
+        fail(error, request?.uid);
+      }
+    });
   };
 }
 
-async function review(webhook: WebhookName, req: IncomingMessage, res: ServerResponse, options: AdmissionEndpointOptions): Promise<void> {
-  let request: AdmissionRequest | undefined;
-  try {
-    checkHeaders(req, options.bodyLimitBytes);
-    const body = await readBody(req, options.bodyLimitBytes);
-    request = decodeAdmissionReview(parseJson(body));
-    const started = process.hrtime.bigint();
-    const outcome = await options.handle(webhook, request);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    send(res, 200, reviewOf(request.uid, outcome.response), options.draining());
-    record(webhook, request, outcome, seconds, options);
-  } catch (error) {
-    const failure = error instanceof WebhookError ? error : undefined;
-    const status = failure?.status ?? 500;
-    const code = failure?.code ?? 'INTERNAL';
-    const message = failure?.message ?? `internal error while reviewing the request: ${(error as Error)?.message ?? String(error)}`;
-    const uid = request?.uid ?? failure?.uid;
-    options.metrics.invalidRequests.inc({ webhook, code });
-    const log = status >= 500 ? options.logger.error : options.logger.warn;
-    log(status >= 500 ? 'admission review failed' : 'admission request refused', {
-      webhook, code, status, error: message, uid, remote: req.socket.remoteAddress,
-      ...(status >= 500 ? { stack: (error as Error)?.stack } : {}),
-    });
-    if (res.headersSent) return; // the review was answered; only recording it failed
-    // After a refused body the rest of it is not read: close the connection instead of draining it.
-    const closeConnection = options.draining() || code === 'BODY_TOO_LARGE' || !req.complete;
-    send(res, status, reviewOf(uid, errored(status, message)), closeConnection);
-  }
+function answer(webhook: WebhookName, request: AdmissionRequest, outcome: AdmissionOutcome, started: bigint, res: ServerResponse, options: AdmissionEndpointOptions): void {
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  send(res, 200, reviewOf(request.uid, outcome.response), options.draining());
+  record(webhook, request, outcome, seconds, options);
+}
+
+/** Answers a request that could not be reviewed (or logs a failure after the answer went out). */
+function refuse(webhook: WebhookName, req: IncomingMessage, res: ServerResponse, options: AdmissionEndpointOptions, error: unknown, requestUid: string | undefined): void {
+  const failure = error instanceof WebhookError ? error : undefined;
+  const status = failure?.status ?? 500;
+  const code = failure?.code ?? 'INTERNAL';
+  const message = failure?.message ?? `internal error while reviewing the request: ${(error as Error)?.message ?? String(error)}`;
+  const uid = requestUid ?? failure?.uid;
+  options.metrics.invalidRequests.inc({ webhook, code });
+  const log = status >= 500 ? options.logger.error : options.logger.warn;
+  log(status >= 500 ? 'admission review failed' : 'admission request refused', {
+    webhook, code, status, error: message, uid, remote: req.socket.remoteAddress,
+    ...(status >= 500 ? { stack: (error as Error)?.stack } : {}),
+  });
+  if (res.headersSent) return; // the review was answered; only recording it failed
+  // After a refused body the rest of it is not read: close the connection instead of draining it.
+  const closeConnection = options.draining() || code === 'BODY_TOO_LARGE' || !req.complete;
+  send(res, status, reviewOf(uid, errored(status, message)), closeConnection);
 }
 
 function checkHeaders(req: IncomingMessage, limit: number): void {
@@ -75,27 +99,32 @@ function checkHeaders(req: IncomingMessage, limit: number): void {
   if (declared > limit) throw new WebhookError('BODY_TOO_LARGE', `${declared} bytes declared, limit ${limit}`);
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.off('data', onData);
-        req.pause();
-        reject(new WebhookError('BODY_TOO_LARGE', `more than ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => {
-      if (size === 0) reject(new WebhookError('EMPTY_BODY'));
-      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    });
-    req.once('error', reject);
+/** Reads the whole body, at most `limit` bytes; calls back exactly once. */
+function readBody(req: IncomingMessage, limit: number, callback: (error: Error | undefined, body?: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let settled = false;
+  const settle = (error: Error | undefined, body?: Buffer) => {
+    if (settled) return;
+    settled = true;
+    callback(error, body);
+  };
+  const onData = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > limit) {
+      req.off('data', onData);
+      req.pause();
+      settle(new WebhookError('BODY_TOO_LARGE', `more than ${limit} bytes`));
+      return;
+    }
+    chunks.push(chunk);
+  };
+  req.on('data', onData);
+  req.once('end', () => {
+    if (size === 0) settle(new WebhookError('EMPTY_BODY'));
+    else settle(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
   });
+  req.once('error', settle);
 }
 
 function parseJson(body: Buffer): unknown {

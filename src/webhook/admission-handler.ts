@@ -28,11 +28,11 @@ export interface AdmissionHandlerOptions {
   namespaceLabels: NamespaceLabelSource;
 }
 
-export type AdmissionHandler = (webhook: WebhookName, request: AdmissionRequest) => Promise<AdmissionOutcome>;
+/** Synchronous unless the namespace's labels must be read from the API server. */
+export type AdmissionHandler = (webhook: WebhookName, request: AdmissionRequest) => AdmissionOutcome | Promise<AdmissionOutcome>;
 
 export function createAdmissionHandler({ config, namespaceLabels }: AdmissionHandlerOptions): AdmissionHandler {
-  return async (webhook, request) => {
-    const requestMode = await modeForRequest(request, config.defaultMode, namespaceLabels);
+  const answer = (webhook: WebhookName, request: AdmissionRequest, requestMode: RequestMode): AdmissionOutcome => {
     const evaluation = evaluate({
       object: request.object,
       oldObject: request.oldObject,
@@ -45,6 +45,12 @@ export function createAdmissionHandler({ config, namespaceLabels }: AdmissionHan
     });
     const response = webhook === 'mutate' ? patched(evaluation.patch) : validationResponse(evaluation, requestMode);
     return { response, evaluation, mode: requestMode.mode, namespaceLookup: requestMode.lookup };
+  };
+  return (webhook, request) => {
+    const requestMode = modeForRequest(request, config.defaultMode, namespaceLabels);
+    return requestMode instanceof Promise
+      ? requestMode.then((mode) => answer(webhook, request, mode))
+      : answer(webhook, request, requestMode);
   };
 }
 

@@ -16,13 +16,19 @@ export interface RequestMode {
   lookup?: 'cache' | 'api' | 'file' | 'unavailable';
 }
 
-export async function modeForRequest(request: AdmissionRequest, defaultMode: Mode, labels: NamespaceLabelSource): Promise<RequestMode> {
+/** Synchronous when the label source answers at once (cache, file); a promise only while it asks the API server. */
+export function modeForRequest(request: AdmissionRequest, defaultMode: Mode, labels: NamespaceLabelSource): RequestMode | Promise<RequestMode> {
   if (isNamespaceRequest(request) || request.namespace === undefined) return { mode: defaultMode };
-  const found: NamespaceLabelLookup = await labels.labelsOf(request.namespace);
+  const namespace = request.namespace;
+  const found = labels.labelsOf(namespace);
+  return found instanceof Promise ? found.then((lookup) => modeOf(lookup, namespace, defaultMode)) : modeOf(found, namespace, defaultMode);
+}
+
+function modeOf(found: NamespaceLabelLookup, namespace: string, defaultMode: Mode): RequestMode {
   if (!found.found) {
     return {
       mode: defaultMode,
-      warning: `pidguard could not read the labels of namespace "${request.namespace}" (${found.reason}); applying the cluster default mode ${defaultMode} (fail closed)`,
+      warning: `pidguard could not read the labels of namespace "${namespace}" (${found.reason}); applying the cluster default mode ${defaultMode} (fail closed)`,
       lookup: 'unavailable',
     };
   }

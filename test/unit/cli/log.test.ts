@@ -15,24 +15,45 @@ function sink() {
   return { writes, stream };
 }
 
-const clock = () => new Date('2026-01-02T03:04:05.000Z');
+const now = () => Date.parse('2026-01-02T03:04:05.000Z');
 
 describe('createJsonLogger', () => {
   it('writes one JSON object per line with time, level, msg and the fields', () => {
     const { writes, stream } = sink();
-    createJsonLogger(stream, { clock }).info('admission decision', { uid: 'u', latencyMs: 0.5 });
+    createJsonLogger(stream, { now }).info('admission decision', { uid: 'u', latencyMs: 0.5 });
     expect(writes).toEqual(['{"time":"2026-01-02T03:04:05.000Z","level":"info","msg":"admission decision","uid":"u","latencyMs":0.5}\n']);
   });
 
   it('puts the logger\'s own fields on every line, the call\'s fields after them', () => {
     const { writes, stream } = sink();
-    createJsonLogger(stream, { clock, fields: { component: 'agent' } }).warn('scan failed', { error: 'EACCES' });
+    createJsonLogger(stream, { now, fields: { component: 'agent' } }).warn('scan failed', { error: 'EACCES' });
     expect(writes).toEqual(['{"time":"2026-01-02T03:04:05.000Z","level":"warn","msg":"scan failed","component":"agent","error":"EACCES"}\n']);
+  });
+
+  it('stamps each line with its own millisecond, and omits undefined fields', () => {
+    const { writes, stream } = sink();
+    let ms = Date.parse('2026-01-02T03:04:05.000Z');
+    const logger = createJsonLogger(stream, { now: () => ms });
+    logger.info('a');
+    logger.info('b', { skipped: undefined });
+    ms += 1;
+    logger.info('c', {});
+    expect(writes.map((line) => JSON.parse(line))).toEqual([
+      { time: '2026-01-02T03:04:05.000Z', level: 'info', msg: 'a' },
+      { time: '2026-01-02T03:04:05.000Z', level: 'info', msg: 'b' },
+      { time: '2026-01-02T03:04:05.001Z', level: 'info', msg: 'c' },
+    ]);
+  });
+
+  it('escapes the message and field values into valid JSON', () => {
+    const { writes, stream } = sink();
+    createJsonLogger(stream, { now }).error('bad "input"\n', { body: '{"a":', nested: { list: [1, 'two'] } });
+    expect(JSON.parse(writes[0]!)).toMatchObject({ msg: 'bad "input"\n', body: '{"a":', nested: { list: [1, 'two'] } });
   });
 
   it('drops lines below the minimum level', () => {
     const { writes, stream } = sink();
-    const logger = createJsonLogger(stream, { minimum: 'warn', clock });
+    const logger = createJsonLogger(stream, { minimum: 'warn', now });
     logger.debug('d');
     logger.info('i');
     logger.warn('w');
@@ -42,7 +63,7 @@ describe('createJsonLogger', () => {
 
   it('batched: the lines of one turn arrive in one write, whole and in order', async () => {
     const { writes, stream } = sink();
-    const logger = createJsonLogger(stream, { batch: true, clock });
+    const logger = createJsonLogger(stream, { batch: true, now });
     for (let n = 0; n < 5; n += 1) logger.info('line', { n });
     expect(writes).toEqual([]);
     await new Promise((resolve) => setImmediate(resolve));
@@ -55,7 +76,7 @@ describe('createJsonLogger', () => {
 
   it('batched: a large turn is written in pieces of whole lines', async () => {
     const { writes, stream } = sink();
-    const logger = createJsonLogger(stream, { batch: true, clock });
+    const logger = createJsonLogger(stream, { batch: true, now });
     const padding = 'x'.repeat(1000);
     for (let n = 0; n < 200; n += 1) logger.info('big', { n, padding });
     expect(writes.length).toBeGreaterThanOrEqual(2);

@@ -4,7 +4,7 @@
 import request from 'supertest';
 import { applyPatch } from '../../../src/policy/json-patch.js';
 import type { KubeObject } from '../../../src/policy/types.js';
-import { noNamespaceLabels } from '../../../src/kube/namespace-labels.js';
+import { noNamespaceLabels, type NamespaceLabelSource } from '../../../src/kube/namespace-labels.js';
 import {
   bestEffortPod, configWith, container, decodePatch, dotnetPod, namespaceObject, namespaces, pod, review, STANDARD_NAMESPACES, testApp, type ReviewFields,
 } from './support.js';
@@ -190,6 +190,28 @@ describe('label sources and failing closed', () => {
     const answer = await post(app, '/validate', { namespace: 'elsewhere', object: bestEffortPod() });
     expect(answer.status?.code).toBe(403);
     expect(answer.warnings?.[0]).toContain('namespace "elsewhere" is not in the namespaces file');
+  });
+
+  it('a source that must ask the API server (answers later) gives the same decisions, and every review finishes', async () => {
+    const fromFile = namespaces(STANDARD_NAMESPACES);
+    const later: NamespaceLabelSource = { ...fromFile, labelsOf: async (namespace) => fromFile.labelsOf(namespace) };
+    const { app, inFlight } = testApp({ namespaceLabels: later });
+    const audited = await post(app, '/validate', { namespace: 'audited', object: bestEffortPod() });
+    expect(audited.allowed).toBe(true);
+    expect(audited.warnings?.[0]).toMatch(/^audit mode, enforce would deny/);
+    expect((await post(app, '/mutate', { namespace: 'team-a', object: dotnetPod() })).patchType).toBe('JSONPatch');
+    expect(inFlight()).toBe(0);
+  });
+
+  it('a lookup that fails outright answers 500 with the reason, logs it, and the server keeps serving', async () => {
+    const broken: NamespaceLabelSource = { ...noNamespaceLabels(), labelsOf: async () => { throw new Error('connection reset'); } };
+    const { app, logs, inFlight } = testApp({ namespaceLabels: broken });
+    const res = await request(app).post('/validate').set('content-type', 'application/json').send(review({ uid: 'u-500', object: bestEffortPod() }));
+    expect(res.status).toBe(500);
+    expect(res.body.response).toEqual({ uid: 'u-500', allowed: false, status: { code: 500, message: 'internal error while reviewing the request: connection reset' } });
+    expect(logs.find((line) => line.msg === 'admission review failed')).toMatchObject({ uid: 'u-500', code: 'INTERNAL', status: 500 });
+    expect((await request(app).get('/healthz')).status).toBe(200);
+    expect(inFlight()).toBe(0);
   });
 
   it('/mutate never carries the fail-closed warning (/validate does, once)', async () => {

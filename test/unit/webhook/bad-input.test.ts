@@ -18,8 +18,10 @@ async function expectRefused(res: request.Response, status: number, code: keyof 
 }
 
 describe('refused requests', () => {
-  const { app, logs, metrics } = testApp({ bodyLimitBytes: 64 * 1024 });
+  const { app, logs, metrics, inFlight } = testApp({ bodyLimitBytes: 64 * 1024 });
   const send = (body: string, contentType = 'application/json') => request(app).post('/validate').set('content-type', contentType).send(body);
+  // A refused request must not stay counted as in flight, or graceful shutdown would wait for it.
+  afterEach(() => expect(inFlight()).toBe(0));
 
   it('malformed JSON', async () => {
     await expectRefused(await send('{"apiVersion": "admission.k8s.io/v1", '), 400, 'MALFORMED_JSON', /^request body is not valid JSON: /);

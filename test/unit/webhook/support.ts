@@ -92,16 +92,17 @@ export function testApp(options: { namespaceLabels?: NamespaceLabelSource; confi
   const namespaceLabels = options.namespaceLabels ?? namespaces(STANDARD_NAMESPACES);
   const metrics = createWebhookMetrics({ namespaceLabels, certificateExpirySeconds: () => 3600 });
   const { lines, logger } = logCapture();
+  let inFlight = 0;
   const app = createWebhookApp({
     handle: createAdmissionHandler({ config: options.config ?? defaultConfig(), namespaceLabels }),
     logger,
     metrics,
     bodyLimitBytes: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     draining: () => false,
-    inFlight: { add() {}, done() {} },
+    inFlight: { add: () => void (inFlight += 1), done: () => void (inFlight -= 1) },
     readiness: [{ name: 'namespace-labels', problem: () => (namespaceLabels.isReady() ? undefined : 'syncing') }],
   });
-  return { app, metrics, logs: lines };
+  return { app, metrics, logs: lines, inFlight: () => inFlight };
 }
 
 export function configWith(document: Record<string, unknown>): PolicyConfig {
