@@ -6,24 +6,20 @@ import type { PolicyConfig } from './config.js';
 import { RUNTIME_KEY } from './keys.js';
 import type { Container, ObjectMeta } from './types.js';
 
-/** Why a container counts as .NET; empty when it does not. */
-export function dotnetSignals(
+/** Whether a container counts as .NET: opted in (not for init containers), or its image, env or command says so. */
+export function isDotnetContainer(
   container: Container,
   pod: ObjectMeta | undefined,
   isInitContainer: boolean,
   detection: PolicyConfig['dotnet'],
-): string[] {
-  const signals: string[] = [];
-  if (!isInitContainer && optedIn(pod)) signals.push(`${RUNTIME_KEY}=dotnet`);
+): boolean {
+  if (!isInitContainer && optedIn(pod)) return true;
   const image = container.image ?? '';
-  if (detection.imagePatterns.some((pattern) => pattern.test(image))) signals.push(`image ${image}`);
-  const envName = (container.env ?? []).find((env) => detection.envPrefixes.some((prefix) => env.name?.startsWith(prefix)));
-  if (envName) signals.push(`env ${envName.name}`);
-  const word = [...(container.command ?? []), ...(container.args ?? [])].find(
-    (entry) => typeof entry === 'string' && detection.commandPatterns.some((pattern) => pattern.test(entry)),
+  if (detection.imagePatterns.some((pattern) => pattern.test(image))) return true;
+  if ((container.env ?? []).some((env) => detection.envPrefixes.some((prefix) => env.name?.startsWith(prefix)))) return true;
+  return [container.command, container.args].some((words) =>
+    (words ?? []).some((word) => typeof word === 'string' && detection.commandPatterns.some((pattern) => pattern.test(word))),
   );
-  if (word !== undefined) signals.push(`command ${word}`);
-  return signals;
 }
 
 function optedIn(pod: ObjectMeta | undefined): boolean {

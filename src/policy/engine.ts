@@ -101,7 +101,7 @@ export function evaluate(request: EvaluationRequest, rules: readonly Rule[] = RU
     if (problem) return { ...base, skipReason: `malformed object: ${problem}`, malformed: problem };
   }
   const judged = base.kind === 'Namespace' ? judgeNamespace(request, rules) : judgePod(request, rules);
-  return decide({ ...base, ...judged, evaluated: true }, request);
+  return decide(base, judged, request.mode);
 }
 
 function skipReason(request: EvaluationRequest, kind: string): string | undefined {
@@ -170,10 +170,10 @@ function judgeNamespace(request: EvaluationRequest, rules: readonly Rule[]): Jud
 }
 
 /** Applies the mode: enforce denies and patches; audit only tells. */
-function decide(evaluation: Evaluation, request: EvaluationRequest): Evaluation {
-  const denial = evaluation.violations.length > 0 ? denialMessage(evaluation) : undefined;
-  if (request.mode === 'enforce') {
-    return { ...evaluation, allowed: denial === undefined, message: denial };
+function decide(base: Evaluation, judged: Judgement, mode: Mode): Evaluation {
+  const denial = judged.violations.length > 0 ? denialMessage({ kind: base.kind, name: base.name, violations: judged.violations }) : undefined;
+  if (mode === 'enforce') {
+    return { ...base, ...judged, evaluated: true, allowed: denial === undefined, message: denial };
   }
   const warnings: string[] = [];
   const auditAnnotations: Record<string, string> = {};
@@ -181,12 +181,12 @@ function decide(evaluation: Evaluation, request: EvaluationRequest): Evaluation 
     warnings.push(`audit mode, enforce would deny: ${denial}`);
     auditAnnotations['would-deny'] = denial;
   }
-  if (evaluation.mutations.length > 0) {
-    const summary = mutationSummary(evaluation);
+  if (judged.mutations.length > 0) {
+    const summary = mutationSummary(judged);
     warnings.push(`audit mode, enforce would set: ${summary}`);
     auditAnnotations['would-mutate'] = summary;
   }
-  return { ...evaluation, allowed: true, patch: [], warnings, auditAnnotations };
+  return { ...base, ...judged, evaluated: true, allowed: true, patch: [], warnings, auditAnnotations };
 }
 
 /** `Deployment "web": require-resources: BestEffort pod (...): containers "a" set ... Fix: ...`. */

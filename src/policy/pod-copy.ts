@@ -8,6 +8,9 @@
 // subtree the rules did not touch because it is the very same object. The
 // engine's tests run on deep-frozen requests, so a rule that writes anywhere
 // else throws there instead of silently changing the caller's object.
+//
+// Shallow copies use Object.assign, not object spread: V8 makes adding a
+// property to a spread copy slow (about 2 us a time), and rules add properties.
 
 import type { KubeObject } from './types.js';
 import { isRecord, podTemplatePath } from './workloads.js';
@@ -15,12 +18,12 @@ import { isRecord, podTemplatePath } from './workloads.js';
 const CONTAINER_LISTS = ['containers', 'initContainers'] as const;
 
 export function copyForMutation(object: KubeObject): KubeObject {
-  const copy: Record<string, unknown> = { ...object };
+  const copy = shallowCopy(object);
   let node = copy;
   for (const key of podTemplatePath(object.kind) ?? []) {
     const next = node[key];
     if (!isRecord(next)) return copy; // no pod template: nothing for the rules to change
-    node = node[key] = { ...next };
+    node = node[key] = shallowCopy(next);
   }
   if (isRecord(node.metadata)) node.metadata = copyMetadata(node.metadata);
   if (isRecord(node.spec)) node.spec = copySpec(node.spec);
@@ -28,14 +31,14 @@ export function copyForMutation(object: KubeObject): KubeObject {
 }
 
 function copyMetadata(metadata: Record<string, unknown>): Record<string, unknown> {
-  const copy = { ...metadata };
-  if (isRecord(metadata.labels)) copy.labels = { ...metadata.labels };
-  if (isRecord(metadata.annotations)) copy.annotations = { ...metadata.annotations };
+  const copy = shallowCopy(metadata);
+  if (isRecord(metadata.labels)) copy.labels = shallowCopy(metadata.labels);
+  if (isRecord(metadata.annotations)) copy.annotations = shallowCopy(metadata.annotations);
   return copy;
 }
 
 function copySpec(spec: Record<string, unknown>): Record<string, unknown> {
-  const copy = { ...spec };
+  const copy = shallowCopy(spec);
   for (const list of CONTAINER_LISTS) {
     const containers = spec[list];
     if (Array.isArray(containers)) copy[list] = containers.map(copyContainer);
@@ -45,9 +48,17 @@ function copySpec(spec: Record<string, unknown>): Record<string, unknown> {
 
 function copyContainer(container: unknown): unknown {
   if (!isRecord(container)) return container;
-  const copy = { ...container };
+  const copy = shallowCopy(container);
   if (Array.isArray(container.env)) copy.env = [...container.env];
   if (container.resources !== undefined) copy.resources = cloneJson(container.resources);
+  return copy;
+}
+
+function shallowCopy(value: Record<string, unknown>): Record<string, unknown> {
+  // Object.assign would turn an own "__proto__" key into the copy's prototype.
+  if (!Object.hasOwn(value, '__proto__')) return Object.assign({}, value);
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) setOwn(copy, key, value[key]);
   return copy;
 }
 
@@ -56,11 +67,12 @@ function cloneJson(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(cloneJson);
   if (value === null || typeof value !== 'object') return value;
   const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
-    const child = cloneJson((value as Record<string, unknown>)[key]);
-    // JSON.parse makes "__proto__" an own key; assigning it would set the prototype instead.
-    if (key === '__proto__') Object.defineProperty(copy, key, { value: child, enumerable: true, writable: true, configurable: true });
-    else copy[key] = child;
-  }
+  for (const key of Object.keys(value)) setOwn(copy, key, cloneJson((value as Record<string, unknown>)[key]));
   return copy;
+}
+
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  // JSON.parse makes "__proto__" an own key; assigning it would set the prototype instead.
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdmissionRequest } from './admission-review.js';
 import { decodeAdmissionReview } from './admission-review.js';
 import type { AdmissionHandler, AdmissionOutcome, WebhookName } from './admission-handler.js';
+import type { Evaluation } from '../policy/engine.js';
 import { WebhookError } from './errors.js';
 import type { Logger } from '../log.js';
 import type { WebhookMetrics } from './metrics.js';
@@ -93,7 +94,7 @@ function refuse(webhook: WebhookName, req: IncomingMessage, res: ServerResponse,
 function checkHeaders(req: IncomingMessage, limit: number): void {
   if (req.method !== 'POST') throw new WebhookError('METHOD_NOT_ALLOWED', `got ${req.method}`);
   const contentType = req.headers['content-type'];
-  const mediaType = contentType?.split(';', 1)[0]!.trim().toLowerCase();
+  const mediaType = contentType === 'application/json' ? contentType : contentType?.split(';', 1)[0]!.trim().toLowerCase();
   if (mediaType !== 'application/json') throw new WebhookError('UNSUPPORTED_MEDIA_TYPE', `got ${contentType === undefined ? 'none' : JSON.stringify(contentType)}`);
   const declared = Number(req.headers['content-length']);
   if (declared > limit) throw new WebhookError('BODY_TOO_LARGE', `${declared} bytes declared, limit ${limit}`);
@@ -168,13 +169,20 @@ function record(webhook: WebhookName, request: AdmissionRequest, outcome: Admiss
     subResource: request.subResource,
     mode,
     decision,
-    rules: [...new Set([...evaluation.violations.map((v) => v.ruleId), ...evaluation.mutations.map((m) => m.ruleId)])],
+    rules: ruleIds(evaluation),
     skipReason: evaluation.skipReason,
     warnings: response.warnings?.length ?? 0,
     dryRun: request.dryRun,
     user: request.userInfo?.username,
     latencyMs: Math.round(seconds * 1e6) / 1e3,
   });
+}
+
+/** The rules that found something or changed something, each once. */
+function ruleIds(evaluation: Evaluation): string[] {
+  const ids: string[] = [];
+  for (const { ruleId } of [...evaluation.violations, ...evaluation.mutations]) if (!ids.includes(ruleId)) ids.push(ruleId);
+  return ids;
 }
 
 export type Decision = 'allowed' | 'patched' | 'denied' | 'skipped';

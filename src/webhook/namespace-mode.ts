@@ -32,7 +32,8 @@ function modeOf(found: NamespaceLabelLookup, namespace: string, defaultMode: Mod
       lookup: 'unavailable',
     };
   }
-  return { ...resolveMode(found.labels, defaultMode), lookup: found.from };
+  const { mode, warning } = resolveMode(found.labels, defaultMode);
+  return warning === undefined ? { mode, lookup: found.from } : { mode, warning, lookup: found.from };
 }
 
 function isNamespaceRequest(request: AdmissionRequest): boolean {

@@ -19,7 +19,7 @@
 
 import { MUTATIONS_ANNOTATION, PIDS_LIMIT_ANNOTATION, COMPLUS_FORCE_MAX_WORKER_THREADS, DOTNET_FORCE_MAX_WORKER_THREADS, DOTNET_MAX_THREADS } from '../keys.js';
 import type { CpuMemory, PolicyConfig } from '../config.js';
-import { dotnetSignals } from '../dotnet-detection.js';
+import { isDotnetContainer } from '../dotnet-detection.js';
 import { compareQuantities, parseQuantity } from '../quantity.js';
 import type { Container, PodTemplate } from '../types.js';
 import type { Change, PodMutationRule } from './rule.js';
@@ -38,7 +38,7 @@ export const dotnetGuard: PodMutationRule = {
     ];
     for (const [containers, isInit] of groups) {
       for (const container of containers ?? []) {
-        if (dotnetSignals(container, pod.metadata, isInit, config.dotnet).length === 0) continue;
+        if (!isDotnetContainer(container, pod.metadata, isInit, config.dotnet)) continue;
         dotnetFound = true;
         const set = [
           ...(pod.spec.resources == null ? fillResources(container, config.dotnet) : []),

@@ -222,6 +222,17 @@ describe('evaluate: hostile keys', () => {
     expect(Object.hasOwn(mutated.metadata!.annotations!, '__proto__')).toBe(true);
     expect(mutated.metadata!.annotations!['pidguard.io/pids-limit']).toBe('1024');
   });
+
+  it('a "__proto__" key cannot lend a container resources it does not have (the API server drops that key)', () => {
+    const hidden = '"__proto__":{"resources":{"requests":{"cpu":"1","memory":"1Gi"}},"env":[{"name":"DOTNET_ThreadPool_ForceMaxWorkerThreads","value":"0x1"}]}';
+    const bestEffortPod = JSON.parse(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"web","image":"nginx",${hidden}}]}}`) as KubeObject;
+    expect(run(bestEffortPod)).toMatchObject({ allowed: false, qosClass: 'BestEffort' });
+    const dotnetPod = JSON.parse(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"api","image":"mcr.microsoft.com/dotnet/aspnet:8.0",${hidden}}]}}`) as KubeObject;
+    const mutated = applyPatch(dotnetPod, run(dotnetPod).patch);
+    const api = (mutated.spec as PodSpec).containers[0]!;
+    expect(Object.hasOwn(api, 'resources')).toBe(true);
+    expect(api.env).toContainEqual({ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: '0x100' });
+  });
 });
 
 describe('evaluate: admission phases', () => {
