@@ -20,7 +20,13 @@ export interface KeyPair {
 
 /** Reads and checks a certificate/key pair; throws an Error saying what is wrong. */
 export async function loadKeyPair(certPath: string, keyPath: string): Promise<KeyPair> {
-  const [cert, key] = await Promise.all([readPem(certPath, 'certificate'), readPem(keyPath, 'key')]);
+  // Both files are read before either failure is reported, so the error names every unreadable file, in a fixed order.
+  const [certRead, keyRead] = await Promise.allSettled([readPem(certPath, 'certificate'), readPem(keyPath, 'key')]);
+  if (certRead.status === 'rejected' || keyRead.status === 'rejected') {
+    throw new Error([certRead, keyRead].flatMap((read) => (read.status === 'rejected' ? [(read.reason as Error).message] : [])).join('; '));
+  }
+  const cert = certRead.value;
+  const key = keyRead.value;
   let leaf: X509Certificate;
   try {
     leaf = new X509Certificate(cert);

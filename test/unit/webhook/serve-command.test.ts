@@ -50,7 +50,7 @@ describe('pidguard serve flags', () => {
     expect(await runCli(['serve', '--port', 'https'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--port must be a whole number') });
     expect(await runCli(['serve', '--log-level', 'chatty'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--log-level must be one of debug, info, warn, error') });
     const missing = await runCli(['serve', '--tls-cert', join(work, 'nope.crt'), '--tls-key', join(work, 'nope.key'), '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1']);
-    expect(missing).toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot start: cannot read certificate .*nope.crt: ENOENT/) });
+    expect(missing).toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot start: cannot read certificate .*nope.crt: ENOENT; cannot read key .*nope.key: ENOENT/) });
     const badFile = await runCli(['serve', '--namespaces-file', join(work, 'nope.yaml')]);
     expect(badFile).toMatchObject({ code: 1, stderr: expect.stringContaining('cannot read: ENOENT') });
   });
