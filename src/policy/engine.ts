@@ -79,6 +79,8 @@ export interface Evaluation {
 
 export function evaluate(request: EvaluationRequest, rules: readonly Rule[] = RULES): Evaluation {
   const object = request.object ?? request.oldObject ?? {};
+  // Completed with Object.assign rather than `{ ...base, more }`: V8 (Node 20)
+  // builds a spread followed by more properties about 10x slower, per review.
   const base: Evaluation = {
     kind: typeof object.kind === 'string' ? object.kind : '',
     name: nameOf(object.metadata),
@@ -93,12 +95,12 @@ export function evaluate(request: EvaluationRequest, rules: readonly Rule[] = RU
     auditAnnotations: {},
   };
   const skip = skipReason(request, base.kind);
-  if (skip) return { ...base, skipReason: skip };
+  if (skip) return Object.assign(base, { skipReason: skip });
 
   if (base.kind !== 'Namespace') {
     const pod = podTemplateOf(request.object as KubeObject);
     const problem = pod && podShapeProblem(pod);
-    if (problem) return { ...base, skipReason: `malformed object: ${problem}`, malformed: problem };
+    if (problem) return Object.assign(base, { skipReason: `malformed object: ${problem}`, malformed: problem });
   }
   const judged = base.kind === 'Namespace' ? judgeNamespace(request, rules) : judgePod(request, rules);
   return decide(base, judged, request.mode);
@@ -173,7 +175,7 @@ function judgeNamespace(request: EvaluationRequest, rules: readonly Rule[]): Jud
 function decide(base: Evaluation, judged: Judgement, mode: Mode): Evaluation {
   const denial = judged.violations.length > 0 ? denialMessage({ kind: base.kind, name: base.name, violations: judged.violations }) : undefined;
   if (mode === 'enforce') {
-    return { ...base, ...judged, evaluated: true, allowed: denial === undefined, message: denial };
+    return Object.assign(base, judged, { evaluated: true, allowed: denial === undefined, message: denial });
   }
   const warnings: string[] = [];
   const auditAnnotations: Record<string, string> = {};
@@ -186,7 +188,7 @@ function decide(base: Evaluation, judged: Judgement, mode: Mode): Evaluation {
     warnings.push(`audit mode, enforce would set: ${summary}`);
     auditAnnotations['would-mutate'] = summary;
   }
-  return { ...base, ...judged, evaluated: true, allowed: true, patch: [], warnings, auditAnnotations };
+  return Object.assign(base, judged, { evaluated: true, allowed: true, patch: [], warnings, auditAnnotations });
 }
 
 /** `Deployment "web": require-resources: BestEffort pod (...): containers "a" set ... Fix: ...`. */

@@ -60,7 +60,7 @@ function validationResponse(evaluation: Evaluation, requestMode: RequestMode): R
   const decision = evaluation.allowed ? allowed() : denied(evaluation.message ?? 'denied by pidguard');
   // A mode warning about a request pidguard does not police would only be noise.
   const warnings = [...(evaluation.evaluated && requestMode.warning ? [requestMode.warning] : []), ...evaluation.warnings];
-  const annotations = { ...evaluation.auditAnnotations };
+  const annotations = Object.assign({}, evaluation.auditAnnotations);
   if (evaluation.kind === 'Pod' && evaluation.mode === 'enforce' && evaluation.mutations.length > 0) {
     // An enforce-mode pod that still needs pidguard's changes here did not pass through /mutate
     // (its failurePolicy is Ignore). It is judged as it would be after the mutation, so allow

@@ -223,6 +223,15 @@ describe('evaluate: hostile keys', () => {
     expect(mutated.metadata!.annotations!['pidguard.io/pids-limit']).toBe('1024');
   });
 
+  it('a "__proto__" key inside requests or limits lends no quantities: a map of objects is malformed, a quantity under it is ignored', () => {
+    for (const field of ['requests', 'limits']) {
+      const hidden = JSON.parse(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"web","image":"nginx","resources":{"${field}":{"__proto__":{"cpu":"1","memory":"1Gi"}}}}]}}`) as KubeObject;
+      expect(run(hidden)).toMatchObject({ evaluated: false, malformed: expect.stringContaining(`resources.${field} is not a map of quantities`) });
+      const odd = JSON.parse(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"web","image":"nginx","resources":{"${field}":{"__proto__":"1"}}}]}}`) as KubeObject;
+      expect(run(odd)).toMatchObject({ allowed: false, qosClass: 'BestEffort' });
+    }
+  });
+
   it('a "__proto__" key cannot lend a container resources it does not have (the API server drops that key)', () => {
     const hidden = '"__proto__":{"resources":{"requests":{"cpu":"1","memory":"1Gi"}},"env":[{"name":"DOTNET_ThreadPool_ForceMaxWorkerThreads","value":"0x1"}]}';
     const bestEffortPod = JSON.parse(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"web","image":"nginx",${hidden}}]}}`) as KubeObject;
