@@ -12,6 +12,7 @@
 // (module.exports) is reliable, so every use goes through this one module.
 import jsonPatch from 'fast-json-patch';
 import type { PatchOperation } from './types.js';
+import { isRecord } from './workloads.js';
 
 /**
  * Operations that turn `before` into `after` (JSON values; properties set to
@@ -35,7 +36,7 @@ function walk(before: unknown, after: unknown, path: string, operations: PatchOp
     for (let index = before.length - 1; index >= common; index -= 1) operations.push({ op: 'remove', path: `${path}/${index}` });
     return;
   }
-  if (isObject(before) && isObject(after)) {
+  if (isRecord(before) && isRecord(after)) {
     for (const key of Object.keys(before)) {
       const from = before[key];
       const to = after[key];
@@ -51,10 +52,6 @@ function walk(before: unknown, after: unknown, path: string, operations: PatchOp
     return;
   }
   operations.push({ op: 'replace', path, value: after });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** RFC 6901: `~` is written `~0` and `/` is written `~1`. */

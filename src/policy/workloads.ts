@@ -17,7 +17,7 @@ const POD_TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
 export const POD_KINDS: readonly string[] = Object.keys(POD_TEMPLATE_PATHS);
 
 export function isPodShaped(kind: string | undefined): boolean {
-  return kind !== undefined && Object.hasOwn(POD_TEMPLATE_PATHS, kind);
+  return podTemplatePath(kind) !== undefined;
 }
 
 /**
