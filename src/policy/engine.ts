@@ -109,7 +109,9 @@ export function evaluate(request: EvaluationRequest, rules: readonly Rule[] = RU
 function skipReason(request: EvaluationRequest, kind: string): string | undefined {
   if (request.mode === 'off') return 'mode off';
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return `${request.operation} is not policed`;
-  if (request.subResource) return `subresource ${request.subResource} is not policed`;
+  // A Namespace's labels can be changed through its status and finalize subresources too
+  // (kube-apiserver persists metadata from both), so the label guard sees every Namespace UPDATE.
+  if (request.subResource && kind !== 'Namespace') return `subresource ${request.subResource} is not policed`;
   if (!isRecord(request.object)) return 'no object';
   if (kind !== 'Namespace' && !isPodShaped(kind)) return `kind ${kind || '(none)'} is not policed`;
   if (kind === 'Pod' && request.operation === 'UPDATE') {

@@ -1,7 +1,7 @@
 // namespaces.pidguard.io: only the configured groups (system:masters by
 // default) may add, change or remove pidguard.io/* labels; RBAC alone would let
 // anyone who can patch a namespace exempt it.
-import { apis, cluster, createNamespace, kubectl, kubectlOk, uniqueName } from './harness.js';
+import { apis, cluster, createNamespace, kubectl, kubectlOk, uniqueName, type Identity } from './harness.js';
 
 const MODE = 'pidguard.io/mode';
 const GUARD_DENIAL = /admission webhook "namespaces\.pidguard\.io" denied the request: pidguard denied namespace /i;
@@ -61,5 +61,73 @@ describe('namespace label guard', () => {
     const labels = await labelsOf(namespace);
     expect(labels.team).toBe('payments');
     expect(labels[MODE]).toBe('audit');
+  });
+});
+
+// kube-apiserver persists metadata sent with PUT namespaces/<ns>/status and .../finalize
+// (FACTS.md), so the guard must see those subresources too, or anyone allowed to update
+// them could exempt a namespace.
+describe.each(['status', 'finalize'])('namespace label guard through namespaces/%s', (subresource) => {
+  const grant = uniqueName(`pidguard-e2e-ns-${subresource}`);
+
+  beforeAll(async () => {
+    await kubectlOk(['create', '-f', '-'], {
+      input: [
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: grant },
+          rules: [{ apiGroups: [''], resources: [`namespaces/${subresource}`], verbs: ['update'] }],
+        },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: grant },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: grant },
+          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: cluster().userName }],
+        },
+      ],
+    });
+    const allowed = await kubectl(['auth', 'can-i', 'update', 'namespaces', `--subresource=${subresource}`], { as: 'user' });
+    expect(`${allowed.stdout.trim()} ${allowed.stderr}`.trim()).toBe('yes');
+  });
+  afterAll(async () => {
+    await kubectl(['delete', 'clusterrolebinding,clusterrole', grant, '--ignore-not-found']);
+  });
+
+  /** PUT the namespace as read, with `labels` merged in (null removes), to its subresource. */
+  async function putLabels(who: Identity, namespace: string, labels: Record<string, string | null>) {
+    const object = JSON.parse(await kubectlOk(['get', 'namespace', namespace, '-o', 'json'])) as { metadata: { labels?: Record<string, string> } };
+    const merged = { ...object.metadata.labels, ...labels };
+    object.metadata.labels = Object.fromEntries(Object.entries(merged).filter((entry): entry is [string, string] => entry[1] !== null));
+    return kubectl(['replace', '--raw', `/api/v1/namespaces/${namespace}/${subresource}`, '-f', '-'], { as: who, input: object });
+  }
+
+  it(`stops the unprivileged user from adding, changing or removing pidguard.io/* labels`, async () => {
+    const namespace = await createNamespace(`guard-${subresource}`, { [MODE]: 'enforce' });
+
+    const change = await putLabels('user', namespace, { [MODE]: 'off' });
+    expect(change.code).not.toBe(0);
+    expect(change.stderr).toMatch(GUARD_DENIAL);
+    expect(change.stderr).toContain(`user "${cluster().userName}" may not change ${MODE} from enforce to off`);
+
+    const remove = await putLabels('user', namespace, { [MODE]: null });
+    expect(remove.code).not.toBe(0);
+    expect(remove.stderr).toContain(`may not remove ${MODE}`);
+
+    const add = await putLabels('user', namespace, { 'pidguard.io/pids-limit-ceiling': '100000' });
+    expect(add.code).not.toBe(0);
+    expect(add.stderr).toContain('may not add pidguard.io/pids-limit-ceiling=100000');
+
+    expect(await labelsOf(namespace)).toMatchObject({ [MODE]: 'enforce' });
+    expect((await labelsOf(namespace))['pidguard.io/pids-limit-ceiling']).toBeUndefined();
+  });
+
+  it('lets the unprivileged user change other labels through it, and the admin change pidguard.io/* ones', async () => {
+    const namespace = await createNamespace(`guard-${subresource}-ok`, { [MODE]: 'audit' });
+
+    const other = await putLabels('user', namespace, { team: 'payments' });
+    expect(`${other.code} ${other.stderr}`).toBe('0 ');
+    expect(await labelsOf(namespace)).toMatchObject({ team: 'payments', [MODE]: 'audit' });
+
+    const admin = await putLabels('admin', namespace, { [MODE]: 'off' });
+    expect(`${admin.code} ${admin.stderr}`).toBe('0 ');
+    expect((await labelsOf(namespace))[MODE]).toBe('off');
   });
 });

@@ -82,10 +82,14 @@ describe.each(renders)('webhook configurations of %s', (_name, objects) => {
     expect([...covered.keys()].filter((key) => key.includes('*'))).toEqual([]);
   });
 
-  it('call /validate for namespace creation and updates in the label guard', () => {
+  it('call /validate for namespace creation and updates in the label guard, including through status and finalize', () => {
     const hook = webhook('namespaces.pidguard.io');
     expect(hook.clientConfig.service?.path ?? new URL(hook.clientConfig.url!).pathname).toBe('/validate');
-    expect(hook.rules).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['namespaces'], scope: 'Cluster' }]);
+    expect(hook.rules).toEqual([
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['namespaces'], scope: 'Cluster' },
+      // Both persist label changes on kube-apiserver 1.36.3 (FACTS.md).
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['namespaces/status', 'namespaces/finalize'], scope: 'Cluster' },
+    ]);
   });
 
   it('never send the control plane\'s namespaces, pidguard-system or namespaces in mode off to the pod webhooks', () => {

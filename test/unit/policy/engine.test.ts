@@ -203,6 +203,16 @@ describe('evaluate: namespaces', () => {
     expect(updated.message).toContain('may not remove pidguard.io/mode');
   });
 
+  it.each(['status', 'finalize'])('guards them on UPDATE through the %s subresource, which persists labels too', (subResource) => {
+    const alice = { username: 'alice', groups: ['system:authenticated'] };
+    const before = namespace({ 'pidguard.io/mode': 'enforce', team: 'a' });
+    const relabelled = run(namespace({ 'pidguard.io/mode': 'off', team: 'a' }), { operation: 'UPDATE', subResource, oldObject: before, userInfo: alice });
+    expect(relabelled).toMatchObject({ evaluated: true, allowed: false });
+    expect(relabelled.message).toContain('user "alice" may not change pidguard.io/mode from enforce to off');
+    expect(run(namespace({ 'pidguard.io/mode': 'enforce', team: 'b' }), { operation: 'UPDATE', subResource, oldObject: before, userInfo: alice })).toMatchObject({ evaluated: true, allowed: true });
+    expect(run(namespace({ 'pidguard.io/mode': 'off' }), { operation: 'UPDATE', subResource, oldObject: before, userInfo: { username: 'admin', groups: ['system:masters'] } }).allowed).toBe(true);
+  });
+
   it('lets cluster admins change them', () => {
     expect(run(namespace({ 'pidguard.io/mode': 'off' }), { userInfo: { username: 'admin', groups: ['system:masters'] } }).allowed).toBe(true);
   });

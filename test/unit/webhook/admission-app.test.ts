@@ -246,6 +246,16 @@ describe('namespace-label guard', () => {
     expect((await post(app, '/validate', update({ username: 'eve' }, {}, { team: 'a' }))).allowed).toBe(true);
   });
 
+  it.each(['status', 'finalize'])('guards the labels on UPDATE through namespaces/%s as well', async (subResource) => {
+    const eve = { username: 'eve' };
+    const through = (fields: ReviewFields): ReviewFields => ({ ...fields, subResource });
+    const denied = await post(app, '/validate', through(update(eve, { 'pidguard.io/mode': 'enforce' }, { 'pidguard.io/mode': 'off' })));
+    expect(denied.allowed).toBe(false);
+    expect(denied.status?.message).toMatch(/namespace "team-a".*user "eve" may not change pidguard.io\/mode from enforce to off/);
+    expect((await post(app, '/validate', through(update(eve, { 'pidguard.io/mode': 'enforce' }, { 'pidguard.io/mode': 'enforce', team: 'a' })))).allowed).toBe(true);
+    expect((await post(app, '/validate', through(update({ username: 'platform-admin' }, {}, { 'pidguard.io/mode': 'off' })))).allowed).toBe(true);
+  });
+
   it('judges Namespace objects in the default mode, whatever their own or their label source says', async () => {
     // "exempt" is mode off in the label source; its own label must not exempt it from the guard.
     const answer = await post(app, '/validate', update({ username: 'eve' }, { 'pidguard.io/mode': 'off' }, { 'pidguard.io/mode': 'off', 'pidguard.io/extra': 'x' }, 'exempt'));
