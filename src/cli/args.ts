@@ -35,6 +35,17 @@ export function integerFlag(value: string, flag: string, min: number, max: numbe
   return number;
 }
 
+/** Parses a size flag (a whole number of bytes, or with a Ki, Mi or Gi suffix), naming the flag in the error. */
+export function byteSizeFlag(value: string, flag: string, min: number, max: number): number {
+  const match = /^(\d+)(Ki|Mi|Gi)?$/.exec(value.trim());
+  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 } as const;
+  const bytes = match ? Number(match[1]) * (match[2] ? unit[match[2] as keyof typeof unit] : 1) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < min || bytes > max) {
+    throw new CliError(`${flag} must be a size in bytes such as 1048576, 512Ki or 32Mi (from ${min} to ${max} bytes), got "${value}"`, USAGE_EXIT);
+  }
+  return bytes;
+}
+
 /** Parses a ratio flag (0 < r <= 1), naming the flag in the error. */
 export function ratioFlag(value: string, flag: string): number {
   const number = Number(value);

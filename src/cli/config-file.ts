@@ -1,27 +1,25 @@
-// Reads the policy configuration file (YAML) at the edge and hands the parsed
-// document to the pure validator. No file = built-in defaults.
+// Reads the policy configuration file (YAML) at the edge, through the one
+// bounded YAML reader, and hands the parsed document to the pure validator.
+// No file = built-in defaults.
 
-import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
 import { ConfigError, defaultConfig, parseConfig, type PolicyConfig } from '../policy/config.js';
 import { CliError } from './io.js';
+import { forEachYamlDocument, InputBudget, readInputText } from './yaml-input.js';
 
 export const CONFIG_EXIT = 2;
 
+/** A policy config is a few hundred bytes; anything near this is not one. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 export async function loadConfig(path: string | undefined): Promise<PolicyConfig> {
   if (path === undefined) return defaultConfig();
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new CliError(`cannot read config ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, CONFIG_EXIT);
-  }
-  let document: unknown;
-  try {
-    document = parse(text);
-  } catch (error) {
-    throw new CliError(`config ${path} is not valid YAML: ${(error as Error).message}`, CONFIG_EXIT);
-  }
+  const label = `config ${path}`;
+  const budget = new InputBudget(MAX_CONFIG_BYTES, 1, 'a policy config is one small YAML document');
+  const text = await readInputText(path, undefined, budget, label);
+  let document: unknown = null;
+  forEachYamlDocument(text, label, budget, (value) => {
+    document = value;
+  });
   try {
     return parseConfig(document);
   } catch (error) {

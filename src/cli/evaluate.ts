@@ -8,17 +8,28 @@ import { evaluate, mutationSummary, type Evaluation } from '../policy/engine.js'
 import { applyPatch } from '../policy/json-patch.js';
 import { resolveMode } from '../policy/mode.js';
 import { MODES, type KubeObject, type Mode } from '../policy/types.js';
-import { isPodShaped } from '../policy/workloads.js';
-import { parseFlags, USAGE_EXIT } from './args.js';
+import { isPodShaped, isRecord } from '../policy/workloads.js';
+import { byteSizeFlag, parseFlags, USAGE_EXIT } from './args.js';
 import { loadConfig } from './config-file.js';
 import { CliError, type Command } from './io.js';
-import { readManifests, UNREADABLE_INPUT_EXIT, type Manifest } from './manifests.js';
+import { readManifests, type Manifest } from './manifests.js';
 import { formatTable } from './table.js';
+import { InputBudget, sourceName, UNREADABLE_INPUT_EXIT } from './yaml-input.js';
 
 const OUTPUTS = ['table', 'json', 'yaml', 'report'] as const;
 type Output = (typeof OUTPUTS)[number];
 
 export const DENIED_EXIT = 1;
+
+/**
+ * What one run reads at most, checked before parsing: 16 MiB holds the largest
+ * rendered charts seen (with their CRDs) and parses in seconds within a few
+ * hundred MiB; the document limit bounds inputs made of many tiny documents.
+ */
+export const DEFAULT_MAX_INPUT_BYTES = '16Mi';
+export const MAX_INPUT_DOCUMENTS = 100_000;
+/** Below V8's longest string (2^29 - 24 characters), which the text of all inputs must fit in. */
+const MAX_INPUT_BYTES_CEILING = 256 * 1024 * 1024;
 
 const HELP = `Usage: pidguard evaluate -f <file|dir|-> [-f ...] [flags]
 
@@ -35,10 +46,19 @@ Flags:
                           report: the engine's evaluations as JSON, for scripts
       --mode <mode>       enforce | audit | off (default: config defaultMode, or the namespace's label)
       --config <file>     policy configuration YAML (default: built-in defaults)
+      --max-input-bytes <size>  the most all inputs together may hold, checked before
+                          parsing (default ${DEFAULT_MAX_INPUT_BYTES}; Ki, Mi, Gi suffixes; at most 256Mi);
+                          at most ${MAX_INPUT_DOCUMENTS} documents and List items in all
   -h, --help              this help
 
+Directories are read recursively (*.yaml, *.yml, *.json), following symlinks;
+each directory is read once, so a symlink loop ends. An entry that cannot be
+examined (a dangling symlink, no permission) fails the run, naming it.
+
 Exit codes: 0 everything would be admitted, 1 something would be denied,
-2 unreadable input or bad flags (the error names the file and document index).
+2 unreadable input, input over a limit, an object the API server would reject,
+two Namespace documents of one name with different labels, or bad flags (the
+error names the file and document index).
 `;
 
 export const evaluateCommand: Command = {
@@ -51,6 +71,7 @@ export const evaluateCommand: Command = {
       output: { type: 'string', short: 'o', default: 'table' },
       mode: { type: 'string' },
       config: { type: 'string' },
+      'max-input-bytes': { type: 'string', default: DEFAULT_MAX_INPUT_BYTES },
     });
     if (!values.filename || values.filename.length === 0) throw new CliError('-f/--filename is required (see --help)', USAGE_EXIT);
     const output = values.output as Output;
@@ -58,13 +79,12 @@ export const evaluateCommand: Command = {
     if (values.mode !== undefined && !MODES.includes(values.mode as Mode)) {
       throw new CliError(`--mode must be one of ${MODES.join(', ')}, got "${values.mode}"`, USAGE_EXIT);
     }
+    const maxInputBytes = byteSizeFlag(values['max-input-bytes'], '--max-input-bytes', 1, MAX_INPUT_BYTES_CEILING);
     const config = await loadConfig(values.config);
-    const manifests = await readManifests(values.filename, io.stdin);
+    const budget = new InputBudget(maxInputBytes, MAX_INPUT_DOCUMENTS, 'raise --max-input-bytes, or evaluate the files in parts');
+    const manifests = await readManifests(values.filename, io.stdin, budget, (line) => io.stderr.write(`note: ${line}\n`));
 
-    const namespaceLabels = new Map<string, Record<string, string>>();
-    for (const { object } of manifests) {
-      if (object.kind === 'Namespace' && object.metadata?.name) namespaceLabels.set(object.metadata.name, object.metadata.labels ?? {});
-    }
+    const namespaceLabels = namespaceLabelsIn(manifests);
     const results = manifests
       .filter(({ object }) => isPodShaped(object.kind))
       .map((manifest) => {
@@ -77,14 +97,56 @@ export const evaluateCommand: Command = {
 
     const malformed = results.filter((r) => r.evaluation.malformed);
     if (malformed.length > 0) {
-      const where = malformed.map(({ manifest, evaluation }) => `${manifest.source === '-' ? 'stdin' : manifest.source}: document ${manifest.index}: ${evaluation.kind} "${evaluation.name}": ${evaluation.malformed}`);
-      throw new CliError(`the API server would reject ${malformed.length === 1 ? 'this object' : 'these objects'} as malformed:\n  ${where.join('\n  ')}`, UNREADABLE_INPUT_EXIT);
+      throw rejectedAsMalformed(malformed.map(({ manifest, evaluation }) => `${where(manifest)}: ${evaluation.kind} "${evaluation.name}": ${evaluation.malformed}`));
     }
     io.stdout.write(render(output, results, manifests));
     for (const { modeWarning } of results) if (modeWarning) io.stderr.write(`warning: ${modeWarning}\n`);
     return results.some((r) => !r.evaluation.allowed) ? DENIED_EXIT : 0;
   },
 };
+
+/**
+ * Namespace name -> labels, from the Namespace objects in the input. Two of one
+ * name with different labels are an error: which one the cluster would end up
+ * with depends on the order they are applied in, and pidguard does not guess.
+ */
+function namespaceLabelsIn(manifests: Manifest[]): Map<string, Record<string, string>> {
+  const seen = new Map<string, { manifest: Manifest; labels: Record<string, string> }>();
+  for (const manifest of manifests) {
+    const { kind, metadata } = manifest.object;
+    if (kind !== 'Namespace' || !metadata?.name) continue;
+    const labels: unknown = metadata.labels ?? {};
+    if (!isRecord(labels) || !Object.values(labels).every((value) => typeof value === 'string')) {
+      throw rejectedAsMalformed([`${where(manifest)}: Namespace "${metadata.name}": metadata.labels is not a map of strings`]);
+    }
+    const stringLabels = labels as Record<string, string>;
+    const earlier = seen.get(metadata.name);
+    if (earlier) {
+      const differing = [...new Set([...Object.keys(earlier.labels), ...Object.keys(stringLabels)])]
+        .filter((key) => earlier.labels[key] !== stringLabels[key])
+        .sort()
+        .map((key) => `${key}: ${earlier.labels[key] ?? '(none)'} vs ${stringLabels[key] ?? '(none)'}`);
+      if (differing.length > 0) {
+        throw new CliError(
+          `Namespace "${metadata.name}" is defined twice with different labels (${differing.join(', ')}):\n  ${where(earlier.manifest)}\n  ${where(manifest)}\n` +
+            'which one the cluster keeps depends on the order they are applied in: keep one',
+          UNREADABLE_INPUT_EXIT,
+        );
+      }
+    }
+    seen.set(metadata.name, { manifest, labels: stringLabels });
+  }
+  return new Map([...seen].map(([name, { labels }]) => [name, labels]));
+}
+
+function rejectedAsMalformed(objects: string[]): CliError {
+  return new CliError(`the API server would reject ${objects.length === 1 ? 'this object' : 'these objects'} as malformed:\n  ${objects.join('\n  ')}`, UNREADABLE_INPUT_EXIT);
+}
+
+/** `file: document N`, as every input error names a document. */
+function where(manifest: Manifest): string {
+  return `${sourceName(manifest.source)}: document ${manifest.index}`;
+}
 
 interface Result {
   manifest: Manifest;
@@ -125,7 +187,7 @@ function renderTable(results: Result[]): string {
   ]);
   const details = results.flatMap(({ manifest, evaluation: e }) => {
     if (e.violations.length === 0 && e.mutations.length === 0) return [];
-    const lines = [`${e.kind}/${e.name} (${manifest.source === '-' ? 'stdin' : manifest.source}#${manifest.index}): ${decisionOf(e)}`];
+    const lines = [`${e.kind}/${e.name} (${sourceName(manifest.source)}#${manifest.index}): ${decisionOf(e)}`];
     for (const v of e.violations) lines.push(`  ${v.ruleId}: ${v.reason}: ${v.detail}`, `    fix: ${v.fix}`);
     if (e.mutations.length > 0) {
       const target = e.kind === 'Pod' ? 'sets' : 'will set on each pod';

@@ -1,15 +1,22 @@
 // Reads Kubernetes manifests from files, directories or stdin: multi-document
 // YAML or JSON, `kind: List` expanded. Every error names the file and the
 // document index so a CI log points straight at the broken manifest.
+//
+// Directories are walked recursively with symlinks followed; each directory is
+// read once (by device and inode), so a symlink loop ends there. Anything the
+// walk cannot examine (a dangling symlink, no permission) and a manifest-named
+// entry that is not a regular file fail the run (exit 2) naming it: a
+// directory run never leaves out something that could hold manifests.
 
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import type { KubeObject } from '../policy/types.js';
 import { isRecord } from '../policy/workloads.js';
 import { CliError } from './io.js';
-
-export const UNREADABLE_INPUT_EXIT = 2;
+import {
+  cannotRead, documentError, forEachYamlDocument, readInputText, sourceName, UNREADABLE_INPUT_EXIT, type InputBudget,
+} from './yaml-input.js';
 
 export interface Manifest {
   /** File path, or `-` for stdin. */
@@ -21,72 +28,76 @@ export interface Manifest {
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 
-export async function readManifests(paths: string[], stdin: NodeJS.ReadableStream): Promise<Manifest[]> {
+/** `note` hears about directories reached a second time (and not read again). */
+export async function readManifests(paths: string[], stdin: NodeJS.ReadableStream, budget: InputBudget, note: (line: string) => void): Promise<Manifest[]> {
   const manifests: Manifest[] = [];
+  const directories = new Map<string, string>();
   for (const path of paths) {
-    for (const file of await expand(path)) {
-      const text = file === '-' ? await readAll(stdin) : await readText(file);
-      manifests.push(...parseManifests(text, file));
+    for (const file of await expand(path, directories, note)) {
+      parseManifests(await readInputText(file, stdin, budget), file, budget, manifests);
     }
   }
   return manifests;
 }
 
-export function parseManifests(text: string, source: string): Manifest[] {
-  const manifests: Manifest[] = [];
-  parseAllDocuments(text).forEach((document, index) => {
-    const problem = document.errors[0];
-    if (problem) throw unreadable(source, index, problem.message.split('\n')[0] ?? 'invalid YAML');
-    const value: unknown = document.toJS({ maxAliasCount: 100 });
+/** Appends the objects in `text` to `into`. */
+function parseManifests(text: string, source: string, budget: InputBudget, into: Manifest[]): void {
+  const label = sourceName(source);
+  forEachYamlDocument(text, label, budget, (value, index) => {
     if (value === null || value === undefined) return; // empty document, e.g. a trailing ---
-    if (!isRecord(value)) throw unreadable(source, index, 'is not a Kubernetes object (expected a mapping)');
+    if (!isRecord(value)) throw documentError(label, index, 'is not a Kubernetes object (expected a mapping)');
     if (value.kind === 'List' || (typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items))) {
-      if (!Array.isArray(value.items)) throw unreadable(source, index, 'is a List without items');
+      if (!Array.isArray(value.items)) throw documentError(label, index, 'is a List without items');
       value.items.forEach((item, position) => {
-        if (!isRecord(item)) throw unreadable(source, index, `items[${position}] is not a Kubernetes object`);
-        manifests.push({ source, index, object: item as KubeObject });
+        budget.takeDocument(label, index);
+        if (!isRecord(item)) throw documentError(label, index, `items[${position}] is not a Kubernetes object`);
+        into.push({ source, index, object: item as KubeObject });
       });
       return;
     }
-    if (typeof value.kind !== 'string') throw unreadable(source, index, 'has no kind');
-    manifests.push({ source, index, object: value as KubeObject });
+    if (typeof value.kind !== 'string') throw documentError(label, index, 'has no kind');
+    into.push({ source, index, object: value as KubeObject });
   });
-  return manifests;
 }
 
-async function expand(path: string): Promise<string[]> {
+/** The files `path` stands for: itself, or the manifest files below it. */
+async function expand(path: string, directories: Map<string, string>, note: (line: string) => void): Promise<string[]> {
   if (path === '-') return ['-'];
-  let info;
-  try {
-    info = await stat(path);
-  } catch (error) {
-    throw new CliError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, UNREADABLE_INPUT_EXIT);
+  const info = await examine(path);
+  return info.isDirectory() ? walk(path, info, directories, note) : [path];
+}
+
+async function walk(directory: string, info: Stats, directories: Map<string, string>, note: (line: string) => void): Promise<string[]> {
+  const identity = `${info.dev}:${info.ino}`;
+  const first = directories.get(identity);
+  if (first !== undefined) {
+    note(`${directory} is ${first} again (through a symlink): read once`);
+    return [];
   }
-  if (!info.isDirectory()) return [path];
-  const entries = await readdir(path, { withFileTypes: true });
+  directories.set(identity, directory);
+  const names = await readdir(directory).catch((error: unknown) => {
+    throw cannotRead(directory, error);
+  });
   const files: string[] = [];
-  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    const child = join(path, entry.name);
-    if (entry.isDirectory()) files.push(...(await expand(child)));
-    else if (MANIFEST_FILE.test(entry.name)) files.push(child);
+  for (const name of names.sort((a, b) => a.localeCompare(b))) {
+    const child = join(directory, name);
+    const entry = await examine(child);
+    if (entry.isDirectory()) files.push(...(await walk(child, entry, directories, note)));
+    else if (!MANIFEST_FILE.test(name)) continue;
+    else if (entry.isFile()) files.push(child);
+    else throw new CliError(`cannot read ${child}: not a regular file`, UNREADABLE_INPUT_EXIT);
   }
   return files;
 }
 
-async function readText(file: string): Promise<string> {
+/** stat, following symlinks: a dangling one fails naming the link and its target. */
+async function examine(path: string): Promise<Stats> {
   try {
-    return await readFile(file, 'utf8');
+    return await stat(path);
   } catch (error) {
-    throw new CliError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, UNREADABLE_INPUT_EXIT);
+    const link = await lstat(path).catch(() => undefined);
+    if (!link?.isSymbolicLink()) throw cannotRead(path, error);
+    const target = await readlink(path).catch(() => '?');
+    throw new CliError(`cannot read ${path}: a dangling symlink to ${target} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`, UNREADABLE_INPUT_EXIT);
   }
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function unreadable(source: string, index: number, problem: string): CliError {
-  return new CliError(`${source === '-' ? 'stdin' : source}: document ${index}: ${problem}`, UNREADABLE_INPUT_EXIT);
 }

@@ -98,8 +98,7 @@ export function evaluate(request: EvaluationRequest, rules: readonly Rule[] = RU
   if (skip) return Object.assign(base, { skipReason: skip });
 
   if (base.kind !== 'Namespace') {
-    const pod = podTemplateOf(request.object as KubeObject);
-    const problem = pod && podShapeProblem(pod);
+    const problem = podShapeProblem(request.object as KubeObject);
     if (problem) return Object.assign(base, { skipReason: `malformed object: ${problem}`, malformed: problem });
   }
   const judged = base.kind === 'Namespace' ? judgeNamespace(request, rules) : judgePod(request, rules);

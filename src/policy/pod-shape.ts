@@ -1,29 +1,45 @@
 // The fields the rules read, checked for the shape the API server gives them.
 // A mutating webhook sees objects before schema validation, and `evaluate`
-// reads hand-written files: a malformed pod is reported, never a crash.
+// reads hand-written files: a malformed pod is reported, never a crash, and
+// never judged "allowed" as if it were a pod the API server would accept.
 
-import type { PodTemplate } from './types.js';
-import { isRecord } from './workloads.js';
+import type { KubeObject } from './types.js';
+import { isRecord, podTemplatePath } from './workloads.js';
 
-/** What is wrong with the pod's shape, or undefined when the rules can read it. */
-export function podShapeProblem(pod: PodTemplate): string | undefined {
-  const metadata: unknown = pod.metadata;
+/**
+ * What is wrong with the shape of the pod a Pod or workload object describes
+ * (a field missing that the API server requires, or of the wrong type), with
+ * its full path from the object; undefined when the rules can read it.
+ */
+export function podShapeProblem(object: KubeObject): string | undefined {
+  const path = podTemplatePath(object.kind) ?? [];
+  let template: Record<string, unknown> = object;
+  for (const [depth, key] of path.entries()) {
+    const next = template[key];
+    if (!isRecord(next)) return `${path.slice(0, depth + 1).join('.')} ${next === undefined || next === null ? 'is missing' : 'is not an object'}`;
+    template = next;
+  }
+  const at = path.length === 0 ? '' : `${path.join('.')}.`;
+  const metadata: unknown = template.metadata;
   if (metadata !== undefined && metadata !== null) {
-    if (!isRecord(metadata)) return 'metadata is not an object';
+    if (!isRecord(metadata)) return `${at}metadata is not an object`;
     for (const field of ['labels', 'annotations'] as const) {
       const map = metadata[field];
-      if (map !== undefined && map !== null && !isStringMap(map)) return `metadata.${field} is not a map of strings`;
+      if (map !== undefined && map !== null && !isStringMap(map)) return `${at}metadata.${field} is not a map of strings`;
     }
   }
-  const podResources = resourcesProblem(pod.spec.resources, 'spec.resources');
+  const spec = template.spec;
+  if (!isRecord(spec)) return `${at}spec ${spec === undefined || spec === null ? 'is missing' : 'is not an object'}`;
+  const podResources = resourcesProblem(spec.resources, `${at}spec.resources`);
   if (podResources) return podResources;
   for (const field of ['containers', 'initContainers'] as const) {
-    const list: unknown = pod.spec[field];
-    if (list === undefined && field === 'initContainers') continue;
-    if (list === null && field === 'initContainers') continue;
-    if (!Array.isArray(list)) return `spec.${field} is not a list`;
+    const list: unknown = spec[field];
+    if ((list === undefined || list === null) && field === 'initContainers') continue;
+    if (list === undefined || list === null) return `${at}spec.containers is missing`;
+    if (!Array.isArray(list)) return `${at}spec.${field} is not a list`;
+    if (list.length === 0 && field === 'containers') return `${at}spec.containers is empty`;
     for (const [index, container] of list.entries()) {
-      const problem = containerProblem(container, `spec.${field}[${index}]`);
+      const problem = containerProblem(container, `${at}spec.${field}[${index}]`);
       if (problem) return problem;
     }
   }

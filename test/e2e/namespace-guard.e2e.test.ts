@@ -85,7 +85,7 @@ describe.each(['status', 'finalize'])('namespace label guard through namespaces/
       ],
     });
     const allowed = await kubectl(['auth', 'can-i', 'update', 'namespaces', `--subresource=${subresource}`], { as: 'user' });
-    expect(`${allowed.stdout.trim()} ${allowed.stderr}`.trim()).toBe('yes');
+    expect(`${allowed.code} ${allowed.stdout.trim()}`).toBe('0 yes');
   });
   afterAll(async () => {
     await kubectl(['delete', 'clusterrolebinding,clusterrole', grant, '--ignore-not-found']);

@@ -109,7 +109,7 @@ describe('pidguard evaluate', () => {
       const { code, stderr, stdout } = await runCli(['evaluate', '-f', path]);
       expect(code).toBe(2);
       expect(stdout).toBe('');
-      expect(stderr).toBe(`pidguard evaluate: the API server would reject this object as malformed:\n  ${path}: document 1: Deployment "web": spec.containers[0].env is not a list\n`);
+      expect(stderr).toBe(`pidguard evaluate: the API server would reject this object as malformed:\n  ${path}: document 1: Deployment "web": spec.template.spec.containers[0].env is not a list\n`);
     });
 
     it('a missing file', async () => {

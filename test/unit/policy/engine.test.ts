@@ -151,9 +151,16 @@ describe('evaluate: workloads are judged as the pods they create', () => {
     expect(run(object).allowed).toBe(true);
   });
 
-  it('leaves an object without a pod spec to the API server', () => {
-    const result = run({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'broken' }, spec: {} });
-    expect(result).toMatchObject({ evaluated: true, allowed: true, violations: [] });
+  it.each([
+    ['Pod', {}, 'spec is missing'],
+    ['Pod', { spec: { containers: 5 } }, 'spec.containers is not a list'],
+    ['Pod', { spec: { containers: [] } }, 'spec.containers is empty'],
+    ['Deployment', { spec: {} }, 'spec.template is missing'],
+    ['Deployment', { spec: { template: { spec: 'x' } } }, 'spec.template.spec is not an object'],
+    ['CronJob', { spec: { jobTemplate: { spec: { template: { spec: {} } } } } }, 'spec.jobTemplate.spec.template.spec.containers is missing'],
+  ])('reports a %s the API server would reject (%j) as malformed, judges nothing and leaves it to the API server', (kind, body, problem) => {
+    const result = run({ apiVersion: kind === 'Pod' ? 'v1' : 'apps/v1', kind, metadata: { name: 'broken' }, ...body });
+    expect(result).toMatchObject({ evaluated: false, allowed: true, malformed: problem, skipReason: `malformed object: ${problem}`, violations: [], patch: [] });
   });
 });
 

@@ -1,0 +1,134 @@
+// The one reader of user-supplied YAML files (manifests for `evaluate`, the
+// policy config): bounded before anything is parsed. A byte budget is checked
+// against a file's size before it is opened and counted while it is read (stdin
+// and pipes have no size), documents are composed one at a time (never the
+// whole file's syntax tree at once), aliases are expanded at most MAX_ALIAS_COUNT
+// times, and every failure names the file and the document index, exit 2.
+
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Composer, LineCounter, Parser, type YAMLError } from 'yaml';
+import { CliError } from './io.js';
+
+export const UNREADABLE_INPUT_EXIT = 2;
+
+/** yaml's own default, stated: an alias bomb ("billion laughs") fails instead of expanding. */
+const MAX_ALIAS_COUNT = 100;
+
+/** Limits shared by every file of one run. */
+export class InputBudget {
+  private bytes = 0;
+  private documents = 0;
+
+  /** `raiseBytes` ends the error when maxBytes is exceeded: how to raise it. */
+  constructor(
+    readonly maxBytes: number,
+    readonly maxDocuments: number,
+    private readonly raiseBytes: string,
+  ) {}
+
+  /** Throws, before anything is read, when a file of `size` bytes would exceed maxBytes. */
+  checkSize(source: string, size: number): void {
+    if (this.bytes + size > this.maxBytes) throw this.tooLarge(source);
+  }
+
+  /** Counts `count` bytes of `source`; throws once the run's inputs exceed maxBytes. */
+  takeBytes(source: string, count: number): void {
+    this.bytes += count;
+    if (this.bytes > this.maxBytes) throw this.tooLarge(source);
+  }
+
+  private tooLarge(source: string): CliError {
+    return new CliError(`${source}: the input exceeds ${this.maxBytes} bytes in total; ${this.raiseBytes}`, UNREADABLE_INPUT_EXIT);
+  }
+
+  /** Counts one YAML document or List item; throws past maxDocuments. */
+  takeDocument(source: string, index: number): void {
+    this.documents += 1;
+    if (this.documents > this.maxDocuments) {
+      throw new CliError(`${source}: document ${index}: more than ${this.maxDocuments} documents and List items in total`, UNREADABLE_INPUT_EXIT);
+    }
+  }
+}
+
+/** How a source is named in messages: `stdin` for `-`, else its path. */
+export function sourceName(path: string): string {
+  return path === '-' ? 'stdin' : path;
+}
+
+/**
+ * The text of `path` (`-` = `stdin`), counted against `budget`. A regular file
+ * larger than what is left fails before it is opened; anything else (stdin, a
+ * pipe such as `<(helm template ...)`) fails as soon as it has sent too much.
+ */
+export async function readInputText(path: string, stdin: NodeJS.ReadableStream | undefined, budget: InputBudget, label = sourceName(path)): Promise<string> {
+  let stream: NodeJS.ReadableStream;
+  if (path === '-' && stdin) {
+    stream = stdin;
+  } else {
+    const info = await stat(path).catch((error: unknown) => {
+      throw cannotRead(label, error);
+    });
+    if (info.isDirectory()) throw new CliError(`${label}: is a directory`, UNREADABLE_INPUT_EXIT);
+    if (info.isFile()) budget.checkSize(label, info.size);
+    stream = createReadStream(path);
+  }
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of stream) {
+      const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+      budget.takeBytes(label, buffer.length);
+      chunks.push(buffer);
+    }
+  } catch (error) {
+    if (stream !== stdin) (stream as NodeJS.ReadableStream & { destroy(): void }).destroy();
+    if (error instanceof CliError) throw error;
+    throw cannotRead(label, error);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Calls `visit` with each document of `text` as plain data, in order, composing
+ * one document at a time. An unparseable document, an alias bomb or nesting
+ * too deep for the parser fails naming `label` and the document index.
+ */
+export function forEachYamlDocument(text: string, label: string, budget: InputBudget, visit: (value: unknown, index: number) => void): void {
+  const lines = new LineCounter();
+  const composer = new Composer({ prettyErrors: false });
+  let index = 0;
+  try {
+    for (const document of composer.compose(new Parser(lines.addNewLine).parse(text))) {
+      budget.takeDocument(label, index);
+      const problem = document.errors[0];
+      if (problem) throw documentError(label, index, positioned(problem, lines));
+      let value: unknown;
+      try {
+        value = document.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+      } catch (error) {
+        // An alias bomb (ReferenceError) or nesting deeper than the stack (RangeError).
+        throw documentError(label, index, (error as Error).message);
+      }
+      visit(value, index);
+      index += 1;
+    }
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    // The parser itself recursing too deep on pathological nesting.
+    throw documentError(label, index, (error as Error).message);
+  }
+}
+
+export function documentError(label: string, index: number, problem: string): CliError {
+  return new CliError(`${label}: document ${index}: ${problem}`, UNREADABLE_INPUT_EXIT);
+}
+
+function positioned(error: YAMLError, lines: LineCounter): string {
+  const message = error.message.split('\n')[0] ?? 'invalid YAML';
+  const { line, col } = lines.linePos(error.pos[0]);
+  return `${message} at line ${line}, column ${col}`;
+}
+
+export function cannotRead(label: string, error: unknown): CliError {
+  return new CliError(`cannot read ${label}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, UNREADABLE_INPUT_EXIT);
+}
