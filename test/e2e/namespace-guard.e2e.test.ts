@@ -1,7 +1,7 @@
 // namespaces.pidguard.io: only the configured groups (system:masters by
 // default) may add, change or remove pidguard.io/* labels; RBAC alone would let
 // anyone who can patch a namespace exempt it.
-import { apis, cluster, createNamespace, kubectl, kubectlOk, uniqueName, type Identity } from './harness.js';
+import { apis, cluster, createNamespace, kubectl, kubectlOk, startWebhook, stopWebhook, uniqueName, webhookRunning, type Identity } from './harness.js';
 
 const MODE = 'pidguard.io/mode';
 const GUARD_DENIAL = /admission webhook "namespaces\.pidguard\.io" denied the request: pidguard denied namespace /i;
@@ -64,6 +64,14 @@ describe('namespace label guard', () => {
   });
 });
 
+/** PUT the namespace as read, with `labels` merged in (null removes), to its status or finalize subresource. */
+async function putLabels(who: Identity, namespace: string, subresource: string, labels: Record<string, string | null>) {
+  const object = JSON.parse(await kubectlOk(['get', 'namespace', namespace, '-o', 'json'])) as { metadata: { labels?: Record<string, string> } };
+  const merged = { ...object.metadata.labels, ...labels };
+  object.metadata.labels = Object.fromEntries(Object.entries(merged).filter((entry): entry is [string, string] => entry[1] !== null));
+  return kubectl(['replace', '--raw', `/api/v1/namespaces/${namespace}/${subresource}`, '-f', '-'], { as: who, input: object });
+}
+
 // kube-apiserver persists metadata sent with PUT namespaces/<ns>/status and .../finalize
 // (FACTS.md), so the guard must see those subresources too, or anyone allowed to update
 // them could exempt a namespace.
@@ -91,27 +99,19 @@ describe.each(['status', 'finalize'])('namespace label guard through namespaces/
     await kubectl(['delete', 'clusterrolebinding,clusterrole', grant, '--ignore-not-found']);
   });
 
-  /** PUT the namespace as read, with `labels` merged in (null removes), to its subresource. */
-  async function putLabels(who: Identity, namespace: string, labels: Record<string, string | null>) {
-    const object = JSON.parse(await kubectlOk(['get', 'namespace', namespace, '-o', 'json'])) as { metadata: { labels?: Record<string, string> } };
-    const merged = { ...object.metadata.labels, ...labels };
-    object.metadata.labels = Object.fromEntries(Object.entries(merged).filter((entry): entry is [string, string] => entry[1] !== null));
-    return kubectl(['replace', '--raw', `/api/v1/namespaces/${namespace}/${subresource}`, '-f', '-'], { as: who, input: object });
-  }
-
   it(`stops the unprivileged user from adding, changing or removing pidguard.io/* labels`, async () => {
     const namespace = await createNamespace(`guard-${subresource}`, { [MODE]: 'enforce' });
 
-    const change = await putLabels('user', namespace, { [MODE]: 'off' });
+    const change = await putLabels('user', namespace, subresource, { [MODE]: 'off' });
     expect(change.code).not.toBe(0);
     expect(change.stderr).toMatch(GUARD_DENIAL);
     expect(change.stderr).toContain(`user "${cluster().userName}" may not change ${MODE} from enforce to off`);
 
-    const remove = await putLabels('user', namespace, { [MODE]: null });
+    const remove = await putLabels('user', namespace, subresource, { [MODE]: null });
     expect(remove.code).not.toBe(0);
     expect(remove.stderr).toContain(`may not remove ${MODE}`);
 
-    const add = await putLabels('user', namespace, { 'pidguard.io/pids-limit-ceiling': '100000' });
+    const add = await putLabels('user', namespace, subresource, { 'pidguard.io/pids-limit-ceiling': '100000' });
     expect(add.code).not.toBe(0);
     expect(add.stderr).toContain('may not add pidguard.io/pids-limit-ceiling=100000');
 
@@ -122,12 +122,40 @@ describe.each(['status', 'finalize'])('namespace label guard through namespaces/
   it('lets the unprivileged user change other labels through it, and the admin change pidguard.io/* ones', async () => {
     const namespace = await createNamespace(`guard-${subresource}-ok`, { [MODE]: 'audit' });
 
-    const other = await putLabels('user', namespace, { team: 'payments' });
+    const other = await putLabels('user', namespace, subresource, { team: 'payments' });
     expect(`${other.code} ${other.stderr}`).toBe('0 ');
     expect(await labelsOf(namespace)).toMatchObject({ team: 'payments', [MODE]: 'audit' });
 
-    const admin = await putLabels('admin', namespace, { [MODE]: 'off' });
+    const admin = await putLabels('admin', namespace, subresource, { [MODE]: 'off' });
     expect(`${admin.code} ${admin.stderr}`).toBe('0 ');
     expect((await labelsOf(namespace))[MODE]).toBe('off');
+  });
+});
+
+// The namespace controller updates namespaces/status and calls namespaces/finalize when a
+// namespace is deleted. The guard's failurePolicy is Fail, so its matchConditions send it
+// those requests only when a pidguard.io/* label changes: a pidguard outage must not leave
+// labelled namespaces stuck in Terminating.
+describe('namespace label guard through subresources while the webhook is down', () => {
+  let namespace: string;
+  beforeAll(async () => {
+    namespace = await createNamespace('guard-outage', { [MODE]: 'enforce' });
+    await stopWebhook();
+  });
+  afterAll(async () => {
+    if (!webhookRunning()) await startWebhook();
+  });
+
+  it.each(['status', 'finalize'])('lets namespaces/%s through when no pidguard.io/* label changes', async (subresource) => {
+    const result = await putLabels('admin', namespace, subresource, { team: subresource });
+    expect(`${result.code} ${result.stderr}`).toBe('0 ');
+    expect(await labelsOf(namespace)).toMatchObject({ team: subresource, [MODE]: 'enforce' });
+  });
+
+  it.each(['status', 'finalize'])('refuses a pidguard.io/* label change through namespaces/%s, even for the admin', async (subresource) => {
+    const result = await putLabels('admin', namespace, subresource, { [MODE]: 'off' });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('failed calling webhook "namespaces.pidguard.io"');
+    expect((await labelsOf(namespace))[MODE]).toBe('enforce');
   });
 });

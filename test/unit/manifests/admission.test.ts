@@ -121,11 +121,20 @@ describe.each(renders)('webhook configurations of %s', (_name, objects) => {
 
   it('call the fail-closed label guard only when the old or new namespace has a pidguard.io/ label', () => {
     const conditions = webhook('namespaces.pidguard.io').matchConditions ?? [];
-    expect(conditions).toHaveLength(1);
+    expect(conditions.map((condition) => condition.name)).toEqual(['has-pidguard-label', 'subresource-changes-pidguard-label']);
     const expression = conditions[0]!.expression.replace(/\s+/g, ' ');
     expect(expression).toBe(
       "(has(object.metadata.labels) && object.metadata.labels.exists(key, key.startsWith('pidguard.io/'))) || " +
       "(oldObject != null && has(oldObject.metadata.labels) && oldObject.metadata.labels.exists(key, key.startsWith('pidguard.io/')))",
+    );
+    // namespaces/status and /finalize (the namespace controller's updates and namespace deletion) only
+    // when a pidguard.io/* label is added, changed or removed: an outage must not hold up deletion.
+    expect(conditions[1]!.expression.replace(/\s+/g, ' ')).toBe(
+      "!has(request.subResource) || request.subResource == '' || " +
+      "(has(object.metadata.labels) && object.metadata.labels.exists(key, key.startsWith('pidguard.io/') && " +
+      "!(has(oldObject.metadata.labels) && key in oldObject.metadata.labels && oldObject.metadata.labels[key] == object.metadata.labels[key]))) || " +
+      "(has(oldObject.metadata.labels) && oldObject.metadata.labels.exists(key, key.startsWith('pidguard.io/') && " +
+      "!(has(object.metadata.labels) && key in object.metadata.labels)))",
     );
     for (const name of POD_WEBHOOKS) expect(webhook(name).matchConditions).toBeUndefined();
   });
