@@ -95,27 +95,28 @@ export async function readInputText(path: string, stdin: NodeJS.ReadableStream |
  */
 export function forEachYamlDocument(text: string, label: string, budget: InputBudget, visit: (value: unknown, index: number) => void): void {
   const lines = new LineCounter();
-  const composer = new Composer({ prettyErrors: false });
-  let index = 0;
-  try {
-    for (const document of composer.compose(new Parser(lines.addNewLine).parse(text))) {
-      budget.takeDocument(label, index);
-      const problem = document.errors[0];
-      if (problem) throw documentError(label, index, positioned(problem, lines));
-      let value: unknown;
-      try {
-        value = document.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
-      } catch (error) {
-        // An alias bomb (ReferenceError) or nesting deeper than the stack (RangeError).
-        throw documentError(label, index, (error as Error).message);
-      }
-      visit(value, index);
-      index += 1;
+  const documents = new Composer({ prettyErrors: false }).compose(new Parser(lines.addNewLine).parse(text));
+  for (let index = 0; ; index += 1) {
+    let next;
+    try {
+      next = documents.next();
+    } catch (error) {
+      // The parser itself recursing too deep on pathological nesting.
+      throw documentError(label, index, (error as Error).message);
     }
-  } catch (error) {
-    if (error instanceof CliError) throw error;
-    // The parser itself recursing too deep on pathological nesting.
-    throw documentError(label, index, (error as Error).message);
+    if (next.done) return;
+    budget.takeDocument(label, index);
+    const document = next.value;
+    const problem = document.errors[0];
+    if (problem) throw documentError(label, index, positioned(problem, lines));
+    let value: unknown;
+    try {
+      value = document.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (error) {
+      // An alias bomb (ReferenceError) or nesting deeper than the stack (RangeError).
+      throw documentError(label, index, (error as Error).message);
+    }
+    visit(value, index);
   }
 }
 
