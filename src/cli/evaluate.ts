@@ -22,9 +22,10 @@ type Output = (typeof OUTPUTS)[number];
 export const DENIED_EXIT = 1;
 
 /**
- * What one run reads at most, checked before parsing: 16 MiB holds the largest
- * rendered charts seen (with their CRDs) and parses in seconds within a few
- * hundred MiB; the document limit bounds inputs made of many tiny documents.
+ * What one run reads at most, checked before parsing. 16 MiB is ten times the
+ * largest object etcd stores (1.5 MiB) and holds a whole rendered application
+ * with its CRDs; parsing it stays within a few hundred MiB of memory. The
+ * document limit bounds inputs made of many tiny documents.
  */
 export const DEFAULT_MAX_INPUT_BYTES = '16Mi';
 export const MAX_INPUT_DOCUMENTS = 100_000;
@@ -122,10 +123,11 @@ function namespaceLabelsIn(manifests: Manifest[]): Map<string, Record<string, st
     const stringLabels = labels as Record<string, string>;
     const earlier = seen.get(metadata.name);
     if (earlier) {
+      const label = (labels: Record<string, string>, key: string) => (Object.hasOwn(labels, key) ? labels[key] : undefined);
       const differing = [...new Set([...Object.keys(earlier.labels), ...Object.keys(stringLabels)])]
-        .filter((key) => earlier.labels[key] !== stringLabels[key])
+        .filter((key) => label(earlier.labels, key) !== label(stringLabels, key))
         .sort()
-        .map((key) => `${key}: ${earlier.labels[key] ?? '(none)'} vs ${stringLabels[key] ?? '(none)'}`);
+        .map((key) => `${key}: ${label(earlier.labels, key) ?? '(none)'} vs ${label(stringLabels, key) ?? '(none)'}`);
       if (differing.length > 0) {
         throw new CliError(
           `Namespace "${metadata.name}" is defined twice with different labels (${differing.join(', ')}):\n  ${where(earlier.manifest)}\n  ${where(manifest)}\n` +
