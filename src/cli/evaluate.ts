@@ -189,7 +189,7 @@ function renderTable(results: Result[]): string {
   ]);
   const details = results.flatMap(({ manifest, evaluation: e }) => {
     if (e.violations.length === 0 && e.mutations.length === 0) return [];
-    const lines = [`${e.kind}/${e.name} (${sourceName(manifest.source)}#${manifest.index}): ${decisionOf(e)}`];
+    const lines = [`${e.kind}/${e.name} (${manifest.source === '-' ? 'stdin' : manifest.source}#${manifest.index}): ${decisionOf(e)}`];
     for (const v of e.violations) lines.push(`  ${v.ruleId}: ${v.reason}: ${v.detail}`, `    fix: ${v.fix}`);
     if (e.mutations.length > 0) {
       const target = e.kind === 'Pod' ? 'sets' : 'will set on each pod';
