@@ -120,6 +120,21 @@ describe('UPDATE, DELETE, CONNECT, dry-run, subresources, other kinds', () => {
     expect(logs.filter((line) => line.msg === 'admission decision').map((line) => line.dryRun)).toEqual([false, true, false, true]);
   });
 
+  it('leaves a Pod or workload of a shape the API server rejects to its validation, logged as skipped', async () => {
+    const { app: shapes, logs } = testApp();
+    const emptyPod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'empty', namespace: 'team-a' }, spec: { containers: [] } } as KubeObject;
+    const noTemplate = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'bare', namespace: 'team-a' }, spec: { replicas: 1 } } as KubeObject;
+    for (const object of [emptyPod, noTemplate]) {
+      expect(await post(shapes, '/mutate', { object })).toEqual({ uid: 'uid-1', allowed: true });
+      expect(await post(shapes, '/validate', { object })).toEqual({ uid: 'uid-1', allowed: true });
+    }
+    const decisions = logs.filter((line) => line.msg === 'admission decision' && line.webhook === 'validate');
+    expect(decisions.map((line) => [line.decision, line.skipReason])).toEqual([
+      ['skipped', 'malformed object: spec.containers is empty'],
+      ['skipped', 'malformed object: spec.template is missing'],
+    ]);
+  });
+
   it('leaves subresource requests alone (status, ephemeralcontainers, binding)', async () => {
     for (const subResource of ['status', 'ephemeralcontainers', 'binding']) {
       expect(await post(app, '/validate', { operation: 'UPDATE', subResource, object: bestEffortPod(), oldObject: bestEffortPod() })).toEqual({ uid: 'uid-1', allowed: true });
