@@ -12,7 +12,7 @@ import { scanNode, type NodeScan, type PodUsage } from '../node/scan.js';
 import { EXIT_CODES, formatCount, formatPercent, judgeNode, podLabel, thresholdsError, type Thresholds, type Verdict } from '../node/verdict.js';
 import { flagOrEnv, integerFlag, parseFlags, ratioFlag, USAGE_EXIT } from './args.js';
 import { CliError, type CliIO, type Command } from './io.js';
-import { formatTable } from './table.js';
+import { formatTable, printable, terminalSafeJson } from './table.js';
 
 /** Flags `node` and `agent` share: where the node's files are and where its pods come from. */
 export const NODE_SOURCE_FLAGS = {
@@ -141,11 +141,11 @@ export const nodeCommand: Command = {
     try {
       scan = scanNode({ procRoot: sources.procRoot, cgroupRoot: sources.cgroupRoot, pods: lookup.pods, top });
     } catch (error) {
-      if (error instanceof ProcUnreadableError) throw new CliError(error.message, EXIT_CODES.unreadable);
+      if (error instanceof ProcUnreadableError) throw new CliError(printable(error.message), EXIT_CODES.unreadable);
       throw error;
     }
     const verdict = judgeNode(scan, sources.thresholds);
-    io.stdout.write(values.json ? `${JSON.stringify(nodeReportJson(scan, verdict, lookup.source), null, 2)}\n` : renderNodeReport(scan, verdict, lookup.source, top));
+    io.stdout.write(values.json ? `${terminalSafeJson(nodeReportJson(scan, verdict, lookup.source))}\n` : renderNodeReport(scan, verdict, lookup.source, top));
     return EXIT_CODES[verdict.level];
   },
 };
@@ -155,7 +155,7 @@ export function nodeReportJson(scan: NodeScan, verdict: Verdict, podsSource: str
     verdict: { level: verdict.level, summary: verdict.summary, nextSteps: verdict.nextSteps },
     node: { ...scan.tasks, usageRatio: scan.usageRatio, headroom: scan.headroom },
     podPidsLimit: scan.podPidsLimit,
-    processes: { count: scan.processCount, unreadable: scan.unreadableProcesses },
+    processes: { count: scan.processCount, vanished: scan.vanishedProcesses, unreadable: scan.unreadableProcesses, unreadableExamples: scan.unreadableExamples },
     top: scan.top,
     pods: scan.pods,
     podsSource,
@@ -165,14 +165,18 @@ export function nodeReportJson(scan: NodeScan, verdict: Verdict, podsSource: str
 
 function renderNodeReport(scan: NodeScan, verdict: Verdict, podsSource: string, top: number): string {
   const { tasks } = scan;
-  const lines: string[] = [
+  // Every line passes through printable() (tables per cell): pod names, process names and API errors come from outside.
+  const out: string[] = [];
+  const say = (...lines: string[]) => void out.push(...lines.map(printable));
+  const table = (text: string) => void out.push(text.trimEnd());
+  say(
     `${verdict.level.toUpperCase()}: ${verdict.summary}`,
     `ceiling ${formatCount(tasks.ceiling)} = min(kernel.pid_max ${formatCount(tasks.pidMax)}, kernel.threads-max ${formatCount(tasks.threadsMax)}); tasks from /proc/loadavg`,
     `kubelet podPidsLimit: ${scan.podPidsLimit.detail}`,
-    `${formatCount(scan.processCount)} processes read (${scan.unreadableProcesses} vanished or unreadable mid-scan) in ${scan.durationMs.toFixed(1)} ms; pods: ${podsSource}`,
+    `${formatCount(scan.processCount)} processes read, ${formatCount(scan.vanishedProcesses)} vanished mid-scan, ${unreadableSummary(scan)} in ${scan.durationMs.toFixed(1)} ms; pods: ${podsSource}`,
     '',
     'TOP PROCESSES BY THREADS',
-  ];
+  );
   const processRows = scan.top.map((process) => [
     String(process.pid),
     formatCount(process.threads),
@@ -182,14 +186,21 @@ function renderNodeReport(scan: NodeScan, verdict: Verdict, podsSource: string, 
     process.containerId ? process.containerId.slice(0, 13) : '-',
     process.command,
   ]);
-  lines.push(formatTable(['pid', 'threads', 'of ceiling', 'runtime', 'pod', 'container', 'command'], processRows).trimEnd(), '');
+  table(formatTable(['pid', 'threads', 'of ceiling', 'runtime', 'pod', 'container', 'command'], processRows));
   const shownPods = scan.pods.slice(0, top);
-  lines.push('PODS (pod-level pids cgroup)');
-  lines.push(formatTable(['pod', 'qos', 'threads seen', 'pids.current', 'pids.max', 'refused forks', 'pids-limit', 'limit set by'], shownPods.map(podRow)).trimEnd());
-  if (scan.pods.length > shownPods.length) lines.push(`(+${scan.pods.length - shownPods.length} more pods; --top or --json for all)`);
-  lines.push('', 'NEXT STEPS');
-  lines.push(...(verdict.nextSteps.length > 0 ? verdict.nextSteps.map((step, index) => `${index + 1}. ${step}`) : ['Nothing to do: the node has PID headroom.']));
-  return `${lines.join('\n')}\n`;
+  say('', 'PODS (pod-level pids cgroup)');
+  table(formatTable(['pod', 'qos', 'threads seen', 'pids.current', 'pids.max', 'refused forks', 'pids-limit', 'limit set by'], shownPods.map(podRow)));
+  if (scan.pods.length > shownPods.length) say(`(+${scan.pods.length - shownPods.length} more pods; --top or --json for all)`);
+  say('', 'NEXT STEPS');
+  say(...(verdict.nextSteps.length > 0 ? verdict.nextSteps.map((step, index) => `${index + 1}. ${step}`) : ['Nothing to do: the node has PID headroom.']));
+  return `${out.join('\n')}\n`;
+}
+
+function unreadableSummary(scan: NodeScan): string {
+  if (scan.unreadableProcesses === 0) return '0 unreadable';
+  const examples = scan.unreadableExamples.map((example) => `PID ${example.pid}: ${example.problem}`).join('; ');
+  const more = scan.unreadableProcesses > scan.unreadableExamples.length ? `; +${scan.unreadableProcesses - scan.unreadableExamples.length} more` : '';
+  return `${formatCount(scan.unreadableProcesses)} unreadable (${examples}${more}; skipped)`;
 }
 
 function podRow(pod: PodUsage): string[] {

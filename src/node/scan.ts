@@ -75,13 +75,25 @@ export interface NodeScan {
   /** ceiling - tasks: PIDs still free. */
   headroom: number;
   processCount: number;
-  /** Processes that vanished or could not be read mid-scan (normal on a busy node). */
+  /** Processes that exited mid-scan (normal on a busy node). */
+  vanishedProcesses: number;
+  /** Processes skipped because their status could not be read or made no sense (reported, never normal). */
   unreadableProcesses: number;
+  /** The first few of those, with what was wrong. */
+  unreadableExamples: UnreadableProcess[];
   top: TopProcess[];
   pods: PodUsage[];
   podPidsLimit: PodPidsLimitFinding;
   durationMs: number;
 }
+
+export interface UnreadableProcess {
+  pid: number;
+  problem: string;
+}
+
+/** How many unreadable processes a scan names (the count is always complete). */
+const UNREADABLE_EXAMPLES = 5;
 
 interface SeenProcess {
   pid: number;
@@ -107,12 +119,15 @@ export function scanNode(options: ScanOptions): NodeScan {
   const tasks = readNodeTasks(options.procRoot);
   const seen: SeenProcess[] = [];
   const podsByUid = new Map<string, PodAccumulator>();
+  let vanished = 0;
   let unreadable = 0;
+  const unreadableExamples: UnreadableProcess[] = [];
 
   for (const pid of listProcessIds(options.procRoot)) {
     const status = readProcessStatus(options.procRoot, pid);
-    if (!status) {
-      unreadable += 1;
+    if ('problem' in status) {
+      if (status.vanished) vanished += 1;
+      else if (++unreadable <= UNREADABLE_EXAMPLES) unreadableExamples.push({ pid, problem: status.problem });
       continue;
     }
     const process: SeenProcess = { pid, name: status.name, threads: status.threads };
@@ -148,7 +163,9 @@ export function scanNode(options: ScanOptions): NodeScan {
     usageRatio: tasks.ceiling > 0 ? tasks.tasks / tasks.ceiling : 1,
     headroom: tasks.ceiling - tasks.tasks,
     processCount: seen.length,
+    vanishedProcesses: vanished,
     unreadableProcesses: unreadable,
+    unreadableExamples,
     top,
     pods,
     podPidsLimit: judgePodPidsLimit(pods),
