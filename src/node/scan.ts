@@ -3,6 +3,7 @@
 // verdict (verdict.ts) and enforcement (enforce.ts) work from its result.
 
 import { performance } from 'node:perf_hooks';
+import { CgroupNamespace } from './cgroup-namespace.js';
 import {
   parseProcessCgroups,
   podCgroupOfProcess,
@@ -24,6 +25,8 @@ export interface ScanOptions {
   pods: readonly NodePod[];
   /** How many processes to rank. */
   top: number;
+  /** Places /proc/<pid>/cgroup paths in the mount (the agent keeps one across scans); default: a fresh one. */
+  cgroupNamespace?: CgroupNamespace;
 }
 
 export interface PodRef {
@@ -108,6 +111,7 @@ export function scanNode(options: ScanOptions): NodeScan {
   const seen: SeenProcess[] = [];
   const podsByUid = new Map<string, PodAccumulator>();
   let unreadable = 0;
+  const namespace = options.cgroupNamespace ?? new CgroupNamespace(options.procRoot, options.cgroupRoot);
 
   for (const pid of listProcessIds(options.procRoot)) {
     const status = readProcessStatus(options.procRoot, pid);
@@ -117,14 +121,15 @@ export function scanNode(options: ScanOptions): NodeScan {
     }
     const process: SeenProcess = { pid, name: status.name, threads: status.threads };
     const cgroupText = status.kernel ? undefined : readProcessCgroup(options.procRoot, pid);
-    const located = cgroupText === undefined ? undefined : podCgroupOfProcess(options.cgroupRoot, parseProcessCgroups(cgroupText));
+    const located = cgroupText === undefined ? undefined : podCgroupOfProcess(options.cgroupRoot, parseProcessCgroups(cgroupText), namespace.resolve);
     if (located) {
       process.podUid = located.pod.podUid;
       if (located.pod.containerId) process.containerId = located.pod.containerId;
       if (located.pod.containerRuntime) process.containerRuntime = located.pod.containerRuntime;
       let pod = podsByUid.get(located.pod.podUid);
       if (!pod) {
-        pod = { uid: located.pod.podUid, qos: located.pod.qos, cgroup: located.pids, processes: 0, threads: 0 };
+        const cgroup = located.pids ? { cgroup: located.pids } : locateIdlePod(options.cgroupRoot, located.pod.podUid);
+        pod = { uid: located.pod.podUid, qos: located.pod.qos, ...cgroup, processes: 0, threads: 0 };
         podsByUid.set(pod.uid, pod);
       }
       pod.processes += 1;
@@ -156,7 +161,7 @@ export function scanNode(options: ScanOptions): NodeScan {
   };
 }
 
-/** A known pod with no process seen: look where the kubelet would have put its cgroup. */
+/** A known pod with no process seen (or none placed): look where the kubelet would have put its cgroup. */
 function locateIdlePod(cgroupRoot: string, uid: string): { cgroup?: PidsCgroupDir } {
   for (const version of ['v1', 'v2'] as const) {
     for (const path of standardPodCgroupPaths(uid)) {
