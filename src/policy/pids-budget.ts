@@ -19,7 +19,7 @@ export interface ResolvedPidsLimit {
 }
 
 /** The namespace's pidguard.io/pids-limit-ceiling label, else the config's pids.ceiling. */
-export function pidsCeilingFor(config: PolicyConfig, namespaceLabels?: Record<string, string>): PidsCeiling {
+export function pidsCeilingFor(config: PolicyConfig, namespaceLabels?: Readonly<Record<string, string>>): PidsCeiling {
   const label = namespaceLabels?.[PIDS_LIMIT_CEILING_LABEL];
   if (label === undefined) return { ceiling: config.pids.ceiling };
   const value = wholeNumber(label);
@@ -41,7 +41,7 @@ export function pidsCeilingFor(config: PolicyConfig, namespaceLabels?: Record<st
 export function resolvePidsLimit(
   annotationValue: string | undefined,
   config: PolicyConfig,
-  namespaceLabels?: Record<string, string>,
+  namespaceLabels?: Readonly<Record<string, string>>,
 ): ResolvedPidsLimit | undefined {
   if (annotationValue === undefined) return undefined;
   const { ceiling } = pidsCeilingFor(config, namespaceLabels);
