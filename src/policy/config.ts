@@ -36,8 +36,16 @@ export interface PolicyConfig {
     limits: CpuMemory;
     /** Thread-pool worker cap, written as hex to DOTNET_ThreadPool_ForceMaxWorkerThreads. */
     maxWorkerThreads: number;
-    /** Value of the pidguard.io/pids-limit annotation the node agent enforces. */
+    /** Value of the pidguard.io/pids-limit annotation the node agent enforces; at most pids.ceiling. */
     pidsLimit: number;
+  };
+  pids: {
+    /**
+     * Highest pidguard.io/pids-limit any pod may carry (a namespace's
+     * pidguard.io/pids-limit-ceiling label overrides it): higher values are
+     * lowered to it by the mutation and by the node agent.
+     */
+    ceiling: number;
   };
   namespaceGuard: {
     /** Users allowed to add, change or remove pidguard.io/* labels on namespaces. */
@@ -64,11 +72,17 @@ export const DEFAULT_CONFIG_DOCUMENT = {
     maxWorkerThreads: 256,
     pidsLimit: 1024,
   },
+  pids: { ceiling: 4096 },
   namespaceGuard: {
     users: [],
     groups: ['system:masters'],
   },
 } as const;
+
+/** The kernel's ceiling for pid_max on 64-bit: no pids.max above it means anything. */
+export const MAX_PIDS_LIMIT = 4_194_304;
+/** The lowest PID budget ceiling pidguard accepts: below it even a shell and its probe cannot start. */
+export const MIN_PIDS_LIMIT_CEILING = 16;
 
 export class ConfigError extends Error {
   constructor(readonly field: string, problem: string) {
@@ -85,7 +99,7 @@ export function parseConfig(document: unknown): PolicyConfig {
   const doc = document ?? {};
   const root = objectAt(doc, '(root)');
   const base = DEFAULT_CONFIG_DOCUMENT;
-  allowOnly(root, '', ['defaultMode', 'requireResources', 'dotnet', 'namespaceGuard']);
+  allowOnly(root, '', ['defaultMode', 'requireResources', 'dotnet', 'pids', 'namespaceGuard']);
 
   const rr = objectAt(root.requireResources ?? {}, 'requireResources');
   allowOnly(rr, 'requireResources.', ['level']);
@@ -94,6 +108,12 @@ export function parseConfig(document: unknown): PolicyConfig {
   allowOnly(dn, 'dotnet.', [
     'enabled', 'imagePatterns', 'envPrefixes', 'commandPatterns', 'requests', 'limits', 'maxWorkerThreads', 'pidsLimit',
   ]);
+
+  const pids = objectAt(root.pids ?? {}, 'pids');
+  allowOnly(pids, 'pids.', ['ceiling']);
+  const ceiling = integer(pids.ceiling ?? base.pids.ceiling, 'pids.ceiling', MIN_PIDS_LIMIT_CEILING, MAX_PIDS_LIMIT);
+  const pidsLimit = integer(dn.pidsLimit ?? base.dotnet.pidsLimit, 'dotnet.pidsLimit', 16, MAX_PIDS_LIMIT);
+  if (pidsLimit > ceiling) throw new ConfigError('dotnet.pidsLimit', `${pidsLimit} is above pids.ceiling (${ceiling})`);
 
   const ng = objectAt(root.namespaceGuard ?? {}, 'namespaceGuard');
   allowOnly(ng, 'namespaceGuard.', ['users', 'groups']);
@@ -117,8 +137,9 @@ export function parseConfig(document: unknown): PolicyConfig {
       requests,
       limits,
       maxWorkerThreads: integer(dn.maxWorkerThreads ?? base.dotnet.maxWorkerThreads, 'dotnet.maxWorkerThreads', 1, 32767),
-      pidsLimit: integer(dn.pidsLimit ?? base.dotnet.pidsLimit, 'dotnet.pidsLimit', 16, 4194304),
+      pidsLimit,
     },
+    pids: { ceiling },
     namespaceGuard: {
       users: strings(ng.users ?? base.namespaceGuard.users, 'namespaceGuard.users', false),
       groups: strings(ng.groups ?? base.namespaceGuard.groups, 'namespaceGuard.groups', false),

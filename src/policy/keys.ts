@@ -9,6 +9,12 @@ export const LABEL_PREFIX = 'pidguard.io/';
 export const RUNTIME_KEY = 'pidguard.io/runtime';
 /** Pod annotation: the pod's PID budget; the node agent writes it into the pod cgroup's pids.max. */
 export const PIDS_LIMIT_ANNOTATION = 'pidguard.io/pids-limit';
+/**
+ * Namespace label: the highest pidguard.io/pids-limit of pods in the namespace,
+ * overriding the config's pids.ceiling (raise or lower). Guarded like every
+ * pidguard.io/* label, so a pod author alone cannot raise their budget.
+ */
+export const PIDS_LIMIT_CEILING_LABEL = 'pidguard.io/pids-limit-ceiling';
 /** Pod annotation recording what pidguard's mutation set (in the spirit of LimitRanger's). */
 export const MUTATIONS_ANNOTATION = 'pidguard.io/mutations';
 

@@ -17,9 +17,10 @@
 // For the pod: pidguard.io/pids-limit, unless present; the node agent turns it
 // into the pod cgroup's pids.max. Nothing the user set is ever changed.
 
-import { MUTATIONS_ANNOTATION, PIDS_LIMIT_ANNOTATION, COMPLUS_FORCE_MAX_WORKER_THREADS, DOTNET_FORCE_MAX_WORKER_THREADS, DOTNET_MAX_THREADS } from '../keys.js';
+import { PIDS_LIMIT_ANNOTATION, COMPLUS_FORCE_MAX_WORKER_THREADS, DOTNET_FORCE_MAX_WORKER_THREADS, DOTNET_MAX_THREADS } from '../keys.js';
 import type { CpuMemory, PolicyConfig } from '../config.js';
 import { isDotnetContainer } from '../dotnet-detection.js';
+import { pidsCeilingFor } from '../pids-budget.js';
 import { compareQuantities, parseQuantity } from '../quantity.js';
 import type { Container, PodTemplate } from '../types.js';
 import type { Change, PodMutationRule } from './rule.js';
@@ -28,7 +29,7 @@ export const dotnetGuard: PodMutationRule = {
   id: 'dotnet-guard',
   description: '.NET containers get cpu/memory limits, a thread-pool cap (env) and a pidguard.io/pids-limit pod annotation.',
   target: 'pod-mutation',
-  mutate(pod, config) {
+  mutate(pod, config, context) {
     if (!config.dotnet.enabled) return [];
     const changes: Change[] = [];
     let dotnetFound = false;
@@ -47,8 +48,7 @@ export const dotnetGuard: PodMutationRule = {
         if (set.length > 0) changes.push({ container: container.name, summary: set.join(', ') });
       }
     }
-    if (dotnetFound) changes.push(...annotatePidsLimit(pod, config.dotnet.pidsLimit));
-    if (changes.length > 0) annotations(pod)[MUTATIONS_ANNOTATION] = recordOf(changes);
+    if (dotnetFound) changes.push(...annotatePidsLimit(pod, Math.min(config.dotnet.pidsLimit, pidsCeilingFor(config, context.namespaceLabels).ceiling)));
     return changes;
   },
 };
@@ -113,10 +113,4 @@ function annotatePidsLimit(pod: PodTemplate, pidsLimit: number): Change[] {
 function annotations(pod: PodTemplate): Record<string, string> {
   const metadata = (pod.metadata ??= {});
   return (metadata.annotations ??= {});
-}
-
-/** LimitRanger-style record: `dotnet-guard set: container "app": cpu request 100m, ...; annotation ...`. */
-function recordOf(changes: Change[]): string {
-  const parts = changes.map((change) => (change.container ? `container "${change.container}": ${change.summary}` : change.summary));
-  return `dotnet-guard set: ${parts.join('; ')}`;
 }

@@ -17,6 +17,7 @@ describe('parseConfig', () => {
     expect(config.requireResources.level).toBe('not-besteffort');
     expect(config.dotnet.maxWorkerThreads).toBe(256);
     expect(config.dotnet.pidsLimit).toBe(1024);
+    expect(config.pids.ceiling).toBe(4096);
     expect(config.dotnet.requests).toEqual({ cpu: '100m', memory: '256Mi' });
     expect(config.dotnet.limits).toEqual({ cpu: '1', memory: '1Gi' });
     expect(config.namespaceGuard.groups).toEqual(['system:masters']);
@@ -27,7 +28,7 @@ describe('parseConfig', () => {
   });
 
   it('merges a partial document over the defaults', () => {
-    const config = parseConfig({ defaultMode: 'audit', dotnet: { requests: { cpu: '250m' }, pidsLimit: 4096 } });
+    const config = parseConfig({ defaultMode: 'audit', dotnet: { requests: { cpu: '250m' }, pidsLimit: 4096 }, pids: { ceiling: 8192 } });
     expect(config.defaultMode).toBe('audit');
     expect(config.dotnet.requests).toEqual({ cpu: '250m', memory: '256Mi' });
     expect(config.dotnet.pidsLimit).toBe(4096);
@@ -47,6 +48,11 @@ describe('parseConfig', () => {
     [{ dotnet: { pidslimit: 10 } }, 'dotnet.pidslimit', 'unknown field'],
     [{ dotnet: { pidsLimit: '1024' } }, 'dotnet.pidsLimit', 'whole number'],
     [{ dotnet: { pidsLimit: 1.5 } }, 'dotnet.pidsLimit', 'whole number'],
+    [{ pids: { ceiling: 8 } }, 'pids.ceiling', 'from 16 to 4194304'],
+    [{ pids: { ceiling: 'high' } }, 'pids.ceiling', 'whole number'],
+    [{ pids: { max: 10 } }, 'pids.max', 'unknown field'],
+    [{ dotnet: { pidsLimit: 8192 } }, 'dotnet.pidsLimit', '8192 is above pids.ceiling (4096)'],
+    [{ dotnet: { pidsLimit: 600 }, pids: { ceiling: 512 } }, 'dotnet.pidsLimit', 'above pids.ceiling (512)'],
     [{ dotnet: { maxWorkerThreads: 0 } }, 'dotnet.maxWorkerThreads', 'from 1 to 32767'],
     [{ dotnet: { requests: { memory: '1 Gi' } } }, 'dotnet.requests.memory', 'positive Kubernetes quantity'],
     [{ dotnet: { requests: { gpu: '1' } } }, 'dotnet.requests.gpu', 'unknown field'],

@@ -3,10 +3,17 @@ import { dotnetGuard, dotnetHex } from '../../../src/policy/rules/dotnet-guard.j
 import type { Container, PodTemplate } from '../../../src/policy/types.js';
 import { container } from './pods.js';
 
+/** A mutation context that collects the rule's warnings. */
+export function contextFor(namespaceLabels?: Record<string, string>) {
+  const warnings: string[] = [];
+  return { warnings, context: { namespaceLabels, warn: (message: string, container?: string) => warnings.push(container ? `${container}: ${message}` : message) } };
+}
+
 function mutate(containers: Container[], metadata: PodTemplate['metadata'] = {}, config: PolicyConfig = defaultConfig(), initContainers?: Container[]) {
   const pod: PodTemplate = { metadata, spec: { containers, ...(initContainers ? { initContainers } : {}) } };
-  const changes = dotnetGuard.mutate(pod, config);
-  return { pod, changes };
+  const { warnings, context } = contextFor();
+  const changes = dotnetGuard.mutate(pod, config, context);
+  return { pod, changes, warnings };
 }
 
 const envOf = (c: Container) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
@@ -87,9 +94,6 @@ describe('dotnet-guard mutation', () => {
       },
       { summary: 'annotation pidguard.io/pids-limit=1024' },
     ]);
-    expect(pod.metadata?.annotations?.['pidguard.io/mutations']).toBe(
-      'dotnet-guard set: container "app": cpu request 100m, cpu limit 1, memory request 256Mi, memory limit 1Gi, env DOTNET_ThreadPool_ForceMaxWorkerThreads=0x100, env DOTNET_ThreadPool_MaxThreads=256; annotation pidguard.io/pids-limit=1024',
-    );
   });
 
   it('never produces a limit below the request', () => {
@@ -131,7 +135,7 @@ describe('dotnet-guard mutation', () => {
 
   it('leaves container resources alone when the pod sets pod-level resources', () => {
     const pod: PodTemplate = { spec: { containers: [dotnet()], resources: { limits: { cpu: '2', memory: '2Gi' } } } };
-    dotnetGuard.mutate(pod, defaultConfig());
+    dotnetGuard.mutate(pod, defaultConfig(), contextFor().context);
     expect(pod.spec.containers[0]!.resources).toBeUndefined();
     expect(envOf(pod.spec.containers[0]!)).toHaveProperty('DOTNET_ThreadPool_MaxThreads', '256');
   });
@@ -139,7 +143,7 @@ describe('dotnet-guard mutation', () => {
   it('is idempotent', () => {
     const { pod } = mutate([dotnet(), container('sidecar')], { annotations: { other: 'x' } });
     const once = structuredClone(pod);
-    expect(dotnetGuard.mutate(pod, defaultConfig())).toEqual([]);
+    expect(dotnetGuard.mutate(pod, defaultConfig(), contextFor().context)).toEqual([]);
     expect(pod).toEqual(once);
   });
 });
