@@ -11,7 +11,7 @@
 
 import { closeSync, constants, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { parseProcessCgroups, type CgroupPathResolver, type CgroupVersion } from './cgroup-path.js';
+import { hostNamespacePaths, parseProcessCgroups, type CgroupPathResolver, type CgroupVersion } from './cgroup-path.js';
 import { readSmallFile } from './procfs.js';
 
 export interface CgroupNamespaceOptions {
@@ -28,6 +28,8 @@ interface RootState {
   problem?: string;
   /** Verified (or searched) in the current refresh period. */
   fresh: boolean;
+  /** A path that leaves the namespace could not be placed in this refresh period. */
+  unplaced?: boolean;
   failedAt?: number;
 }
 
@@ -44,22 +46,34 @@ export class CgroupNamespace {
 
   /** Marks the known roots for re-verification at their next use (call once per scan). */
   refresh(): void {
-    for (const state of this.states.values()) state.fresh = false;
+    for (const state of this.states.values()) {
+      state.fresh = false;
+      state.unplaced = false;
+    }
   }
 
-  /** The path as seen from the mounted hierarchy's root, or undefined when the namespace root cannot be placed. */
+  /**
+   * The path as seen from the mounted hierarchy's root. When the namespace
+   * root cannot be placed, paths are taken as they are (right in the host's
+   * namespace) and one that leaves the namespace (`/../`) is undefined.
+   */
   readonly resolve: CgroupPathResolver = (version, path) => {
     const root = this.rootFor(version);
-    if (root === undefined) return undefined;
+    if (root === undefined) {
+      const shown = hostNamespacePaths(version, path);
+      const state = this.states.get(version);
+      if (shown === undefined && state) state.unplaced = true;
+      return shown;
+    }
     // A path that climbs above the mount's root cannot be inside it (join would clamp it there).
     const ups = path.split('/').filter((segment) => segment === '..').length;
     if (ups > root.split('/').filter(Boolean).length) return undefined;
     return posix.join(root, path);
   };
 
-  /** Why paths of a hierarchy could not be placed, if they could not. */
+  /** Why paths that leave the namespace could not be placed since the last refresh, if some could not. */
   problems(): string[] {
-    return [...this.states.values()].flatMap((state) => (state.problem !== undefined ? [state.problem] : []));
+    return [...this.states.values()].flatMap((state) => (state.unplaced && state.problem !== undefined ? [state.problem] : []));
   }
 
   private rootFor(version: CgroupVersion): string | undefined {
@@ -67,7 +81,7 @@ export class CgroupNamespace {
     if (state?.fresh) return state.root;
     const now = (this.options.now ?? Date.now)();
     if (state?.failedAt !== undefined && now - state.failedAt < (this.options.retryMs ?? 60_000)) return undefined;
-    state = { ...this.locateRoot(version), fresh: true };
+    state = { ...this.locateRoot(version), fresh: true, ...(state?.unplaced ? { unplaced: true } : {}) };
     if (state.root === undefined) state.failedAt = now;
     this.states.set(version, state);
     return state.root;

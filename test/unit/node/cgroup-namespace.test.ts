@@ -113,7 +113,7 @@ test('a namespace root that cannot be placed: the pod is named, nothing outside 
   expect(namespace.problems()).toEqual([expect.stringContaining(`its PID ${AGENT_PID} is in no cgroup.procs there`)]);
   const result = await agentOn(proc, cgroupRoot).scanOnce();
   expect(result.scan.pods.find((candidate) => candidate.uid === POD_UID)).toMatchObject({ name: 'orders-api-0', processes: 1 });
-  expect(result.enforcement).toEqual([expect.objectContaining({ outcome: 'skipped', reason: expect.stringContaining('cgroup namespace') })]);
+  expect(result.enforcement).toEqual([expect.objectContaining({ outcome: 'failed', failure: 'cgroup-not-found', reason: expect.stringContaining('cgroup namespace') })]);
   expect(readFileSync(join(podDir, 'pids.max'), 'utf8').trim()).toBe('max');
 });
 
