@@ -81,18 +81,20 @@ export class CgroupNamespace {
     if (state?.fresh) return state.root;
     const now = (this.options.now ?? Date.now)();
     if (state?.failedAt !== undefined && now - state.failedAt < (this.options.retryMs ?? 60_000)) return undefined;
-    state = { ...this.locateRoot(version), fresh: true, ...(state?.unplaced ? { unplaced: true } : {}) };
+    state = { ...this.locateRoot(version, state?.root), fresh: true, ...(state?.unplaced ? { unplaced: true } : {}) };
     if (state.root === undefined) state.failedAt = now;
     this.states.set(version, state);
     return state.root;
   }
 
-  private locateRoot(version: CgroupVersion): { root?: string; problem?: string } {
+  private locateRoot(version: CgroupVersion, known: string | undefined): { root?: string; problem?: string } {
     const hierarchy = version === 'v1' ? join(this.cgroupRoot, 'pids') : this.cgroupRoot;
     const self = this.ownProcess(version);
     if (typeof self === 'string') return { problem: self };
     const { pid, path } = self;
-    // Outside a private namespace the shown path is the real one: one read proves it.
+    // The root found before still holds this process: one read proves it.
+    if (known !== undefined && holdsProcess(join(hierarchy, known, path), pid)) return { root: known };
+    // Outside a private namespace the shown path is the real one: one read proves it too.
     if (holdsProcess(join(hierarchy, path), pid)) return { root: '/' };
     const own = searchProcess(hierarchy, pid, this.options.searchBudget ?? 20_000);
     if (own === undefined) {
