@@ -124,7 +124,7 @@ export class NodeAgent {
       ? enforcePidsLimits(scan, (pod) => this.budgetOf(annotated.get(pod.uid), namespaceWarnings), { cgroupProblems: this.cgroupNamespace.problems() })
       : [];
     const findings = this.compare(scan, verdict, enforcement);
-    this.logNamespaceWarnings(namespaceWarnings);
+    this.logScanWarnings(namespaceWarnings);
     this.metrics.recordScan(scan, verdict.level);
     this.metrics.recordEnforcement(enforcement, findings);
     this.metrics.recordSelf(ownTaskUsage());
@@ -180,7 +180,7 @@ export class NodeAgent {
     return resolvePidsLimit(pod.annotations[PIDS_LIMIT_ANNOTATION], this.config, labels);
   }
 
-  private logNamespaceWarnings(warnings: Map<string, string>): void {
+  private logScanWarnings(warnings: Map<string, string>): void {
     for (const [namespace, warning] of warnings) {
       if (this.namespaceWarnings.get(namespace) !== warning) this.options.log('warn', 'namespace pids-limit ceiling unknown or invalid', { namespace, warning });
     }
