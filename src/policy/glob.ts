@@ -83,8 +83,12 @@ export function compileCommandPattern(source: string): CommandPattern {
 export function imageMatches(patterns: readonly ImagePattern[], image: string): boolean {
   if (patterns.length === 0) return false;
   const reference = parseImageReference(image);
-  const withDomain = [reference.domain ?? DEFAULT_DOMAIN, ...reference.path];
-  return patterns.some((pattern) => pathMatches(pattern.components, pattern.withDomain ? withDomain : reference.path));
+  let withDomain: string[] | undefined;
+  return patterns.some((pattern) => {
+    if (!pattern.withDomain) return pathMatches(pattern.components, reference.path);
+    withDomain ??= [reference.domain ?? DEFAULT_DOMAIN].concat(reference.path);
+    return pathMatches(pattern.components, withDomain);
+  });
 }
 
 /** Whether any pattern matches a word of any entry (entries that are not strings are not looked at). */
@@ -122,6 +126,8 @@ function isWordBreak(code: number): boolean {
  * bounds the work by (components x pattern tokens) comparisons.
  */
 function pathMatches(pattern: PathPattern, subject: readonly string[]): boolean {
+  const spans = pattern.includes(ANY_COMPONENTS);
+  if (!spans && pattern.length !== subject.length) return false;
   let p = 0;
   let s = 0;
   let starP = -1;
