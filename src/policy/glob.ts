@@ -83,12 +83,11 @@ export function compileCommandPattern(source: string): CommandPattern {
 export function imageMatches(patterns: readonly ImagePattern[], image: string): boolean {
   if (patterns.length === 0) return false;
   const reference = parseImageReference(image);
-  let withDomain: string[] | undefined;
-  return patterns.some((pattern) => {
-    if (!pattern.withDomain) return pathMatches(pattern.components, reference.path);
-    withDomain ??= [reference.domain ?? DEFAULT_DOMAIN].concat(reference.path);
-    return pathMatches(pattern.components, withDomain);
-  });
+  const domain = reference.domain ?? DEFAULT_DOMAIN;
+  for (const pattern of patterns) {
+    if (pathMatches(pattern.components, reference.path, pattern.withDomain ? domain : undefined)) return true;
+  }
+  return false;
 }
 
 /** Whether any pattern matches a word of any entry (entries that are not strings are not looked at). */
@@ -125,20 +124,21 @@ function isWordBreak(code: number): boolean {
  * component) is compared at most once per backtrack of that `**`, which
  * bounds the work by (components x pattern tokens) comparisons.
  */
-function pathMatches(pattern: PathPattern, subject: readonly string[]): boolean {
-  const spans = pattern.includes(ANY_COMPONENTS);
-  if (!spans && pattern.length !== subject.length) return false;
+function pathMatches(pattern: PathPattern, path: readonly string[], domain: string | undefined): boolean {
+  // The subject is `domain` (when given) followed by `path`, without building that list.
+  const offset = domain === undefined ? 0 : 1;
+  const length = path.length + offset;
   let p = 0;
   let s = 0;
   let starP = -1;
   let starS = 0;
-  while (s < subject.length) {
+  while (s < length) {
     const token = pattern[p];
     if (token === ANY_COMPONENTS) {
       starP = p;
       starS = s;
       p += 1;
-    } else if (token !== undefined && componentMatches(token, subject[s]!)) {
+    } else if (token !== undefined && componentMatches(token, s < offset ? domain! : path[s - offset]!)) {
       p += 1;
       s += 1;
     } else if (starP !== -1) {

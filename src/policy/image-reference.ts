@@ -37,5 +37,10 @@ export function parseImageReference(image: string): ImageReference {
 
 /** The grammar's test for a first component that names a registry rather than a repository. */
 export function isDomain(component: string): boolean {
-  return component.includes('.') || component.includes(':') || component === 'localhost' || component !== component.toLowerCase();
+  if (component === 'localhost') return true;
+  for (let index = 0; index < component.length; index += 1) {
+    const code = component.charCodeAt(index);
+    if (code === 46 || code === 58 || (code >= 65 && code <= 90)) return true; // '.', ':', A-Z
+  }
+  return false;
 }
