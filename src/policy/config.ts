@@ -2,6 +2,7 @@
 // user-supplied document (already parsed from YAML by the caller) with errors
 // that name the offending field. Pure: no file or environment access here.
 
+import { compileCommandPattern, compileImagePattern, PatternError, type CommandPattern, type ImagePattern } from './glob.js';
 import { compareQuantities, parseQuantity } from './quantity.js';
 import { MODES, type Mode } from './types.js';
 
@@ -26,12 +27,12 @@ export interface PolicyConfig {
   };
   dotnet: {
     enabled: boolean;
-    /** Regular expressions matched against the container image reference. */
-    imagePatterns: RegExp[];
+    /** Globs matched against the repository of the container image (glob.ts). */
+    imagePatterns: ImagePattern[];
     /** Environment variable name prefixes that mark a .NET container. */
     envPrefixes: string[];
-    /** Regular expressions matched against each command and args entry. */
-    commandPatterns: RegExp[];
+    /** Globs matched against the words of each command and args entry (glob.ts). */
+    commandPatterns: CommandPattern[];
     requests: CpuMemory;
     limits: CpuMemory;
     /** Thread-pool worker cap, written as hex to DOTNET_ThreadPool_ForceMaxWorkerThreads. */
@@ -60,13 +61,11 @@ export const DEFAULT_CONFIG_DOCUMENT = {
   requireResources: { level: 'not-besteffort' },
   dotnet: {
     enabled: true,
-    imagePatterns: [
-      '^mcr\\.microsoft\\.com/dotnet/',
-      '(^|/)[^/:@]*(dotnet|aspnet)[^/:@]*(:|@|$)',
-    ],
+    // Official images, and any repository whose last component names dotnet or aspnet.
+    imagePatterns: ['mcr.microsoft.com/dotnet/**', '**/*dotnet*', '**/*aspnet*'],
     envPrefixes: ['DOTNET_', 'ASPNETCORE_'],
     // Matches `dotnet`, `/usr/bin/dotnet`, `app.dll`, and both inside `sh -c "dotnet app.dll"`.
-    commandPatterns: ['(^|[\\s/])dotnet(\\s|$)', '\\.dll(\\s|$)'],
+    commandPatterns: ['dotnet', '*.dll'],
     requests: { cpu: '100m', memory: '256Mi' },
     limits: { cpu: '1', memory: '1Gi' },
     maxWorkerThreads: 256,
@@ -131,9 +130,9 @@ export function parseConfig(document: unknown): PolicyConfig {
     requireResources: { level: oneOf(rr.level ?? base.requireResources.level, 'requireResources.level', RESOURCE_LEVELS) },
     dotnet: {
       enabled: boolean(dn.enabled ?? base.dotnet.enabled, 'dotnet.enabled'),
-      imagePatterns: regexes(dn.imagePatterns ?? base.dotnet.imagePatterns, 'dotnet.imagePatterns'),
+      imagePatterns: patterns(dn.imagePatterns ?? base.dotnet.imagePatterns, 'dotnet.imagePatterns', compileImagePattern),
       envPrefixes: strings(dn.envPrefixes ?? base.dotnet.envPrefixes, 'dotnet.envPrefixes', true),
-      commandPatterns: regexes(dn.commandPatterns ?? base.dotnet.commandPatterns, 'dotnet.commandPatterns'),
+      commandPatterns: patterns(dn.commandPatterns ?? base.dotnet.commandPatterns, 'dotnet.commandPatterns', compileCommandPattern),
       requests,
       limits,
       maxWorkerThreads: integer(dn.maxWorkerThreads ?? base.dotnet.maxWorkerThreads, 'dotnet.maxWorkerThreads', 1, 32767),
@@ -201,12 +200,13 @@ function strings(value: unknown, field: string, nonEmpty: boolean): string[] {
   });
 }
 
-function regexes(value: unknown, field: string): RegExp[] {
+function patterns<T>(value: unknown, field: string, compile: (source: string) => T): T[] {
   return strings(value, field, true).map((source, index) => {
     try {
-      return new RegExp(source);
+      return compile(source);
     } catch (error) {
-      throw new ConfigError(`${field}[${index}]`, `invalid regular expression: ${(error as Error).message}`);
+      if (error instanceof PatternError) throw new ConfigError(`${field}[${index}]`, error.message);
+      throw error;
     }
   });
 }

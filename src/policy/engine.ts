@@ -159,15 +159,17 @@ function judgePod(request: EvaluationRequest, rules: readonly Rule[]): Judgement
   }
   const mutations: Mutation[] = [];
   const ruleWarnings: RuleWarning[] = [];
+  let ruleId = '';
+  const context = {
+    namespaceLabels: request.namespaceLabels,
+    warn(message: string, container?: string) {
+      ruleWarnings.push(container === undefined ? { ruleId, message } : { ruleId, container, message });
+    },
+  };
   for (const rule of rules) {
     if (rule.target !== 'pod-mutation') continue;
-    const context = {
-      namespaceLabels: request.namespaceLabels,
-      warn(message: string, container?: string) {
-        ruleWarnings.push(container === undefined ? { ruleId: rule.id, message } : { ruleId: rule.id, container, message });
-      },
-    };
-    for (const change of rule.mutate(pod, request.config, context)) mutations.push({ ruleId: rule.id, ...change });
+    ruleId = rule.id;
+    for (const change of rule.mutate(pod, request.config, context)) mutations.push({ ruleId, ...change });
   }
   if (mutations.length > 0) ((pod.metadata ??= {}).annotations ??= {})[MUTATIONS_ANNOTATION] = mutationRecord(mutations);
   const phase = request.phase ?? 'both';
@@ -208,11 +210,9 @@ function decide(base: Evaluation, judged: Judgement, mode: Mode): Evaluation {
   const denial = judged.violations.length > 0 ? denialMessage({ kind: base.kind, name: base.name, violations: judged.violations }) : undefined;
   // Standing problems are true in every mode; an overridden value only where enforce overrode it
   // (audit mode's would-set summary says what enforce would change, and why).
-  const told = [
-    ...(judged.ruleWarnings ?? []),
-    ...(mode === 'enforce' ? changeWarnings(judged.mutations) : []),
-  ];
-  const warnings = warningList(told);
+  const overridden = mode === 'enforce' && judged.mutations.length > 0 ? changeWarnings(judged.mutations) : [];
+  const told = overridden.length === 0 ? (judged.ruleWarnings ?? []) : [...(judged.ruleWarnings ?? []), ...overridden];
+  const warnings = told.length === 0 ? [] : warningList(told);
   const auditAnnotations: Record<string, string> = {};
   if (told.length > 0) auditAnnotations[WARNINGS_AUDIT_ANNOTATION] = warningsAnnotation(told);
   if (mode === 'enforce') {

@@ -20,8 +20,6 @@ export const MUTATIONS_ANNOTATION = 'pidguard.io/mutations';
 
 /** The variable the .NET runtime actually reads (CLRConfig, parsed as hexadecimal). */
 export const DOTNET_FORCE_MAX_WORKER_THREADS = 'DOTNET_ThreadPool_ForceMaxWorkerThreads';
-/** The older prefix of the same knob; DOTNET_ wins over it, so setting ours would override it. */
-export const COMPLUS_FORCE_MAX_WORKER_THREADS = 'COMPlus_ThreadPool_ForceMaxWorkerThreads';
 /** The name the product brief asked for. The runtime never reads it; kept for people and dashboards. */
 export const DOTNET_MAX_THREADS = 'DOTNET_ThreadPool_MaxThreads';
 

@@ -20,6 +20,8 @@ export interface RecordedChange {
  * the budget, and the rest are counted: `... and 1,234 more containers`.
  */
 export function mutationRecord(changes: readonly RecordedChange[], maxBytes = MUTATION_RECORD_MAX_BYTES): string {
+  const all = render(changes);
+  if (all.length * 3 <= maxBytes) return all; // no UTF-8 text is longer than 3 bytes a UTF-16 unit
   const podLevel = changes.filter((change) => change.container === undefined);
   let budget = maxBytes - byteLength(render(podLevel)) - 64; // room for the "more" note
   const kept = new Set<RecordedChange>(podLevel);

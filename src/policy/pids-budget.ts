@@ -5,6 +5,7 @@
 
 import { MAX_PIDS_LIMIT, MIN_PIDS_LIMIT_CEILING, type PolicyConfig } from './config.js';
 import { PIDS_LIMIT_ANNOTATION, PIDS_LIMIT_CEILING_LABEL } from './keys.js';
+import { quotedValue } from './text.js';
 
 export interface PidsCeiling {
   ceiling: number;
@@ -27,7 +28,7 @@ export function pidsCeilingFor(config: PolicyConfig, namespaceLabels?: Readonly<
   return {
     ceiling: config.pids.ceiling,
     warning:
-      `namespace label ${PIDS_LIMIT_CEILING_LABEL}=${quoted(label)} is not a whole number from ` +
+      `namespace label ${PIDS_LIMIT_CEILING_LABEL}=${quotedValue(label)} is not a whole number from ` +
       `${MIN_PIDS_LIMIT_CEILING} to ${MAX_PIDS_LIMIT}; using the config ceiling ${config.pids.ceiling}`,
   };
 }
@@ -50,11 +51,11 @@ export function resolvePidsLimit(
     const limit = Math.min(config.dotnet.pidsLimit, ceiling);
     return {
       limit,
-      problem: `${PIDS_LIMIT_ANNOTATION}=${quoted(annotationValue)} is not a whole number from 1 to ${MAX_PIDS_LIMIT}; replaced with ${limit}`,
+      problem: `${PIDS_LIMIT_ANNOTATION}=${quotedValue(annotationValue)} is not a whole number from 1 to ${MAX_PIDS_LIMIT}; replaced with ${limit}`,
     };
   }
   if (value > ceiling) {
-    return { limit: ceiling, problem: `${PIDS_LIMIT_ANNOTATION}=${quoted(annotationValue)} is above the ceiling ${ceiling}; lowered to ${ceiling}` };
+    return { limit: ceiling, problem: `${PIDS_LIMIT_ANNOTATION}=${quotedValue(annotationValue)} is above the ceiling ${ceiling}; lowered to ${ceiling}` };
   }
   return { limit: value };
 }
@@ -71,10 +72,4 @@ function wholeNumber(text: string): number | undefined {
   }
   // More than 16 significant digits is above any ceiling; Number() would round it.
   return trimmed.length - firstSignificant > 16 ? Number.MAX_SAFE_INTEGER + 1 : Number(trimmed);
-}
-
-/** The value in quotes, cut short: an annotation may be 256 KiB and a message must stay readable. */
-function quoted(value: string): string {
-  const shown = value.length > 64 ? `${value.slice(0, 64)}...` : value;
-  return JSON.stringify(shown);
 }

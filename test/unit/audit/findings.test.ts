@@ -1,4 +1,4 @@
-import { FindingCollector, MISSING_SAFEGUARDS_REASON, PIDS_OVER_CEILING_REASON, type NamespaceInfo } from '../../../src/audit/findings.js';
+import { FindingCollector, MISSING_SAFEGUARDS_REASON, PIDS_OVER_CEILING_REASON, RULE_WARNING_REASON, type NamespaceInfo } from '../../../src/audit/findings.js';
 import { defaultConfig } from '../../../src/policy/config.js';
 import { evaluate } from '../../../src/policy/engine.js';
 import type { KubeObject, OwnerReference } from '../../../src/policy/types.js';
@@ -85,6 +85,15 @@ describe('FindingCollector', () => {
     const raised = new FindingCollector(new Map([[shop.name, shop]]));
     raised.add(annotated('greedy', '4194304'), evaluateIn({ 'pidguard.io/pids-limit-ceiling': '4194304' })(annotated('greedy', '4194304')));
     expect(raised.report().summary.findings).toBe(0);
+  });
+
+  it('reports a thread-pool cap the pod voids, on pods and on templates (the webhook leaves it as it is)', () => {
+    const voidedSpec = { containers: [{ name: 'api', image: 'mcr.microsoft.com/dotnet/aspnet:8.0', resources: { limits: { memory: '1Gi' } },
+      env: [{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: '0x40' }, { name: 'DOTNET_ThreadPool_ForceMinWorkerThreads', value: '0x80' }] }] };
+    const report = collect([shop], [object('Deployment', 'orders', 'shop', template(voidedSpec))]);
+    const [finding] = report.namespaces[0]!.findings.filter((f) => f.ruleId === 'dotnet-guard/warning');
+    expect(finding).toMatchObject({ reason: RULE_WARNING_REASON, objects: { Deployment: 1 } });
+    expect(finding!.detail).toContain('container "api": DOTNET_ThreadPool_ForceMinWorkerThreads=0x80 (128) is above DOTNET_ThreadPool_ForceMaxWorkerThreads=0x40 (64)');
   });
 
   it('shows findings in exempt namespaces without counting them', () => {

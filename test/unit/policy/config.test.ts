@@ -1,4 +1,5 @@
 import { ConfigError, defaultConfig, parseConfig } from '../../../src/policy/config.js';
+import { imageMatches } from '../../../src/policy/glob.js';
 
 function errorOf(document: unknown): ConfigError {
   try {
@@ -36,10 +37,10 @@ describe('parseConfig', () => {
   });
 
   it('compiles detection patterns', () => {
-    const config = parseConfig({ dotnet: { imagePatterns: ['^corp/dotnet-'] } });
+    const config = parseConfig({ dotnet: { imagePatterns: ['corp/dotnet-*'] } });
     expect(config.dotnet.imagePatterns).toHaveLength(1);
-    expect(config.dotnet.imagePatterns[0]!.test('corp/dotnet-orders:1')).toBe(true);
-    expect(config.dotnet.imagePatterns[0]!.test('other/corp/dotnet-orders:1')).toBe(false);
+    expect(imageMatches(config.dotnet.imagePatterns, 'corp/dotnet-orders:1')).toBe(true);
+    expect(imageMatches(config.dotnet.imagePatterns, 'other/corp/dotnet-orders:1')).toBe(false);
   });
 
   it.each([
@@ -57,7 +58,15 @@ describe('parseConfig', () => {
     [{ dotnet: { requests: { memory: '1 Gi' } } }, 'dotnet.requests.memory', 'positive Kubernetes quantity'],
     [{ dotnet: { requests: { gpu: '1' } } }, 'dotnet.requests.gpu', 'unknown field'],
     [{ dotnet: { limits: { memory: '128Mi' } } }, 'dotnet.limits.memory', 'below dotnet.requests.memory'],
-    [{ dotnet: { imagePatterns: ['(unclosed'] } }, 'dotnet.imagePatterns[0]', 'invalid regular expression'],
+    [{ dotnet: { imagePatterns: ['ok/*', '(a+)+$'] } }, 'dotnet.imagePatterns[1]', 'is not a glob'],
+    [{ dotnet: { imagePatterns: ['^mcr\\.microsoft\\.com/dotnet/'] } }, 'dotnet.imagePatterns[0]', 'regular expressions are not supported'],
+    [{ dotnet: { imagePatterns: ['corp//app'] } }, 'dotnet.imagePatterns[0]', 'empty path component'],
+    [{ dotnet: { imagePatterns: ['corp/***'] } }, 'dotnet.imagePatterns[0]', "'**' must be a whole path component"],
+    [{ dotnet: { imagePatterns: ['corp/app:8.0'] } }, 'dotnet.imagePatterns[0]', "':' is allowed only in a registry domain"],
+    [{ dotnet: { imagePatterns: ['**/*'] } }, 'dotnet.imagePatterns[0]', 'would match every image'],
+    [{ dotnet: { imagePatterns: ['a'.repeat(257)] } }, 'dotnet.imagePatterns[0]', 'longer than 256 characters'],
+    [{ dotnet: { commandPatterns: ['dotnet', '\\.dll(\\s|$)'] } }, 'dotnet.commandPatterns[1]', 'regular expressions are not supported'],
+    [{ dotnet: { commandPatterns: ['**'] } }, 'dotnet.commandPatterns[0]', 'would match every word'],
     [{ dotnet: { envPrefixes: 'DOTNET_' } }, 'dotnet.envPrefixes', 'list of strings'],
     [{ dotnet: { enabled: 'yes' } }, 'dotnet.enabled', 'true or false'],
     [{ requireResources: { level: 'strict' } }, 'requireResources.level', 'not-besteffort, requests, requests-and-limits'],

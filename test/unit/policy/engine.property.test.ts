@@ -23,8 +23,10 @@ const resources = fc.option(
 const envName = fc.constantFrom(
   'PATH', 'DOTNET_gcServer', 'ASPNETCORE_URLS', 'DOTNET_ThreadPool_ForceMaxWorkerThreads',
   'COMPlus_ThreadPool_ForceMaxWorkerThreads', 'DOTNET_ThreadPool_MaxThreads', 'A/B~C',
+  'DOTNET_ThreadPool_ForceMinWorkerThreads', 'COMPlus_ThreadPool_ForceMinWorkerThreads',
 );
-const env = fc.option(fc.array(fc.record({ name: envName, value: fc.string({ maxLength: 5 }) }), { maxLength: 4 }), { nil: undefined });
+const envValue = fc.oneof(fc.string({ maxLength: 5 }), fc.constantFrom('0x40', '0x400', '200', '0', '0x7fff'));
+const env = fc.option(fc.array(fc.record({ name: envName, value: envValue }), { maxLength: 4 }), { nil: undefined });
 const image = fc.constantFrom('nginx:1.27', 'mcr.microsoft.com/dotnet/aspnet:8.0', 'corp/orders-api:1', 'bitnami/dotnet-sdk:8', 'busybox');
 const command = fc.option(fc.constantFrom(['dotnet', 'App.dll'], ['sh', '-c', 'sleep 1'], ['/app/server']), { nil: undefined });
 
