@@ -14,7 +14,7 @@ import { AgentMetrics } from './agent-metrics.js';
 import type { LogLevel } from '../log.js';
 import type { NodePod } from './pods.js';
 import { ownTaskUsage, ProcUnreadableError } from './procfs.js';
-import { scanNode, type NodeScan, type PodUsage, type TopProcess } from './scan.js';
+import { scanNode, type NodeScan, type PodUsage, type TaskHolder } from './scan.js';
 import { judgeNode, type Thresholds, type Verdict, type VerdictLevel } from './verdict.js';
 
 export type AgentLog = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
@@ -23,8 +23,8 @@ export type AgentLog = (level: LogLevel, message: string, fields?: Record<string
 export interface AgentFindings {
   previousLevel: VerdictLevel | undefined;
   levelChanged: boolean;
-  /** Offending processes in pods not yet reported during this at-risk episode. */
-  newOffenders: TopProcess[];
+  /** Offending pods not yet reported during this at-risk episode. */
+  newOffenders: TaskHolder[];
   /** Pods whose refused-fork count grew since the previous scan, at most once per pod per refusalReportEveryMs. */
   newlyRefusing: PodUsage[];
   /** Limits written (lowered) and pods newly failing (newFailures): the enforcement news worth an Event. */
@@ -220,8 +220,9 @@ export class NodeAgent {
   private compare(scan: NodeScan, verdict: Verdict, enforcement: EnforcementAction[]): AgentFindings {
     const previousLevel = this.lastLevel;
     this.lastLevel = verdict.level;
+    // Offenders are news only while the node is at risk; at ok they would be "new" again every scan.
     if (verdict.level === 'ok') this.reportedOffenders.clear();
-    const newOffenders = verdict.offenders.filter((process) => process.pod && !this.reportedOffenders.has(process.pod.uid));
+    const newOffenders = verdict.level === 'ok' ? [] : verdict.offenders.filter((process) => process.pod && !this.reportedOffenders.has(process.pod.uid));
     for (const process of newOffenders) this.reportedOffenders.add((process.pod as { uid: string }).uid);
 
     const refused = new Map<string, number>();
@@ -258,10 +259,8 @@ export class NodeAgent {
     if (findings.levelChanged) {
       log(verdict.level === 'ok' ? 'info' : 'warn', `node PID usage is ${verdict.level}`, {
         node: this.options.nodeName,
-        tasks: scan.tasks.tasks,
-        ceiling: scan.tasks.ceiling,
-        usageRatio: Number(scan.usageRatio.toFixed(4)),
-        offenders: verdict.offenders.map((process) => ({ pid: process.pid, threads: process.threads, pod: process.pod })),
+        budget: scan.binding,
+        offenders: verdict.offenders.map(({ pod, cgroup, tasks, processes }) => ({ pod, cgroup, tasks, processes })),
       });
     }
     for (const action of findings.enforcementChanges) {

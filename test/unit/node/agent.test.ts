@@ -209,7 +209,7 @@ describe('findings and reporting', () => {
     await nodeAgent.scanOnce();
     expect(reports).toHaveLength(2);
     expect(reports[0]?.findings).toMatchObject({ previousLevel: undefined, levelChanged: true });
-    expect(reports[0]?.findings.newOffenders.map((process) => process.pid)).toEqual([30855, 15466]);
+    expect(reports[0]?.findings.newOffenders.map((holder) => holder.biggest.pid)).toEqual([30855, 15466]);
     expect(reports[0]?.findings.newlyRefusing.map((pod) => pod.name)).toEqual(['report-svc-0']);
     expect(reports[1]?.findings).toMatchObject({ previousLevel: 'critical', levelChanged: false, newOffenders: [], newlyRefusing: [], enforcementChanges: [] });
   });
@@ -233,6 +233,15 @@ describe('findings and reporting', () => {
     await nodeAgent.scanOnce();
     expect(reports[1]?.verdict.level).toBe('ok');
     expect(reports[1]?.findings).toMatchObject({ previousLevel: 'critical', levelChanged: true });
+  });
+
+  test('a node at ok raises no ThreadHog, however big its pods: not every scan, not once', async () => {
+    const reports: AgentScanResult[] = [];
+    const nodeAgent = agent({ reports });
+    writeFileSync(join(root, 'proc/loadavg'), '1.00 1.00 1.00 2/9000 30855\n');
+    await nodeAgent.scanOnce();
+    await nodeAgent.scanOnce();
+    expect(reports.map((report) => [report.verdict.level, report.findings.newOffenders.length])).toEqual([['ok', 0], ['ok', 0]]);
   });
 
   test('a reporter that fails is logged; the scan result stands', async () => {
