@@ -40,6 +40,7 @@ function once(pod) {
 const hostile = {
   '"dotnet" x k + "/"': (size) => `${'dotnet'.repeat(Math.ceil(size / 6))}/`,
   'a/a/a/... (components)': (size) => 'a/'.repeat(size / 2),
+  'dotnet/dotnet/... + "/"': (size) => `${'dotnet/'.repeat(Math.ceil(size / 7))}`,
   '"aspnet:" x k (tags)': (size) => 'aspnet:'.repeat(Math.ceil(size / 7)),
   'dotnet words in command': (size) => ['sh', '-c', 'dotnetx '.repeat(size / 8)],
 };

@@ -1,7 +1,7 @@
 // `pidguard evaluate`: the admission policy, offline. Reads manifests, runs each
 // Pod and workload through the same engine as the webhook, and reports what the
-// cluster would do. Namespaces in the same input lend their pidguard.io/mode
-// label to the objects in them, as they would in the cluster.
+// cluster would do. Namespaces in the same input lend their labels (mode, PID
+// budget ceiling) to the objects in them, as they would in the cluster.
 
 import { stringify } from 'yaml';
 import { evaluate, mutationSummary, warningList, type Evaluation } from '../policy/engine.js';
@@ -37,8 +37,9 @@ const HELP = `Usage: pidguard evaluate -f <file|dir|-> [-f ...] [flags]
 Evaluates every Pod and workload (Deployment, StatefulSet, DaemonSet, ReplicaSet,
 ReplicationController, Job, CronJob) in the manifests with the admission policy,
 exactly as the webhook would on CREATE, and prints what the cluster would do.
-Namespace objects in the input lend their pidguard.io/mode label to the objects
-in them; --mode overrides every namespace.
+Namespace objects in the input lend their labels (pidguard.io/mode, and
+pidguard.io/pids-limit-ceiling) to the objects in them; --mode overrides every
+namespace's mode.
 
 Flags:
   -f, --filename <path>   YAML or JSON file, directory (recursive), or - for stdin; repeatable

@@ -149,6 +149,8 @@ type Judgement = Pick<Evaluation, 'violations' | 'mutations' | 'patch' | 'qosCla
 export const WARNINGS_AUDIT_ANNOTATION = 'warnings';
 /** At most this many warnings per review are listed one by one; the rest are counted. */
 const MAX_WARNINGS = 20;
+/** Longest admission warning, in UTF-8 bytes (a container name is unvalidated in the mutating phase). */
+const MAX_WARNING_BYTES = 1024;
 
 function judgePod(request: EvaluationRequest, rules: readonly Rule[]): Judgement {
   const original = request.object as KubeObject;
@@ -233,7 +235,7 @@ function decide(base: Evaluation, judged: Judgement, mode: Mode): Evaluation {
 
 /** Admission warnings for `warned`: the first MAX_WARNINGS one by one, the rest counted. */
 export function warningList(warned: readonly RuleWarning[]): string[] {
-  const texts = warned.slice(0, MAX_WARNINGS).map(warningText);
+  const texts = warned.slice(0, MAX_WARNINGS).map((warning) => joinWithin([warningText(warning)], '', MAX_WARNING_BYTES));
   if (warned.length > MAX_WARNINGS) texts.push(`... and ${warned.length - MAX_WARNINGS} more warnings`);
   return texts;
 }

@@ -96,21 +96,23 @@ export function commandMatches(patterns: readonly CommandPattern[], entries: rea
   for (const entry of entries) {
     if (typeof entry !== 'string') continue;
     let start = -1;
+    let lastSlash = -1;
     for (let index = 0; index <= entry.length; index += 1) {
-      if (index < entry.length && !isWordBreak(entry.charCodeAt(index))) {
+      const code = index < entry.length ? entry.charCodeAt(index) : 0;
+      if (index < entry.length && !isWordBreak(code)) {
         if (start === -1) start = index;
+        if (code === 47) lastSlash = index; // '/'
         continue;
       }
-      if (start !== -1 && wordMatches(patterns, entry.slice(start, index))) return true;
+      if (start !== -1 && wordMatches(patterns, entry, start, index, lastSlash >= start ? lastSlash + 1 : start)) return true;
       start = -1;
     }
   }
   return false;
 }
 
-function wordMatches(patterns: readonly CommandPattern[], word: string): boolean {
-  const basename = word.slice(word.lastIndexOf('/') + 1);
-  return patterns.some((pattern) => componentMatches(pattern.pieces, pattern.wholeWord ? word : basename));
+function wordMatches(patterns: readonly CommandPattern[], entry: string, start: number, end: number, basename: number): boolean {
+  return patterns.some((pattern) => componentMatches(pattern.pieces, entry, pattern.wholeWord ? start : basename, end));
 }
 
 /** Whitespace and shell punctuation: ; & | ( ) < > ` ' " */
@@ -120,30 +122,38 @@ function isWordBreak(code: number): boolean {
 
 /**
  * Component-level wildcard matching: greedy, remembering only the last `**`
- * (the classic two-pointer algorithm). Each pair (pattern token, subject
- * component) is compared at most once per backtrack of that `**`, which
- * bounds the work by (components x pattern tokens) comparisons.
+ * (the classic two-pointer algorithm), over the components of `path` (after
+ * `domain`, when given) found by offset, never split into a list. Each pair
+ * (pattern token, subject component) is compared at most once per backtrack of
+ * that `**`, which bounds the work by (path length x pattern tokens).
  */
-function pathMatches(pattern: PathPattern, path: readonly string[], domain: string | undefined): boolean {
-  // The subject is `domain` (when given) followed by `path`, without building that list.
-  const offset = domain === undefined ? 0 : 1;
-  const length = path.length + offset;
+function pathMatches(pattern: PathPattern, path: string, domain: string | undefined): boolean {
+  // A position is the offset of a component's start in `path`; DOMAIN is the domain itself.
+  const DOMAIN = -1;
+  const done = path.length + 1;
+  const endOf = (at: number) => {
+    const slash = path.indexOf('/', at);
+    return slash === -1 ? path.length : slash;
+  };
+  const next = (at: number) => (at === DOMAIN ? 0 : endOf(at) + 1);
+  const matchesAt = (token: ComponentPattern, at: number) =>
+    at === DOMAIN ? componentMatches(token, domain!, 0, domain!.length) : componentMatches(token, path, at, endOf(at));
   let p = 0;
-  let s = 0;
+  let s = domain === undefined ? 0 : DOMAIN;
   let starP = -1;
   let starS = 0;
-  while (s < length) {
+  while (s !== done) {
     const token = pattern[p];
     if (token === ANY_COMPONENTS) {
       starP = p;
       starS = s;
       p += 1;
-    } else if (token !== undefined && componentMatches(token, s < offset ? domain! : path[s - offset]!)) {
+    } else if (token !== undefined && matchesAt(token, s)) {
       p += 1;
-      s += 1;
+      s = next(s);
     } else if (starP !== -1) {
       p = starP + 1;
-      starS += 1;
+      starS = next(starS);
       s = starS;
     } else {
       return false;
@@ -154,22 +164,28 @@ function pathMatches(pattern: PathPattern, path: readonly string[], domain: stri
 }
 
 /**
- * `*` globbing within one string: the first piece is a prefix, the last a
+ * `*` globbing of text[start, end): the first piece is a prefix, the last a
  * suffix, and each piece between is found leftmost after the previous one
- * (leftmost is always right for `*`-only globs). Linear in the subject for a
+ * (leftmost is always right for `*`-only globs). Linear in the span for a
  * pattern of bounded length.
  */
-function componentMatches(pieces: ComponentPattern, subject: string): boolean {
-  if (pieces.length === 1) return subject === pieces[0];
+function componentMatches(pieces: ComponentPattern, text: string, start: number, end: number): boolean {
   const first = pieces[0]!;
+  if (pieces.length === 1) return end - start === first.length && text.startsWith(first, start);
   const last = pieces[pieces.length - 1]!;
-  if (subject.length < first.length + last.length || !subject.startsWith(first) || !subject.endsWith(last)) return false;
+  if (end - start < first.length + last.length || !text.startsWith(first, start) || !text.endsWith(last, end)) return false;
+  if (pieces.length === 2) return true;
+  let needed = 0;
+  for (const piece of pieces) needed += piece.length;
+  if (end - start < needed) return false;
+  // Middle pieces are searched in the span alone: a search of the whole text could run past it every time.
+  const subject = text.slice(start, end);
   let from = first.length;
-  const end = subject.length - last.length;
+  const stop = subject.length - last.length;
   for (let index = 1; index < pieces.length - 1; index += 1) {
     const piece = pieces[index]!;
     const found = subject.indexOf(piece, from);
-    if (found === -1 || found + piece.length > end) return false;
+    if (found === -1 || found + piece.length > stop) return false;
     from = found + piece.length;
   }
   return true;

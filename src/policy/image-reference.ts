@@ -9,29 +9,28 @@
 export interface ImageReference {
   /** Registry host[:port], or undefined when the reference names none (Docker Hub). */
   domain?: string;
-  /** Repository path components, e.g. ['dotnet', 'aspnet']. Never empty for a non-empty reference. */
-  path: string[];
+  /** The repository path, components separated by '/', e.g. 'dotnet/aspnet'. */
+  path: string;
   tag?: string;
   digest?: string;
 }
 
-/** Splits an image reference; a malformed one is still split as far as it goes (detection must not fail on it). */
+/**
+ * Splits an image reference; a malformed one is still split as far as it goes
+ * (detection must not fail on it). The path stays one string: a hostile image
+ * of a million components must not become a million strings.
+ */
 export function parseImageReference(image: string): ImageReference {
   const at = image.indexOf('@');
   const name = at === -1 ? image : image.slice(0, at);
-  const digest = at === -1 ? undefined : image.slice(at + 1);
   const lastSlash = name.lastIndexOf('/');
   const colon = name.indexOf(':', lastSlash + 1);
   const repository = colon === -1 ? name : name.slice(0, colon);
-  const tag = colon === -1 ? undefined : name.slice(colon + 1);
-  const components = repository.split('/');
-  const reference: ImageReference = { path: components };
-  if (components.length > 1 && isDomain(components[0]!)) {
-    reference.domain = components[0]!;
-    reference.path = components.slice(1);
-  }
-  if (tag !== undefined) reference.tag = tag;
-  if (digest !== undefined) reference.digest = digest;
+  const firstSlash = repository.indexOf('/');
+  const domain = firstSlash === -1 ? undefined : repository.slice(0, firstSlash);
+  const reference: ImageReference = domain !== undefined && isDomain(domain) ? { domain, path: repository.slice(firstSlash + 1) } : { path: repository };
+  if (colon !== -1) reference.tag = name.slice(colon + 1);
+  if (at !== -1) reference.digest = image.slice(at + 1);
   return reference;
 }
 

@@ -40,14 +40,20 @@ export function mutationRecord(changes: readonly RecordedChange[], maxBytes = MU
   return omitted.size === 0 ? text : `${text}; ... and ${count(omitted.size)} more ${omitted.size === 1 ? 'container' : 'containers'}`;
 }
 
-/** Joins `items` (each short) with `separator` while they fit `maxBytes`; the rest are counted: `... and 12 more`. */
+/**
+ * Joins `items` with `separator` while they fit `maxBytes`; the rest are counted:
+ * `... and 12 more`. A first item too long on its own (a container name is not
+ * validated before the mutating webhooks run) is cut.
+ */
 export function joinWithin(items: readonly string[], separator: string, maxBytes: number): string {
+  const room = maxBytes - 32;
   let text = '';
   let bytes = 0;
   for (let index = 0; index < items.length; index += 1) {
     const size = byteLength(items[index]!) + (index === 0 ? 0 : byteLength(separator));
-    if (index > 0 && bytes + size > maxBytes - 32) return `${text}${separator}... and ${count(items.length - index)} more`;
-    text = index === 0 ? items[index]! : `${text}${separator}${items[index]}`;
+    if (index > 0 && bytes + size > room) return `${text}${separator}... and ${count(items.length - index)} more`;
+    // A UTF-16 unit is at most 3 bytes, so room / 3 units always fit.
+    text = index > 0 ? `${text}${separator}${items[index]}` : size > room ? `${items[0]!.slice(0, Math.floor(room / 3))}...` : items[0]!;
     bytes += size;
   }
   return text;

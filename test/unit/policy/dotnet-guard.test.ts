@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { defaultConfig, parseConfig, type PolicyConfig } from '../../../src/policy/config.js';
 import { dotnetGuard, dotnetHex } from '../../../src/policy/rules/dotnet-guard.js';
 import type { Container, PodTemplate } from '../../../src/policy/types.js';
@@ -221,5 +222,40 @@ describe('dotnet-guard and the container\'s own thread-pool settings', () => {
   it('parses a 1 MiB value in one pass', () => {
     const { warnings } = run([{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: `0x${'0'.repeat(1 << 20)}40` }]);
     expect(warnings).toEqual([]);
+  });
+});
+
+describe('dotnet-guard thread-pool properties', () => {
+  const knobNames = ['DOTNET_ThreadPool_ForceMaxWorkerThreads', 'COMPlus_ThreadPool_ForceMaxWorkerThreads', 'DOTNET_ThreadPool_ForceMinWorkerThreads', 'COMPlus_ThreadPool_ForceMinWorkerThreads'];
+  const entry = fc.record({
+    name: fc.constantFrom(...knobNames),
+    value: fc.oneof(fc.constantFrom('0x40', '0x100', '0x400', '200', '0', 'ff', '0x7fff', '0xffff', 'abc', '', '12 '), fc.integer({ min: 0, max: 70000 }).map((n) => `0x${n.toString(16)}`)),
+    hidden: fc.boolean(),
+  }).map(({ name, value, hidden }) => (hidden ? { name, valueFrom: { secretKeyRef: { name: 's', key: 'k' } } } : { name, value }));
+
+  /** The runtime's reading, written independently: last entry wins, DOTNET_ over COMPlus_, strict hex. */
+  function runtimeKnob(env: Container['env'], knob: string): number | 'unknown' | undefined {
+    const last = (name: string) => [...(env ?? [])].reverse().find((e) => e.name === name);
+    const found = last(`DOTNET_ThreadPool_${knob}`) ?? last(`COMPlus_ThreadPool_${knob}`);
+    if (!found) return undefined;
+    if (found.value === undefined) return 'unknown';
+    return /^(0[xX])?[0-9a-fA-F]+$/.test(found.value) && Number.parseInt(found.value, 16) <= 0xffffffff ? Number.parseInt(found.value, 16) : 'unknown';
+  }
+
+  it('the decimal variable pidguard adds is the cap that holds; a container without its own maximum always ends up capped', () => {
+    fc.assert(fc.property(fc.array(entry, { maxLength: 4 }), (env) => {
+      const { pod } = mutate([container('app', { limits: { memory: '1Gi' } }, { image: 'mcr.microsoft.com/dotnet/aspnet:8.0', env })]);
+      const after = pod.spec.containers[0]!.env ?? [];
+      const max = runtimeKnob(after, 'ForceMaxWorkerThreads');
+      const min = runtimeKnob(after, 'ForceMinWorkerThreads');
+      const holds = typeof max === 'number' && max > 0 && !(typeof min === 'number' && min > max) && min !== 'unknown';
+      const added = after.slice(env.length).find((e) => e.name === 'DOTNET_ThreadPool_MaxThreads');
+      if (added) {
+        expect(typeof max === 'number' && max > 0 && !(typeof min === 'number' && min > max)).toBe(true);
+        expect(added.value).toBe(String(Math.min(max as number, 32767)));
+      }
+      if (runtimeKnob(env, 'ForceMaxWorkerThreads') === undefined && typeof min !== 'string') expect(holds).toBe(true);
+      expect(after.slice(0, env.length)).toEqual(env); // never changes what the container set
+    }), { numRuns: 2000 });
   });
 });

@@ -70,13 +70,13 @@ function imageOracle(patterns: string[], image: string): boolean {
 
 describe('image references', () => {
   it.each([
-    ['nginx', { path: ['nginx'] }],
-    ['nginx:1.27', { path: ['nginx'], tag: '1.27' }],
-    ['dotnetreg:5000/nginx:1', { domain: 'dotnetreg:5000', path: ['nginx'], tag: '1' }],
-    ['localhost/app', { domain: 'localhost', path: ['app'] }],
-    ['Corp/app', { domain: 'Corp', path: ['app'] }],
-    ['corp/team/app@sha256:abc', { path: ['corp', 'team', 'app'], digest: 'sha256:abc' }],
-    ['mcr.microsoft.com/dotnet/aspnet:8.0@sha256:abc', { domain: 'mcr.microsoft.com', path: ['dotnet', 'aspnet'], tag: '8.0', digest: 'sha256:abc' }],
+    ['nginx', { path: 'nginx' }],
+    ['nginx:1.27', { path: 'nginx', tag: '1.27' }],
+    ['dotnetreg:5000/nginx:1', { domain: 'dotnetreg:5000', path: 'nginx', tag: '1' }],
+    ['localhost/app', { domain: 'localhost', path: 'app' }],
+    ['Corp/app', { domain: 'Corp', path: 'app' }],
+    ['corp/team/app@sha256:abc', { path: 'corp/team/app', digest: 'sha256:abc' }],
+    ['mcr.microsoft.com/dotnet/aspnet:8.0@sha256:abc', { domain: 'mcr.microsoft.com', path: 'dotnet/aspnet', tag: '8.0', digest: 'sha256:abc' }],
   ])('splits %s as the distribution grammar does', (image, parts) => {
     expect(parseImageReference(image)).toEqual(parts);
   });

@@ -93,4 +93,18 @@ describe('the pidguard.io/mutations record', () => {
     expect(annotations['pidguard.io/mutations']).toMatch(/; annotation pidguard\.io\/pids-limit=1024; \.\.\. and 1,4\d\d more containers$/);
     expect(annotations['pidguard.io/pids-limit']).toBe('1024');
   });
+
+  it('stays bounded with a 1 MiB container name (names are not validated before the mutating webhooks)', () => {
+    const name = 'n'.repeat(1 << 20);
+    const huge = pod({ containers: [container(name, undefined, {
+      image: 'mcr.microsoft.com/dotnet/aspnet:8.0', env: [{ name: 'DOTNET_ThreadPool_ForceMinWorkerThreads', value: '0x400' }],
+    })] }, { annotations: { 'pidguard.io/pids-limit': '4194304' } });
+    const enforced = run(huge);
+    expect(Buffer.byteLength(stored(huge)['pidguard.io/mutations']!)).toBeLessThanOrEqual(8 * 1024);
+    for (const warning of enforced.warnings) expect(Buffer.byteLength(warning)).toBeLessThanOrEqual(1024);
+    expect(Buffer.byteLength(enforced.auditAnnotations.warnings!)).toBeLessThanOrEqual(4 * 1024);
+    const audited = run(huge, { mode: 'audit' });
+    for (const warning of audited.warnings) expect(Buffer.byteLength(warning)).toBeLessThanOrEqual(9 * 1024);
+    expect(Buffer.byteLength(audited.auditAnnotations['would-mutate']!)).toBeLessThanOrEqual(8 * 1024);
+  });
 });
