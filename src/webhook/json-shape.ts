@@ -10,10 +10,12 @@ import { WebhookError } from './errors.js';
 /** Far above any Kubernetes object: a CronJob's pod template affinity, inside an AdmissionReview, is ~20 deep. */
 export const MAX_JSON_DEPTH = 100;
 /**
- * A pod of 1,300 containers with its managedFields has ~100k objects and arrays;
- * 500k empty objects take ~35 MiB of heap.
+ * Pod JSON has one object or array per ~50 bytes, its managedFields one per ~16: an UPDATE carrying
+ * two 1.5 MiB objects (etcd's default limit) of nothing but managedFields stays below 200k. Parsing
+ * 200k empty objects takes ~13 MiB of heap; at 500k, attackers sending them in a loop took the
+ * server's RSS 220 MiB over idle (bench/webhook-attack.bench.mjs), at 200k 100 MiB.
  */
-export const MAX_JSON_CONTAINERS = 500_000;
+export const MAX_JSON_CONTAINERS = 200_000;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

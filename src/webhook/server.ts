@@ -247,7 +247,8 @@ function rejectionRecorder(metrics: WebhookMetrics, logger: Logger, now: () => n
  * error table, and counted.
  */
 function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, reject: Reject): void {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
+  // The client hung up (mid-request, or before sending one): nothing to answer, nothing to count.
+  if (error.code === 'ECONNRESET' || error.code === 'HPE_INVALID_EOF_STATE' || !socket.writable) {
     socket.destroy();
     return;
   }
