@@ -10,6 +10,10 @@
 //    arrays and a body of 199,999 empty objects (the most the shape check lets
 //    through, so it is parsed).
 //
+// And the cost of the JSON shape scan on the hot path, in process: its time per
+// body against JSON.parse of the same body, for the reviews webhook.bench.mjs
+// sends and for a 1 MiB pod of 500 containers.
+//
 // During both attacks a legitimate review (a BestEffort pod at /validate, denied)
 // is sent every 100 ms on its own keep-alive connection; each must be answered
 // correctly. PIDGUARD_BENCH_SECONDS (default 60) sets the total; each attack
@@ -19,11 +23,13 @@ import { rmSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import { connect } from 'node:tls';
-import { benchWorkDirectory, bestEffortPod, peakRssMiB, review, rssMiB, startPidguard } from './serve-process.mjs';
+import { benchWorkDirectory, bestEffortPod, dotnetPod, peakRssMiB, review, rssMiB, startPidguard } from './serve-process.mjs';
+
+const { checkJsonShape } = await import('../dist/webhook/json-shape.js');
 
 const CONTAINER_LIMIT_MIB = 384;
 /** Idle with a cluster (client-node loaded) is ~118 MiB; the attack's growth must fit beside it, with room to spare. */
-const TARGETS = { growthMiB: 160, legitimateAnswered: 1 };
+const TARGETS = { growthMiB: 160, legitimateAnswered: 1, scanVsParse: 0.25 };
 const ATTACKERS = 40;
 const DECLARED_BYTES = 7 * 1024 * 1024;
 
@@ -37,6 +43,7 @@ const pid = pidguard.child.pid;
 const legitimateBody = review('legitimate', bestEffortPod());
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
+const scan = scanCost();
 try {
   for (let i = 0; i < 20; i++) await legitimateReview();
   await new Promise((resolve) => setTimeout(resolve, 500));
@@ -44,7 +51,7 @@ try {
   const stalled = await underAttack(stalledBodies);
   const heavy = await underAttack(heavyJson);
   const rejected = await rejectedCounts();
-  report({ idle, stalled, heavy, peak: peakRssMiB(pid), rejected });
+  report({ idle, stalled, heavy, peak: peakRssMiB(pid), rejected, scan });
 } finally {
   agent.destroy();
   pidguard.child.kill('SIGTERM');
@@ -161,7 +168,34 @@ async function rejectedCounts() {
   return Object.fromEntries([...text.matchAll(/^pidguard_webhook_rejected_total\{reason="([^"]+)"\} (\d+)$/gm)].map((match) => [match[1], Number(match[2])]));
 }
 
-function report({ idle, stalled, heavy, peak, rejected }) {
+/** Median over rounds of the time per call of checkJsonShape and of JSON.parse, per body. */
+function scanCost() {
+  const bigPod = dotnetPod();
+  bigPod.spec.containers = Array.from({ length: 500 }, (_, index) => ({ ...dotnetPod().spec.containers[0], name: `c${index}` }));
+  const bodies = [
+    ['.NET pod review', Buffer.from(review('scan-1', dotnetPod()))],
+    ['BestEffort pod review', Buffer.from(review('scan-2', bestEffortPod()))],
+    ['500-container pod review', Buffer.from(review('scan-3', bigPod))],
+  ];
+  const timePerCall = (fn, body) => {
+    const rounds = [];
+    const calls = Math.max(20, Math.round(2_000_000 / body.length));
+    for (let round = 0; round < 7; round++) {
+      const started = process.hrtime.bigint();
+      for (let i = 0; i < calls; i++) fn(body);
+      rounds.push(Number(process.hrtime.bigint() - started) / calls / 1000);
+    }
+    return rounds.sort((a, b) => a - b)[3];
+  };
+  return bodies.map(([name, body]) => ({
+    name,
+    bytes: body.length,
+    scanUs: timePerCall(checkJsonShape, body),
+    parseUs: timePerCall((buffer) => JSON.parse(buffer.toString('utf8')), body),
+  }));
+}
+
+function report({ idle, stalled, heavy, peak, rejected, scan }) {
   const mib = (value) => `${value.toFixed(1)} MiB`;
   const ofLimit = (value) => `${Math.round((100 * value) / CONTAINER_LIMIT_MIB)}% of ${CONTAINER_LIMIT_MIB} MiB`;
   console.log(`webhook under attack: ${ATTACKERS} attacking connections, ${phaseMs / 1000}s per attack, a legitimate review every 100 ms`);
@@ -176,12 +210,18 @@ function report({ idle, stalled, heavy, peak, rejected }) {
   console.log(`peak RSS of the whole run (VmHWM) ${mib(peak)} (${ofLimit(peak)})`);
   console.log(`pidguard_webhook_rejected_total: ${JSON.stringify(rejected)}`);
   console.log('');
+  for (const body of scan) {
+    console.log(`shape scan, ${body.name} (${body.bytes} bytes): ${body.scanUs.toFixed(2)} us vs JSON.parse ${body.parseUs.toFixed(2)} us (${Math.round((100 * body.scanUs) / body.parseUs)}%)`);
+  }
+  console.log('');
+  const worstScan = Math.max(...scan.map((body) => body.scanUs / body.parseUs));
   const growth = Math.max(stalled.peak, heavy.peak, peak) - idle;
   const answeredRatio = Math.min(...[stalled, heavy].map((phase) => phase.legitimate.answered / phase.legitimate.sent));
   const failures = [stalled, heavy].flatMap((phase) => phase.legitimate.failures);
   const checks = [
     [`RSS growth over idle <= ${TARGETS.growthMiB} MiB (idle with a cluster ~118 MiB + growth stays below ${CONTAINER_LIMIT_MIB} MiB)`, growth <= TARGETS.growthMiB, mib(growth)],
     ['every legitimate review answered correctly during the attacks', answeredRatio >= TARGETS.legitimateAnswered, `${Math.round(answeredRatio * 100)}%${failures.length ? `; first failure: ${failures[0]}` : ''}`],
+    [`shape scan <= ${TARGETS.scanVsParse * 100}% of JSON.parse on every body`, worstScan <= TARGETS.scanVsParse, `${Math.round(worstScan * 100)}%`],
     ['stalled bodies were refused and counted', (rejected['body-budget'] ?? 0) > 0 && stalled.attack.refused503 > 0, `${rejected['body-budget'] ?? 0} counted`],
   ];
   for (const [what, ok, value] of checks) console.log(`${ok ? 'PASS' : 'MISS'}  ${what}: ${value}`);

@@ -189,8 +189,7 @@ function waitForSignal(server: RunningWebhookServer, logger: Logger): Promise<vo
     const stop = () => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
-      process.off('SIGHUP', reload);
-      resolve();
+      resolve(); // SIGHUP stays handled: during shutdown too it must not kill the process without a word
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

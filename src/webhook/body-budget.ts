@@ -7,8 +7,8 @@
 export interface BodyCharge {
   /** Bytes this request holds against the budget. */
   bytes: number;
-  /** Set while the body is being received: refuses the request and frees its bytes. */
-  evict?: () => void;
+  /** Refuses the request while its body is being received (the budget then frees its bytes). */
+  evict(): void;
 }
 
 export interface BodyBudget {
@@ -17,7 +17,7 @@ export interface BodyBudget {
   inUse(): number;
   /** Adds `bytes` to `charge`, first evicting larger bodies still being received; false when `charge` itself is the largest and must go. */
   add(charge: BodyCharge, bytes: number): boolean;
-  /** The body is complete: it can no longer be evicted, its bytes stay held until release. */
+  /** The body is complete (or refused): it can no longer be evicted, its bytes stay held until release. */
   received(charge: BodyCharge): void;
   /** Frees everything `charge` holds; safe to call more than once. */
   release(charge: BodyCharge): void;
@@ -42,17 +42,16 @@ export function createBodyBudget(limitBytes: number): BodyBudget {
         let largest: BodyCharge | undefined;
         for (const other of receiving) if (other !== charge && (largest === undefined || other.bytes > largest.bytes)) largest = other;
         if (largest === undefined || largest.bytes <= charge.bytes + bytes) return false;
-        largest.evict?.();
+        largest.evict();
         release(largest);
       }
       inUse += bytes;
       charge.bytes += bytes;
-      if (charge.evict) receiving.add(charge);
+      receiving.add(charge);
       return true;
     },
     received(charge) {
       receiving.delete(charge);
-      charge.evict = undefined;
     },
     release,
   };
