@@ -15,18 +15,17 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { benchWorkDirectory, bestEffortPod, dotnetPod, peakRssMiB, review, startPidguard } from './serve-process.mjs';
 
 const CONNECTIONS = 8;
 const OFFERED_RATE = 1000;
 const FIXED_RATE_ROUND_SECONDS = 5;
 const TARGETS = { p99Ms: 5, saturationRatio: 0.5, rssMiB: 120 };
-const root = fileURLToPath(new URL('..', import.meta.url));
 
 if (process.argv[2] === '--baseline-server') {
   runBaselineServer(process.argv[3]);
@@ -55,12 +54,7 @@ async function main() {
   if (!(seconds > 0)) throw new Error(`PIDGUARD_BENCH_SECONDS must be a positive number, got ${process.env.PIDGUARD_BENCH_SECONDS}`);
   const rounds = 5; // the median of five moves less with the shared machine's noise than that of three
   const saturationSeconds = Math.max(2, seconds / 12);
-  const work = mkdtempSync(join(tmpdir(), 'pidguard-bench-'));
-  const { generateDevCertificates, writeDevCertificates, devCertificatePaths } = await import('../dist/webhook/dev-certificates.js');
-  const paths = devCertificatePaths(work);
-  await writeDevCertificates(generateDevCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], days: 1 }), paths);
-  writeFileSync(join(work, 'namespaces.yaml'), 'team-a: {}\n');
-  const ca = readFileSync(paths.caCert);
+  const { work, paths, ca } = await benchWorkDirectory();
 
   const pidguard = await startPidguard(work, paths);
   const baseline = await startBaseline(work);
@@ -94,24 +88,6 @@ async function main() {
     }
     rmSync(work, { recursive: true, force: true });
   }
-}
-
-async function startPidguard(work, paths) {
-  const log = openSync(join(work, 'pidguard.log'), 'w');
-  const child = spawn(process.execPath, [
-    join(root, 'bin/pidguard.js'), 'serve', '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1',
-    '--tls-cert', paths.cert, '--tls-key', paths.key, '--namespaces-file', join(work, 'namespaces.yaml'),
-  ], { stdio: ['ignore', 'ignore', log] });
-  closeSync(log);
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const listening = readFileSync(join(work, 'pidguard.log'), 'utf8').split('\n').find((line) => line.includes('"msg":"listening"'));
-    if (listening) return { child, port: JSON.parse(listening).port };
-    if (child.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  child.kill();
-  throw new Error(`pidguard serve did not start: ${readFileSync(join(work, 'pidguard.log'), 'utf8')}`);
 }
 
 async function startBaseline(work) {
@@ -203,6 +179,9 @@ async function saturate(port, ca, requests, seconds, pid) {
 async function fixedRate(port, ca, requests, seconds) {
   const prepared = wire(requests);
   const connections = await Promise.all(Array.from({ length: CONNECTIONS }, () => openConnection(port, ca)));
+  // One request on each before the clock starts: the dispatcher reuses the most recent idle connection,
+  // and a connection that has sent nothing is closed by the server's headers timeout (5 s), as it should be.
+  await Promise.all(connections.map((connection) => connection.send(prepared[0])));
   const idle = [...connections];
   const queue = [];
   const latencies = [];
@@ -264,11 +243,6 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-function peakRssMiB(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) / 1024;
-}
-
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
@@ -313,79 +287,3 @@ function report({ saturation, fixed, rss, seconds, saturationSeconds }) {
   if (checks.some(([, passed]) => !passed)) process.exitCode = 1;
 }
 
-function review(uid, object) {
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      requestKind: { group: '', version: 'v1', kind: 'Pod' },
-      requestResource: { group: '', version: 'v1', resource: 'pods' },
-      namespace: 'team-a',
-      operation: 'CREATE',
-      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', uid: 'f2c3', groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },
-      object,
-      oldObject: null,
-      dryRun: false,
-      options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
-    },
-  });
-}
-
-/** A pod as a Deployment's ReplicaSet creates it: .NET image, probes, volumes, no resources. */
-function dotnetPod() {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      generateName: 'orders-api-7d9f8b6c5d-',
-      namespace: 'team-a',
-      labels: { app: 'orders-api', 'pod-template-hash': '7d9f8b6c5d', 'app.kubernetes.io/part-of': 'shop' },
-      annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-11-20T10:00:00Z', 'prometheus.io/scrape': 'true' },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'orders-api-7d9f8b6c5d', uid: '4b1c', controller: true, blockOwnerDeletion: true }],
-    },
-    spec: {
-      serviceAccountName: 'orders-api',
-      containers: [{
-        name: 'api',
-        image: 'mcr.microsoft.com/dotnet/aspnet:8.0',
-        command: ['dotnet', 'Orders.Api.dll'],
-        ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
-        env: [
-          { name: 'ASPNETCORE_URLS', value: 'http://+:8080' },
-          { name: 'ConnectionStrings__Orders', valueFrom: { secretKeyRef: { name: 'orders-db', key: 'connection' } } },
-          { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-        ],
-        readinessProbe: { httpGet: { path: '/healthz/ready', port: 'http' }, periodSeconds: 5 },
-        livenessProbe: { httpGet: { path: '/healthz/live', port: 'http' }, periodSeconds: 10 },
-        volumeMounts: [{ name: 'config', mountPath: '/app/config', readOnly: true }, { name: 'kube-api-access-x1', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }],
-        imagePullPolicy: 'IfNotPresent',
-        terminationMessagePath: '/dev/termination-log',
-        terminationMessagePolicy: 'File',
-      }],
-      volumes: [
-        { name: 'config', configMap: { name: 'orders-api-config' } },
-        { name: 'kube-api-access-x1', projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] } },
-      ],
-      restartPolicy: 'Always',
-      terminationGracePeriodSeconds: 30,
-      dnsPolicy: 'ClusterFirst',
-      schedulerName: 'default-scheduler',
-      tolerations: [
-        { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
-        { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
-      ],
-    },
-  };
-}
-
-function bestEffortPod() {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'worker', namespace: 'team-a', labels: { app: 'worker' } },
-    spec: { containers: [{ name: 'worker', image: 'registry.example.com/worker:1.4.2', args: ['--queue', 'orders'] }], restartPolicy: 'Always' },
-  };
-}

@@ -1,6 +1,6 @@
 // `pidguard serve`: the admission webhook. Reads flags and environment here
 // (and only here), builds the namespace label source, and runs the server
-// until SIGTERM/SIGINT.
+// until SIGTERM/SIGINT (SIGHUP reloads the certificate).
 
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -8,8 +8,9 @@ import { loadNamespacesFile } from '../kube/namespace-file.js';
 import { noNamespaceLabels, type NamespaceLabelSource } from '../kube/namespace-labels.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
 import { createJsonLogger, type Logger } from '../log.js';
-import { startWebhookServer } from '../webhook/server.js';
-import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags } from './args.js';
+import { DEFAULT_SERVER_LIMITS, type ServerLimits } from '../webhook/limits.js';
+import { startWebhookServer, type RunningWebhookServer } from '../webhook/server.js';
+import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags, USAGE_EXIT } from './args.js';
 import { loadConfig } from './config-file.js';
 import { CliError, type Command } from './io.js';
 
@@ -37,6 +38,12 @@ Flags (environment variable in brackets):
                          in-cluster configuration is used when neither is given
   --shutdown-delay D     after SIGTERM, keep serving this long with /readyz answering 503
                          [PIDGUARD_SHUTDOWN_DELAY] (default 0s; e.g. 5s in a cluster)
+  --body-budget-mib N    request body MiB held at once, all requests together; beyond it the
+                         largest bodies still arriving get 503 [PIDGUARD_BODY_BUDGET_MIB] (default 64, min 7)
+  --max-connections N    open connections per port; more are closed at once [PIDGUARD_MAX_CONNECTIONS] (default 512)
+  --handshake-timeout D  TLS handshake [PIDGUARD_HANDSHAKE_TIMEOUT] (default 5s)
+  --headers-timeout D    a request's headers [PIDGUARD_HEADERS_TIMEOUT] (default 5s)
+  --request-timeout D    a request's headers and body [PIDGUARD_REQUEST_TIMEOUT] (default 10s)
   --log-level LEVEL      debug, info, warn or error [PIDGUARD_LOG_LEVEL] (default info)
 
 Without --namespaces-file or a cluster every namespace gets the default mode from the
@@ -62,6 +69,11 @@ export const serveCommand: Command = {
       kubeconfig: { type: 'string' },
       'log-level': { type: 'string' },
       'shutdown-delay': { type: 'string' },
+      'body-budget-mib': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'handshake-timeout': { type: 'string' },
+      'headers-timeout': { type: 'string' },
+      'request-timeout': { type: 'string' },
     });
     const env = io.env;
     const port = integerFlag(flagOrEnv(values.port, env, 'PIDGUARD_PORT', '8443'), '--port', 0, 65535);
@@ -69,6 +81,7 @@ export const serveCommand: Command = {
     const certPath = flagOrEnv(values['tls-cert'], env, 'PIDGUARD_TLS_CERT', 'certs/tls.crt');
     const keyPath = flagOrEnv(values['tls-key'], env, 'PIDGUARD_TLS_KEY', 'certs/tls.key');
     const shutdownDelayMs = durationFlag(flagOrEnv(values['shutdown-delay'], env, 'PIDGUARD_SHUTDOWN_DELAY', '0s'), '--shutdown-delay', 0, 60_000);
+    const limits = limitFlags(values, env);
     const logLevel = logLevelFlag(flagOrEnv(values['log-level'], env, 'PIDGUARD_LOG_LEVEL', 'info'));
     const logger = createJsonLogger(io.stderr, { minimum: logLevel, batch: true });
 
@@ -87,17 +100,34 @@ export const serveCommand: Command = {
         config, namespaceLabels, logger, certPath, keyPath, port, metricsPort,
         host: flagOrEnv(values.address, env, 'PIDGUARD_ADDRESS'),
         bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
+        limits,
         shutdownDelayMs,
       });
     } catch (error) {
       await namespaceLabels.stop();
       throw new CliError(`cannot start: ${(error as Error).message}`, STARTUP_EXIT);
     }
-    await waitForSignal();
+    await waitForSignal(server, logger);
     await server.shutdown();
     return 0;
   },
 };
+
+const MIB = 1024 * 1024;
+
+function limitFlags(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): ServerLimits {
+  const flag = (name: string, variable: string, fallback: string) => flagOrEnv(values[name] as string | undefined, env, variable, fallback);
+  const seconds = (ms: number) => `${ms / 1000}s`;
+  const limits: ServerLimits = {
+    bodyBytesInFlight: MIB * integerFlag(flag('body-budget-mib', 'PIDGUARD_BODY_BUDGET_MIB', String(DEFAULT_SERVER_LIMITS.bodyBytesInFlight / MIB)), '--body-budget-mib', Math.ceil(DEFAULT_BODY_LIMIT_BYTES / MIB), 4096),
+    maxConnections: integerFlag(flag('max-connections', 'PIDGUARD_MAX_CONNECTIONS', String(DEFAULT_SERVER_LIMITS.maxConnections)), '--max-connections', 1, 65_535),
+    handshakeTimeoutMs: durationFlag(flag('handshake-timeout', 'PIDGUARD_HANDSHAKE_TIMEOUT', seconds(DEFAULT_SERVER_LIMITS.handshakeTimeoutMs)), '--handshake-timeout', 100, 120_000),
+    headersTimeoutMs: durationFlag(flag('headers-timeout', 'PIDGUARD_HEADERS_TIMEOUT', seconds(DEFAULT_SERVER_LIMITS.headersTimeoutMs)), '--headers-timeout', 100, 120_000),
+    requestTimeoutMs: durationFlag(flag('request-timeout', 'PIDGUARD_REQUEST_TIMEOUT', seconds(DEFAULT_SERVER_LIMITS.requestTimeoutMs)), '--request-timeout', 100, 120_000),
+  };
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) throw new CliError('--headers-timeout must not be longer than --request-timeout (which includes the headers)', USAGE_EXIT);
+  return limits;
+}
 
 async function generateDevCertificateIfAbsent(certPath: string, keyPath: string, logger: Logger): Promise<void> {
   const certExists = existsSync(certPath);
@@ -146,12 +176,20 @@ async function namespaceLabelSource(file: string | undefined, kubeconfig: string
   });
 }
 
-function waitForSignal(): Promise<void> {
+/** Resolves on SIGTERM or SIGINT. SIGHUP (whose default is to die without a word) reloads the certificate instead. */
+function waitForSignal(server: RunningWebhookServer, logger: Logger): Promise<void> {
+  const reload = () => {
+    logger.info('SIGHUP: reading the serving certificate files again');
+    void server.reloadCertificate().then((result) => {
+      if (result === 'unchanged') logger.info('SIGHUP: the serving certificate files are unchanged');
+    });
+  };
+  process.on('SIGHUP', reload);
   return new Promise((resolve) => {
     const stop = () => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
-      resolve();
+      resolve(); // SIGHUP stays handled: during shutdown too it must not kill the process without a word
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

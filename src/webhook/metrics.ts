@@ -14,12 +14,18 @@ export interface WebhookMetrics {
   mutations: Counter<'rule'>;
   namespaceLookups: Counter<'result'>;
   certificateReloads: Counter<'result'>;
+  rejected: Counter<'reason'>;
 }
+
+/** Why a connection or request was turned away before a review (pidguard_webhook_rejected_total). */
+export type RejectionReason = 'body-budget' | 'connections' | 'handshake-timeout' | 'tls-handshake' | 'request-timeout' | 'bad-http';
 
 export interface MetricSources {
   namespaceLabels: NamespaceLabelSource;
   /** Seconds until the serving certificate expires, or undefined before one is loaded. */
   certificateExpirySeconds: () => number | undefined;
+  /** Whether the serving certificate is valid now (not expired, not before its start). */
+  certificateValid: () => boolean;
 }
 
 export function createWebhookMetrics(sources: MetricSources): WebhookMetrics {
@@ -53,6 +59,14 @@ export function createWebhookMetrics(sources: MetricSources): WebhookMetrics {
       const seconds = sources.certificateExpirySeconds();
       if (seconds === undefined) this.reset();
       else this.set(seconds);
+    },
+  });
+  new Gauge({
+    name: 'pidguard_tls_certificate_valid',
+    help: 'Whether the serving certificate is valid now: 1, or 0 when it has expired or is not yet valid (the API server then fails every call)',
+    registers,
+    collect() {
+      this.set(sources.certificateValid() ? 1 : 0);
     },
   });
 
@@ -99,6 +113,12 @@ export function createWebhookMetrics(sources: MetricSources): WebhookMetrics {
       name: 'pidguard_tls_certificate_reloads_total',
       help: 'Serving certificate reloads after the files changed, by result (success, failure: the previous pair stays in use)',
       labelNames: ['result'],
+      registers,
+    }),
+    rejected: new Counter({
+      name: 'pidguard_webhook_rejected_total',
+      help: 'Connections and requests turned away to protect the replica, by reason: body-budget, connections, handshake-timeout, tls-handshake, request-timeout, bad-http',
+      labelNames: ['reason'],
       registers,
     }),
   };

@@ -1,10 +1,14 @@
-// Starts the webhook: HTTPS (TLS 1.2+) for the API server, plain HTTP for
-// Prometheus, certificate rotation, readiness, and graceful shutdown.
+// Starts the webhook: HTTPS (TLS 1.2+, forward-secret AEAD suites only) for the
+// API server, plain HTTP for Prometheus, certificate rotation, readiness,
+// graceful shutdown, and the limits that keep a hostile client from taking the
+// replica's memory or connections: a body budget, a connection cap, and
+// handshake, header and request timeouts enforced within a second.
 
 import { once } from 'node:events';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { NamespaceLabelSource } from '../kube/namespace-labels.js';
 import type { PolicyConfig } from '../policy/config.js';
 import { createAdmissionHandler } from './admission-handler.js';
@@ -12,7 +16,11 @@ import { DEFAULT_BODY_LIMIT_BYTES, type RequestListener } from './admission-endp
 import express from 'express';
 import { createWebhookApp, sendText } from './app.js';
 import type { Logger } from '../log.js';
-import { createWebhookMetrics, type WebhookMetrics } from './metrics.js';
+import { createBodyBudget } from './body-budget.js';
+import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.js';
+import { WebhookError } from './errors.js';
+import { createWebhookMetrics, type RejectionReason, type WebhookMetrics } from './metrics.js';
+import { errored, reviewOf } from './response.js';
 import { watchServingCertificate, type KeyPair } from './serving-certificate.js';
 
 export interface WebhookServerOptions {
@@ -27,6 +35,8 @@ export interface WebhookServerOptions {
   host?: string;
   certificatePollIntervalMs?: number;
   bodyLimitBytes?: number;
+  /** DEFAULT_SERVER_LIMITS for what is not given. */
+  limits?: Partial<ServerLimits>;
   /**
    * How long shutdown keeps accepting connections while /readyz answers 503, so the
    * endpoint removal reaches the API server before the listener closes.
@@ -45,6 +55,10 @@ export interface RunningWebhookServer {
   isReady(): boolean;
   /** Reviews being read or answered right now. */
   inFlight(): number;
+  /** Request body bytes held right now (against limits.bodyBytesInFlight). */
+  bodyBytesInFlight(): number;
+  /** Reads the certificate files now, as a change to them would (SIGHUP). */
+  reloadCertificate(): Promise<'reloaded' | 'unchanged' | 'failed'>;
   /** Stops being ready, stops accepting connections, finishes reviews in progress, closes everything. */
   shutdown(): Promise<void>;
 }
@@ -53,10 +67,27 @@ const DEFAULT_CERTIFICATE_POLL_MS = 10_000;
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 20_000;
 /** Longer than the API server's idle-connection timeout (90 s), so the server is never the side that closes a connection the client is about to reuse. */
 const KEEP_ALIVE_TIMEOUT_MS = 95_000;
+/** How often node:http checks header and request timeouts (its default, 30 s, would let a stalled body live 40 s). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+const VALIDITY_CHECK_INTERVAL_MS = 60_000;
+/** At most one warn line per rejection reason per interval; the metric counts every one. */
+const REJECTION_LOG_INTERVAL_MS = 10_000;
+/**
+ * TLS 1.2: ECDHE key exchange (forward secrecy) with AEAD ciphers only, what Go's crypto/tls (the
+ * API server's client) offers first. TLS 1.3 suites are all of that kind and keep Node's defaults.
+ */
+const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
 
 export async function startWebhookServer(options: WebhookServerOptions): Promise<RunningWebhookServer> {
   const { logger, namespaceLabels } = options;
   const now = options.now ?? Date.now;
+  const limits: ServerLimits = Object.assign({}, DEFAULT_SERVER_LIMITS, options.limits);
+  const bodyLimitBytes = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  if (limits.bodyBytesInFlight < bodyLimitBytes) throw new Error(`the body budget (${limits.bodyBytesInFlight} bytes) must hold at least one body of the limit (${bodyLimitBytes} bytes)`);
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) throw new Error(`the headers timeout (${limits.headersTimeoutMs} ms) must not exceed the request timeout (${limits.requestTimeoutMs} ms)`);
   let https: HttpsServer | undefined;
   let draining = false;
   let inFlight = 0;
@@ -70,6 +101,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       https?.setSecureContext(tlsOptions(pair));
       metrics.certificateReloads.inc({ result: 'success' });
       logger.info('serving certificate reloaded', certificateFields(pair));
+      checkValidity(pair, true);
     },
     onReloadFailure(error) {
       metrics.certificateReloads.inc({ result: 'failure' });
@@ -79,13 +111,28 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   const metrics = createWebhookMetrics({
     namespaceLabels,
     certificateExpirySeconds: () => (certificate.current().notAfter.getTime() - now()) / 1000,
+    certificateValid: () => validityProblem(certificate.current(), now()) === undefined,
   });
+  // Served anyway: refusing to start would not make the API server's calls succeed, and a renewed pair is picked up without a restart.
+  let reportedInvalid = false;
+  function checkValidity(pair: KeyPair, always: boolean) {
+    const problem = validityProblem(pair, now());
+    if (problem !== undefined && (always || !reportedInvalid)) {
+      logger.error(`serving certificate ${problem}: the API server refuses the TLS handshake, so its calls fail until the certificate is renewed`, certificateFields(pair));
+    }
+    reportedInvalid = problem !== undefined;
+  }
+  checkValidity(certificate.current(), true);
+  const validityTimer = setInterval(() => checkValidity(certificate.current(), false), VALIDITY_CHECK_INTERVAL_MS).unref();
+  const reject = rejectionRecorder(metrics, logger, now);
+  const bodyBudget = createBodyBudget(limits.bodyBytesInFlight);
 
   const app = createWebhookApp({
     handle: createAdmissionHandler({ config: options.config, namespaceLabels }),
     logger,
     metrics,
-    bodyLimitBytes: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    bodyLimitBytes,
+    bodyBudget,
     draining: () => draining,
     inFlight: {
       add: () => void (inFlight += 1),
@@ -100,15 +147,29 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     ],
   });
 
-  https = createHttpsServer({ ...tlsOptions(certificate.current()), keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 30_000, headersTimeout: 10_000 }, app);
-  https.on('tlsClientError', (error) => logger.debug('TLS handshake failed', { error: error.message }));
-  const metricsServer = createHttpServer(metricsApp(metrics, logger));
+  const httpOptions = {
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+  };
+  https = createHttpsServer({ ...tlsOptions(certificate.current()), ...httpOptions, handshakeTimeout: limits.handshakeTimeoutMs }, app);
+  https.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
+    reject(error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'handshake-timeout' : 'tls-handshake', { error: error.code ?? error.message, remote: socket.remoteAddress });
+  });
+  const metricsServer = createHttpServer(httpOptions, metricsApp(metrics, logger));
+  for (const server of [https, metricsServer]) {
+    server.maxConnections = limits.maxConnections;
+    server.on('drop', (data) => reject('connections', { remote: data?.remoteAddress, maxConnections: limits.maxConnections }));
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, reject));
+  }
 
   try {
     await listen(https, options.port, options.host);
     await listen(metricsServer, options.metricsPort, options.host);
   } catch (error) {
     certificate.stop();
+    clearInterval(validityTimer);
     https.close();
     metricsServer.close();
     throw error;
@@ -124,6 +185,8 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     // The certificate is loaded before the server exists, so it is ready as soon as labels are.
     isReady: () => !draining && namespaceLabels.isReady(),
     inFlight: () => inFlight,
+    bodyBytesInFlight: () => bodyBudget.inUse(),
+    reloadCertificate: () => certificate.reload(),
     async shutdown() {
       if (draining) return;
       draining = true;
@@ -142,6 +205,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       metricsServer.closeAllConnections();
       await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       certificate.stop();
+      clearInterval(validityTimer);
       await namespaceLabels.stop();
       logger.info('shut down', { unfinished: inFlight });
     },
@@ -149,7 +213,51 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
 }
 
 function tlsOptions(pair: KeyPair) {
-  return { cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' as const };
+  return { cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' as const, ciphers: TLS12_CIPHERS };
+}
+
+function validityProblem(pair: KeyPair, nowMs: number): string | undefined {
+  if (nowMs > pair.notAfter.getTime()) return `expired at ${pair.notAfter.toISOString()}`;
+  if (nowMs < pair.notBefore.getTime()) return `is not valid before ${pair.notBefore.toISOString()}`;
+  return undefined;
+}
+
+type Reject = (reason: RejectionReason, fields: Record<string, unknown>) => void;
+
+/** Counts every rejection; logs at most one warn line per reason per interval, with how many went unlogged. */
+function rejectionRecorder(metrics: WebhookMetrics, logger: Logger, now: () => number): Reject {
+  const lastLogged = new Map<RejectionReason, number>();
+  const unlogged = new Map<RejectionReason, number>();
+  return (reason, fields) => {
+    metrics.rejected.inc({ reason });
+    const at = now();
+    if (at - (lastLogged.get(reason) ?? -Infinity) < REJECTION_LOG_INTERVAL_MS) {
+      unlogged.set(reason, (unlogged.get(reason) ?? 0) + 1);
+      return;
+    }
+    logger.warn('connection rejected', { reason, ...fields, unloggedSinceLast: unlogged.get(reason) ?? 0 });
+    lastLogged.set(reason, at);
+    unlogged.set(reason, 0);
+  };
+}
+
+/**
+ * node:http's clientError (malformed request, header or request timeout): what Node would do by
+ * default (answer if it can, then destroy the socket), with an AdmissionReview body from the
+ * error table, and counted.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, reject: Reject): void {
+  // The client hung up (mid-request, or before sending one): nothing to answer, nothing to count.
+  if (error.code === 'ECONNRESET' || error.code === 'HPE_INVALID_EOF_STATE' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  reject(timedOut ? 'request-timeout' : 'bad-http', { error: error.code ?? error.message, remote: (socket as Socket).remoteAddress });
+  const failure = timedOut ? new WebhookError('REQUEST_TIMEOUT') : new WebhookError('BAD_HTTP', error.code);
+  const body = JSON.stringify(reviewOf(undefined, errored(failure.status, failure.message)));
+  socket.write(`HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.destroy();
 }
 
 function certificateFields(pair: KeyPair) {

@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 export interface KeyPair {
   cert: string;
   key: string;
+  notBefore: Date;
   notAfter: Date;
   /** SHA-256 fingerprint of the leaf certificate. */
   fingerprint: string;
@@ -40,7 +41,7 @@ export async function loadKeyPair(certPath: string, keyPath: string): Promise<Ke
     throw new Error(`key ${keyPath} is not a PEM private key: ${(error as Error).message}`);
   }
   if (!leaf.checkPrivateKey(privateKey)) throw new Error(`key ${keyPath} does not belong to certificate ${certPath}`);
-  return { cert, key, notAfter: new Date(leaf.validTo), fingerprint: leaf.fingerprint256 };
+  return { cert, key, notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo), fingerprint: leaf.fingerprint256 };
 }
 
 async function readPem(path: string, what: string): Promise<string> {
@@ -64,6 +65,8 @@ export interface CertificateWatchOptions {
 
 export interface ServingCertificate {
   current(): KeyPair;
+  /** Reads the files now (as a change would); says whether a new pair was installed. */
+  reload(): Promise<'reloaded' | 'unchanged' | 'failed'>;
   stop(): void;
 }
 
@@ -78,27 +81,33 @@ export async function watchServingCertificate(options: CertificateWatchOptions):
   let reloading: Promise<void> = Promise.resolve();
   let stopped = false;
 
-  const reload = async () => {
-    if (stopped) return;
+  const reload = async (): Promise<'reloaded' | 'unchanged' | 'failed'> => {
+    if (stopped) return 'unchanged';
     try {
       const next = await loadKeyPair(options.certPath, options.keyPath);
-      if (stopped || (next.fingerprint === pair.fingerprint && next.key === pair.key)) return;
+      if (stopped || (next.fingerprint === pair.fingerprint && next.key === pair.key)) return 'unchanged';
       pair = next;
       options.onReload(next);
+      return 'reloaded';
     } catch (error) {
       options.onReloadFailure(error as Error);
+      return 'failed';
     }
   };
   // Reloads run one at a time, in order, so a slow read never overwrites a newer pair.
-  const onChange = () => {
-    reloading = reloading.then(reload);
+  const queueReload = () => {
+    const result = reloading.then(reload);
+    reloading = result.then(() => undefined);
+    return result;
   };
+  const onChange = () => void queueReload();
   const watchOptions = { interval: options.pollIntervalMs, persistent: false };
   watchFile(options.certPath, watchOptions, onChange);
   watchFile(options.keyPath, watchOptions, onChange);
 
   return {
     current: () => pair,
+    reload: queueReload,
     stop() {
       stopped = true;
       unwatchFile(options.certPath, onChange);

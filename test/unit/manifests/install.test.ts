@@ -215,6 +215,20 @@ describe('the default install (kubectl kustomize .)', () => {
         { name: 'metrics', port: 9090, targetPort: 'metrics', protocol: 'TCP' },
       ]);
     });
+
+    it('has a NetworkPolicy: the serving port from anywhere (the API server is not selectable), metrics from in-cluster pods only', () => {
+      const policy = find(install(), 'NetworkPolicy', 'pidguard-webhook');
+      const podLabels = (deployment().spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+      const spec = policy.spec as { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: unknown[] };
+      expect(podLabels).toMatchObject(spec.podSelector.matchLabels);
+      expect(spec.policyTypes).toEqual(['Ingress']);
+      expect(spec.ingress).toEqual([
+        { ports: [{ port: 'https', protocol: 'TCP' }] },
+        { from: [{ namespaceSelector: {} }], ports: [{ port: 'metrics', protocol: 'TCP' }] },
+      ]);
+      const portNames = (container().ports as Array<{ name: string }>).map((port) => port.name).sort();
+      expect(portNames).toEqual(['https', 'metrics']); // every port the pod opens is covered by a rule
+    });
   });
 
   describe('node agent DaemonSet', () => {

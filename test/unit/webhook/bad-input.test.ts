@@ -2,6 +2,7 @@
 // a metric, and a server that keeps serving.
 
 import request from 'supertest';
+import { gzipSync } from 'node:zlib';
 import { WEBHOOK_ERRORS } from '../../../src/webhook/errors.js';
 import { decodeAdmissionReview } from '../../../src/webhook/admission-review.js';
 import { bestEffortPod, configWith, dotnetPod, namespaceObject, review, testApp } from './support.js';
@@ -56,7 +57,23 @@ describe('refused requests', () => {
   });
 
   it('wrong content type', async () => {
-    await expectRefused(await send(valid(), 'text/plain'), 415, 'UNSUPPORTED_MEDIA_TYPE', /Content-Type must be application\/json: got "text\/plain"/);
+    await expectRefused(await send(valid(), 'text/plain'), 415, 'UNSUPPORTED_MEDIA_TYPE', /Content-Type must be application\/json, in UTF-8: got "text\/plain"/);
+  });
+
+  it('a charset other than UTF-8 (UTF-8 in any spelling is read)', async () => {
+    await expectRefused(await send(valid(), 'application/json; charset=iso-8859-1'), 415, 'UNSUPPORTED_MEDIA_TYPE', /in UTF-8: charset "iso-8859-1" is not utf-8$/);
+    await expectRefused(await send(valid(), 'application/json;charset="UTF-16"'), 415, 'UNSUPPORTED_MEDIA_TYPE', /charset "utf-16" is not utf-8$/);
+    for (const utf8 of ['application/json; charset=utf-8', 'Application/JSON;Charset="UTF-8"', 'application/json; charset=utf8']) {
+      expect((await send(valid(), utf8)).status).toBe(200);
+    }
+  });
+
+  it('a gzip body: 415, and no byte of the body in the message', async () => {
+    const gzipped = gzipSync(valid());
+    const res = await request(app).post('/validate').set('content-type', 'application/json').set('content-encoding', 'gzip').send(gzipped);
+    await expectRefused(res, 415, 'UNSUPPORTED_CONTENT_ENCODING', /^Content-Encoding must be identity: compressed bodies are not read: got "gzip"$/);
+    expect(res.headers.connection).toBe('close');
+    expect((await request(app).post('/validate').set('content-type', 'application/json').set('content-encoding', 'identity').send(valid())).status).toBe(200);
   });
 
   it('a body declared over the limit (streamed bodies: see server.test.ts)', async () => {

@@ -51,6 +51,9 @@ describe('pidguard serve flags', () => {
     expect(await runCli(['serve', '--log-level', 'chatty'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--log-level must be one of debug, info, warn, error') });
     const missing = await runCli(['serve', '--tls-cert', join(work, 'nope.crt'), '--tls-key', join(work, 'nope.key'), '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1']);
     expect(missing).toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot start: cannot read certificate .*nope.crt: ENOENT; cannot read key .*nope.key: ENOENT/) });
+    expect(await runCli(['serve', '--body-budget-mib', '6'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--body-budget-mib must be a whole number from 7 to 4096') });
+    expect(await runCli(['serve', '--headers-timeout', '20s', '--request-timeout', '10s'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--headers-timeout must not be longer than --request-timeout') });
+    expect(await runCli(['serve', '--handshake-timeout', 'soon'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--handshake-timeout must be a duration') });
     const badFile = await runCli(['serve', '--namespaces-file', join(work, 'nope.yaml')]);
     expect(badFile).toMatchObject({ code: 1, stderr: expect.stringContaining('cannot read: ENOENT') });
   });
@@ -98,6 +101,19 @@ describe('pidguard serve (child process)', () => {
   it('came up on a fresh directory with a generated certificate and no cluster', async () => {
     for (const file of ['ca.crt', 'ca.key', 'tls.crt', 'tls.key']) expect(existsSync(join(directory, 'certs', file))).toBe(true);
     expect(lines.map((line) => line.msg)).toEqual(expect.arrayContaining(['generated a development certificate', 'no cluster and no --namespaces-file: every namespace gets the default mode (fail closed)']));
+    expect(await get('/readyz')).toBe(200);
+  });
+
+  it('on SIGHUP: logs, reads the certificate files again, and keeps serving', async () => {
+    const before = lines.length;
+    child.kill('SIGHUP');
+    const deadline = Date.now() + 10_000;
+    while (!lines.slice(before).some((line) => line.msg === 'SIGHUP: the serving certificate files are unchanged')) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`serve died on SIGHUP (${child.exitCode ?? child.signalCode})`);
+      if (Date.now() > deadline) throw new Error(`no SIGHUP log lines: ${JSON.stringify(lines.slice(before))}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(lines.slice(before).map((line) => line.msg)).toContain('SIGHUP: reading the serving certificate files again');
     expect(await get('/readyz')).toBe(200);
   });
 

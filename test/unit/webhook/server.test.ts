@@ -116,6 +116,14 @@ describe('HTTPS server', () => {
     await expect(handshake(server.port, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' })).rejects.toThrow();
   });
 
+  it('refuses TLS 1.2 clients offering only CBC-SHA1 or non-forward-secret suites, and counts them', async () => {
+    for (const ciphers of ['AES128-SHA:AES256-SHA:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA', 'AES128-GCM-SHA256:AES256-GCM-SHA384']) {
+      await expect(handshake(server.port, { maxVersion: 'TLSv1.2', ciphers })).rejects.toThrow(/handshake failure/i);
+    }
+    expect(await handshake(server.port, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' })).toMatchObject({ protocol: 'TLSv1.2' });
+    expect(await getMetrics(server.metricsPort)).toMatch(/^pidguard_webhook_rejected_total\{reason="tls-handshake"\} [2-9]/m);
+  });
+
   it('exports seconds until the certificate expires, on a plain-HTTP metrics port', async () => {
     expect(await getMetrics(server.metricsPort)).toMatch(/^pidguard_tls_certificate_expiry_seconds 1000$/m);
     expect(await getPlain(server.metricsPort, '/healthz')).toEqual({ status: 200, text: 'ok\n' });
@@ -162,6 +170,34 @@ describe('HTTPS server', () => {
   it('still answers, verified against the CA of the pair now served', async () => {
     const res = await post(server.port, servingCa, JSON.stringify(review({ object: bestEffortPod() })));
     expect(res.status).toBe(200);
+  });
+});
+
+describe('a serving certificate that is not valid now', () => {
+  it.each([
+    // The renewed pair is valid from 5 minutes ago for 60 days: past the first one's expiry, but not before its start.
+    ['expired', (cert: X509Certificate) => new Date(cert.validTo).getTime() + 1000, /^serving certificate expired at /, (fixed: number) => fixed],
+    ['not yet valid', (cert: X509Certificate) => new Date(cert.validFrom).getTime() - 1000, /^serving certificate is not valid before /, () => Date.now()],
+  ])('%s: is served, logged as an error and exposed; a renewed pair makes it valid again', async (_name, nowFor, message, nowAfterRenewal) => {
+    const certs = await certificateDirectory();
+    const clock = { now: nowFor(new X509Certificate(certs.certificates.cert)) };
+    const { server, logs } = await start(certs.paths.cert, certs.paths.key, { now: () => clock.now });
+    try {
+      expect(logs.find((line) => message.test(String(line.msg)))).toMatchObject({ level: 'error', certificateSha256: fingerprintOf(certs.certificates.cert) });
+      expect(await getMetrics(server.metricsPort)).toMatch(/^pidguard_tls_certificate_valid 0$/m);
+      expect((await handshake(server.port)).fingerprint).toBe(fingerprintOf(certs.certificates.cert));
+      const renewed = generateDevCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], days: 60 });
+      writeFileSync(`${certs.paths.key}.new`, renewed.key);
+      writeFileSync(`${certs.paths.cert}.new`, renewed.cert);
+      renameSync(`${certs.paths.key}.new`, certs.paths.key);
+      renameSync(`${certs.paths.cert}.new`, certs.paths.cert);
+      await eventually(() => handshake(server.port), (h) => h.fingerprint === fingerprintOf(renewed.cert), 'the renewed certificate');
+      clock.now = nowAfterRenewal(clock.now);
+      expect(await getMetrics(server.metricsPort)).toMatch(/^pidguard_tls_certificate_valid 1$/m);
+    } finally {
+      await server.shutdown();
+      certs.remove();
+    }
   });
 });
 

@@ -13,6 +13,8 @@ import type { KubeObject } from '../../../src/policy/types.js';
 import { createAdmissionHandler } from '../../../src/webhook/admission-handler.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../../../src/webhook/admission-endpoint.js';
 import { createWebhookApp } from '../../../src/webhook/app.js';
+import { createBodyBudget } from '../../../src/webhook/body-budget.js';
+import { DEFAULT_SERVER_LIMITS } from '../../../src/webhook/limits.js';
 import { devCertificatePaths, generateDevCertificates, writeDevCertificates } from '../../../src/webhook/dev-certificates.js';
 import { createJsonLogger } from '../../../src/log.js';
 import { createWebhookMetrics } from '../../../src/webhook/metrics.js';
@@ -88,9 +90,9 @@ export const STANDARD_NAMESPACES = {
   typo: { 'pidguard.io/mode': 'of' },
 };
 
-export function testApp(options: { namespaceLabels?: NamespaceLabelSource; config?: PolicyConfig; bodyLimitBytes?: number } = {}) {
+export function testApp(options: { namespaceLabels?: NamespaceLabelSource; config?: PolicyConfig; bodyLimitBytes?: number; bodyBytesInFlight?: number } = {}) {
   const namespaceLabels = options.namespaceLabels ?? namespaces(STANDARD_NAMESPACES);
-  const metrics = createWebhookMetrics({ namespaceLabels, certificateExpirySeconds: () => 3600 });
+  const metrics = createWebhookMetrics({ namespaceLabels, certificateExpirySeconds: () => 3600, certificateValid: () => true });
   const { lines, logger } = logCapture();
   let inFlight = 0;
   const app = createWebhookApp({
@@ -98,6 +100,7 @@ export function testApp(options: { namespaceLabels?: NamespaceLabelSource; confi
     logger,
     metrics,
     bodyLimitBytes: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    bodyBudget: createBodyBudget(options.bodyBytesInFlight ?? DEFAULT_SERVER_LIMITS.bodyBytesInFlight),
     draining: () => false,
     inFlight: { add: () => void (inFlight += 1), done: () => void (inFlight -= 1) },
     readiness: [{ name: 'namespace-labels', problem: () => (namespaceLabels.isReady() ? undefined : 'syncing') }],

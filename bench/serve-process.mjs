@@ -1,0 +1,128 @@
+// What the webhook benchmarks share: a working directory with development
+// certificates and a namespaces file, `pidguard serve` started from this
+// checkout's dist/ as a child process (logging to a file, as in production),
+// its RSS from /proc, and AdmissionReview bodies as the API server sends them.
+
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** A temporary directory with development certificates (for localhost) and a namespaces file. */
+export async function benchWorkDirectory() {
+  const work = mkdtempSync(join(tmpdir(), 'pidguard-bench-'));
+  const { generateDevCertificates, writeDevCertificates, devCertificatePaths } = await import('../dist/webhook/dev-certificates.js');
+  const paths = devCertificatePaths(work);
+  await writeDevCertificates(generateDevCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], days: 1 }), paths);
+  writeFileSync(join(work, 'namespaces.yaml'), 'team-a: {}\n');
+  return { work, paths, ca: readFileSync(paths.caCert) };
+}
+
+/** Current resident set of a process. */
+export function rssMiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) / 1024;
+}
+
+export async function startPidguard(work, paths, extraArgs = []) {
+  const log = openSync(join(work, 'pidguard.log'), 'w');
+  const child = spawn(process.execPath, [
+    join(root, 'bin/pidguard.js'), 'serve', '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1',
+    '--tls-cert', paths.cert, '--tls-key', paths.key, '--namespaces-file', join(work, 'namespaces.yaml'), ...extraArgs,
+  ], { stdio: ['ignore', 'ignore', log] });
+  closeSync(log);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const listening = readFileSync(join(work, 'pidguard.log'), 'utf8').split('\n').find((line) => line.includes('"msg":"listening"'));
+    if (listening) return { child, port: JSON.parse(listening).port };
+    if (child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill();
+  throw new Error(`pidguard serve did not start: ${readFileSync(join(work, 'pidguard.log'), 'utf8')}`);
+}
+
+export function peakRssMiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) / 1024;
+}
+
+export function review(uid, object) {
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid,
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      requestKind: { group: '', version: 'v1', kind: 'Pod' },
+      requestResource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: 'team-a',
+      operation: 'CREATE',
+      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', uid: 'f2c3', groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },
+      object,
+      oldObject: null,
+      dryRun: false,
+      options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
+    },
+  });
+}
+
+/** A pod as a Deployment's ReplicaSet creates it: .NET image, probes, volumes, no resources. */
+export function dotnetPod() {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: 'orders-api-7d9f8b6c5d-',
+      namespace: 'team-a',
+      labels: { app: 'orders-api', 'pod-template-hash': '7d9f8b6c5d', 'app.kubernetes.io/part-of': 'shop' },
+      annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-11-20T10:00:00Z', 'prometheus.io/scrape': 'true' },
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'orders-api-7d9f8b6c5d', uid: '4b1c', controller: true, blockOwnerDeletion: true }],
+    },
+    spec: {
+      serviceAccountName: 'orders-api',
+      containers: [{
+        name: 'api',
+        image: 'mcr.microsoft.com/dotnet/aspnet:8.0',
+        command: ['dotnet', 'Orders.Api.dll'],
+        ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
+        env: [
+          { name: 'ASPNETCORE_URLS', value: 'http://+:8080' },
+          { name: 'ConnectionStrings__Orders', valueFrom: { secretKeyRef: { name: 'orders-db', key: 'connection' } } },
+          { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        ],
+        readinessProbe: { httpGet: { path: '/healthz/ready', port: 'http' }, periodSeconds: 5 },
+        livenessProbe: { httpGet: { path: '/healthz/live', port: 'http' }, periodSeconds: 10 },
+        volumeMounts: [{ name: 'config', mountPath: '/app/config', readOnly: true }, { name: 'kube-api-access-x1', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }],
+        imagePullPolicy: 'IfNotPresent',
+        terminationMessagePath: '/dev/termination-log',
+        terminationMessagePolicy: 'File',
+      }],
+      volumes: [
+        { name: 'config', configMap: { name: 'orders-api-config' } },
+        { name: 'kube-api-access-x1', projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] } },
+      ],
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 30,
+      dnsPolicy: 'ClusterFirst',
+      schedulerName: 'default-scheduler',
+      tolerations: [
+        { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+        { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+      ],
+    },
+  };
+}
+
+export function bestEffortPod() {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'worker', namespace: 'team-a', labels: { app: 'worker' } },
+    spec: { containers: [{ name: 'worker', image: 'registry.example.com/worker:1.4.2', args: ['--queue', 'orders'] }], restartPolicy: 'Always' },
+  };
+}
