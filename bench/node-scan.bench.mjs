@@ -72,12 +72,20 @@ async function agentPeakRss(durationMs, podsArgs) {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { PATH: process.env.PATH, NODE_NAME: 'bench' },
   });
+  // Bounded: the benchmark holds most of the machine's PIDs meanwhile, so it must never wait forever.
   const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the agent did not log "agent started" within 30 s')), 30_000);
     agent.once('exit', (code) => reject(new Error(`agent exited with ${code}`)));
     createInterface({ input: agent.stderr }).on('line', (line) => {
       const entry = JSON.parse(line);
-      if (entry.message === 'agent started') resolve(entry.metricsPort);
+      if (entry.msg === 'agent started') {
+        clearTimeout(timer);
+        resolve(entry.metricsPort);
+      }
     });
+  }).catch((error) => {
+    agent.kill('SIGKILL');
+    throw error;
   });
   const deadline = Date.now() + durationMs;
   let scans = 0;

@@ -9,10 +9,10 @@ import { listNodePods } from '../kube/node-agent-pods.js';
 import { readPodsFile, PodsFileError, type NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { scanNode, type NodeScan, type PodUsage } from '../node/scan.js';
-import { EXIT_CODES, formatCount, formatPercent, judgeNode, podLabel, thresholdsError, type Thresholds, type Verdict } from '../node/verdict.js';
+import { budgetOf, EXIT_CODES, formatCount, formatPercent, judgeNode, podLabel, thresholdsError, type Thresholds, type Verdict } from '../node/verdict.js';
 import { flagOrEnv, integerFlag, parseFlags, ratioFlag, USAGE_EXIT } from './args.js';
 import { CliError, type CliIO, type Command } from './io.js';
-import { formatTable } from './table.js';
+import { formatTable, printable, terminalSafeJson } from './table.js';
 
 /** Flags `node` and `agent` share: where the node's files are and where its pods come from. */
 export const NODE_SOURCE_FLAGS = {
@@ -141,21 +141,24 @@ export const nodeCommand: Command = {
     try {
       scan = scanNode({ procRoot: sources.procRoot, cgroupRoot: sources.cgroupRoot, pods: lookup.pods, top });
     } catch (error) {
-      if (error instanceof ProcUnreadableError) throw new CliError(error.message, EXIT_CODES.unreadable);
+      if (error instanceof ProcUnreadableError) throw new CliError(printable(error.message), EXIT_CODES.unreadable);
       throw error;
     }
     const verdict = judgeNode(scan, sources.thresholds);
-    io.stdout.write(values.json ? `${JSON.stringify(nodeReportJson(scan, verdict, lookup.source), null, 2)}\n` : renderNodeReport(scan, verdict, lookup.source, top));
+    io.stdout.write(values.json ? `${terminalSafeJson(nodeReportJson(scan, verdict, lookup.source))}\n` : renderNodeReport(scan, verdict, lookup.source, top));
     return EXIT_CODES[verdict.level];
   },
 };
 
 export function nodeReportJson(scan: NodeScan, verdict: Verdict, podsSource: string) {
   return {
-    verdict: { level: verdict.level, summary: verdict.summary, nextSteps: verdict.nextSteps },
-    node: { ...scan.tasks, usageRatio: scan.usageRatio, headroom: scan.headroom },
+    verdict: { level: verdict.level, summary: verdict.summary, headline: verdict.headline, offenders: verdict.offenders, nextSteps: verdict.nextSteps },
+    node: { ...scan.tasks, usageRatio: scan.nodeBudget.usageRatio, headroom: scan.nodeBudget.headroom },
+    budgets: { binding: scan.binding.scope, node: scan.nodeBudget, pods: scan.podsBudget },
+    kubepods: scan.kubepods,
+    holders: scan.holders,
     podPidsLimit: scan.podPidsLimit,
-    processes: { count: scan.processCount, unreadable: scan.unreadableProcesses },
+    processes: { count: scan.processCount, vanished: scan.vanishedProcesses, unreadable: scan.unreadableProcesses, unreadableExamples: scan.unreadableExamples },
     top: scan.top,
     pods: scan.pods,
     podsSource,
@@ -165,31 +168,59 @@ export function nodeReportJson(scan: NodeScan, verdict: Verdict, podsSource: str
 
 function renderNodeReport(scan: NodeScan, verdict: Verdict, podsSource: string, top: number): string {
   const { tasks } = scan;
-  const lines: string[] = [
+  // Every line passes through printable() (tables per cell): pod names, process names and API errors come from outside.
+  const out: string[] = [];
+  const say = (...lines: string[]) => void out.push(...lines.map(printable));
+  const table = (text: string) => void out.push(text.trimEnd());
+  const ofCeiling = (tasksHeld: number, holder: { pod?: unknown }) => formatPercent(tasksHeld / budgetOf(scan, holder).ceiling);
+  say(
     `${verdict.level.toUpperCase()}: ${verdict.summary}`,
-    `ceiling ${formatCount(tasks.ceiling)} = min(kernel.pid_max ${formatCount(tasks.pidMax)}, kernel.threads-max ${formatCount(tasks.threadsMax)}); tasks from /proc/loadavg`,
+    ...(verdict.headline ? [`biggest holder: ${verdict.headline}`] : []),
+    `node ceiling ${formatCount(tasks.ceiling)} = min(kernel.pid_max ${formatCount(tasks.pidMax)}, kernel.threads-max ${formatCount(tasks.threadsMax)}); tasks from /proc/loadavg`,
+    'problem' in scan.kubepods
+      ? `pods ceiling: kubepods cgroup not read (${scan.kubepods.problem}): pods judged against the node's ceiling only`
+      : `pods ceiling: kubepods pids.max ${typeof scan.kubepods.max === 'number' ? formatCount(scan.kubepods.max) : scan.kubepods.max}, pids.current ${formatCount(scan.kubepods.current)} (${scan.kubepods.dir})`,
     `kubelet podPidsLimit: ${scan.podPidsLimit.detail}`,
-    `${formatCount(scan.processCount)} processes read (${scan.unreadableProcesses} vanished or unreadable mid-scan) in ${scan.durationMs.toFixed(1)} ms; pods: ${podsSource}`,
+    `${formatCount(scan.processCount)} processes read, ${formatCount(scan.vanishedProcesses)} vanished mid-scan, ${unreadableSummary(scan)} in ${scan.durationMs.toFixed(1)} ms; pods: ${podsSource}`,
     '',
-    'TOP PROCESSES BY THREADS',
-  ];
+    'TOP TASK HOLDERS (pods, and cgroups outside pods; tasks = threads of all their processes)',
+  );
+  const holderRows = scan.holders.map((holder) => [
+    holder.pod ? podLabel(holder.pod) : `cgroup ${holder.cgroup}`,
+    formatCount(holder.tasks),
+    formatCount(holder.processes),
+    ofCeiling(holder.tasks, holder),
+    holder.biggest.runtime,
+    String(holder.biggest.pid),
+    formatCount(holder.biggest.threads),
+    holder.biggest.command,
+  ]);
+  table(formatTable(['holder', 'tasks', 'processes', 'of ceiling', 'runtime', 'biggest pid', 'its threads', 'its command'], holderRows));
+  say('', 'TOP PROCESSES BY THREADS');
   const processRows = scan.top.map((process) => [
     String(process.pid),
     formatCount(process.threads),
-    formatPercent(process.threads / tasks.ceiling),
+    ofCeiling(process.threads, process),
     process.runtime,
     process.pod ? podLabel(process.pod) : '-',
     process.containerId ? process.containerId.slice(0, 13) : '-',
     process.command,
   ]);
-  lines.push(formatTable(['pid', 'threads', 'of ceiling', 'runtime', 'pod', 'container', 'command'], processRows).trimEnd(), '');
+  table(formatTable(['pid', 'threads', 'of ceiling', 'runtime', 'pod', 'container', 'command'], processRows));
   const shownPods = scan.pods.slice(0, top);
-  lines.push('PODS (pod-level pids cgroup)');
-  lines.push(formatTable(['pod', 'qos', 'threads seen', 'pids.current', 'pids.max', 'refused forks', 'pids-limit', 'limit set by'], shownPods.map(podRow)).trimEnd());
-  if (scan.pods.length > shownPods.length) lines.push(`(+${scan.pods.length - shownPods.length} more pods; --top or --json for all)`);
-  lines.push('', 'NEXT STEPS');
-  lines.push(...(verdict.nextSteps.length > 0 ? verdict.nextSteps.map((step, index) => `${index + 1}. ${step}`) : ['Nothing to do: the node has PID headroom.']));
-  return `${lines.join('\n')}\n`;
+  say('', 'PODS (pod-level pids cgroup)');
+  table(formatTable(['pod', 'qos', 'processes', 'threads seen', 'pids.current', 'pids.max', 'refused forks', 'pids-limit', 'limit set by'], shownPods.map(podRow)));
+  if (scan.pods.length > shownPods.length) say(`(+${scan.pods.length - shownPods.length} more pods; --top or --json for all)`);
+  say('', 'NEXT STEPS');
+  say(...(verdict.nextSteps.length > 0 ? verdict.nextSteps.map((step, index) => `${index + 1}. ${step}`) : ['Nothing to do: the node has PID headroom.']));
+  return `${out.join('\n')}\n`;
+}
+
+function unreadableSummary(scan: NodeScan): string {
+  if (scan.unreadableProcesses === 0) return '0 unreadable';
+  const examples = scan.unreadableExamples.map((example) => `PID ${example.pid}: ${example.problem}`).join('; ');
+  const more = scan.unreadableProcesses > scan.unreadableExamples.length ? `; +${scan.unreadableProcesses - scan.unreadableExamples.length} more` : '';
+  return `${formatCount(scan.unreadableProcesses)} unreadable (${examples}${more}; skipped)`;
 }
 
 function podRow(pod: PodUsage): string[] {
@@ -197,6 +228,7 @@ function podRow(pod: PodUsage): string[] {
   return [
     podLabel(pod),
     pod.qos ?? '-',
+    formatCount(pod.processes),
     formatCount(pod.threads),
     optional(pod.pids.current),
     optional(pod.pids.max),

@@ -5,8 +5,8 @@
 
 import type { AgentScanResult, ClusterReporter } from '../node/agent.js';
 import type { EnforcementAction } from '../node/enforce.js';
-import type { PodRef, PodUsage, TopProcess } from '../node/scan.js';
-import { formatCount, formatPercent, podLabel, type VerdictLevel } from '../node/verdict.js';
+import type { PodRef, PodUsage } from '../node/scan.js';
+import { formatCount, holderText, type VerdictLevel } from '../node/verdict.js';
 import type { KubeApi } from './node-agent-api.js';
 
 export const PID_PRESSURE_RISK_CONDITION = 'PIDPressureRisk';
@@ -58,12 +58,12 @@ export class KubeNodeReporter implements ClusterReporter {
     await attempt(() => this.setCondition(verdict.level, verdict.summary));
     if (findings.levelChanged && !(findings.previousLevel === undefined && verdict.level === 'ok')) {
       const atRisk = verdict.level !== 'ok';
-      const offenders = verdict.offenders.map((process) => `PID ${process.pid} ${process.name} ${formatCount(process.threads)} threads${process.pod ? ` in ${podLabel(process.pod)}` : ''}`);
+      const offenders = verdict.offenders.map((holder) => holderText(scan, holder));
       const message = atRisk ? `PID usage ${verdict.level}: ${verdict.summary}${offenders.length ? `; top: ${offenders.join(', ')}` : ''}` : `PID usage back to ok: ${verdict.summary}`;
       await attempt(() => this.nodeEvent(atRisk ? EVENT_REASONS.nodeAtRisk : EVENT_REASONS.nodeRecovered, atRisk ? 'Warning' : 'Normal', message));
     }
-    for (const process of findings.newOffenders) {
-      await attempt(() => this.podEvent(process.pod as PodRef, EVENT_REASONS.threadHog, 'Warning', threadHogMessage(process, scan.tasks.ceiling, this.nodeName)));
+    for (const holder of findings.newOffenders) {
+      await attempt(() => this.podEvent(holder.pod as PodRef, EVENT_REASONS.threadHog, 'Warning', `on node ${this.nodeName}: ${holderText(scan, holder)}`));
     }
     for (const action of findings.enforcementChanges) {
       await attempt(() => this.enforcementEvent(action));
@@ -148,10 +148,6 @@ export class KubeNodeReporter implements ClusterReporter {
     };
     await this.api.call('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, `create a ${reason} Event on ${involvedObject.kind} ${involvedObject.name}`, body);
   }
-}
-
-function threadHogMessage(process: TopProcess, ceiling: number, nodeName: string): string {
-  return `PID ${process.pid} (${process.name}${process.runtime !== 'unknown' ? `, ${process.runtime}` : ''}) holds ${formatCount(process.threads)} threads, ${formatPercent(process.threads / ceiling)} of node ${nodeName}'s PID ceiling (${formatCount(ceiling)})`;
 }
 
 function limitReachedMessage(pod: PodUsage): string {

@@ -13,7 +13,14 @@ export class AgentMetrics {
   readonly registry = new Registry();
   private readonly tasks = this.gauge('pidguard_node_tasks', 'Tasks (processes and threads) on the node, from /proc/loadavg');
   private readonly ceiling = this.gauge('pidguard_node_pid_ceiling', 'Tasks the node can hold: min(kernel.pid_max, kernel.threads-max)');
-  private readonly ratio = this.gauge('pidguard_node_pid_usage_ratio', 'pidguard_node_tasks / pidguard_node_pid_ceiling');
+  private readonly podsTasks = this.gauge('pidguard_pods_tasks', 'Tasks in all pods: the top kubepods cgroup\'s pids.current (absent when it was not found)');
+  private readonly podsCeiling = this.gauge('pidguard_pods_pid_ceiling', 'Tasks all pods together can hold: min(kubepods pids.max, pidguard_node_pid_ceiling) (absent when kubepods was not found)');
+  private readonly ratio = this.gauge('pidguard_node_pid_usage_ratio', 'Usage against the binding ceiling, which the verdict judges: the higher of pidguard_node_tasks / pidguard_node_pid_ceiling and pidguard_pods_tasks / pidguard_pods_pid_ceiling');
+  private readonly binding = this.gauge('pidguard_pid_ceiling_binding', '1 for the budget the verdict judges (node or pods) and where its ceiling comes from', ['budget', 'ceiling']);
+  private readonly holderTasks = this.gauge('pidguard_top_holder_tasks', 'Tasks (threads of all processes) of the pods and cgroups outside pods holding the most (top N)', ['namespace', 'pod', 'cgroup']);
+  private readonly holderProcesses = this.gauge('pidguard_top_holder_processes', 'Processes of the same top N holders', ['namespace', 'pod', 'cgroup']);
+  private readonly podProcesses = this.gauge('pidguard_pod_processes', 'Processes seen in the pod\'s containers', ['namespace', 'pod', 'uid']);
+  private readonly skipped = this.gauge('pidguard_scan_skipped_processes', 'Processes the last scan skipped: vanished (exited mid-scan) or unreadable (status not a regular file, not readable, or nonsense)', ['reason']);
   private readonly verdict = this.gauge('pidguard_node_verdict', '1 for the verdict of the last scan', ['level']);
   private readonly processThreads = this.gauge('pidguard_process_threads', 'Threads of the processes holding the most threads (top N)', ['pid', 'command', 'runtime', 'namespace', 'pod', 'container']);
   private readonly podCurrent = this.gauge('pidguard_pod_pids_current', 'Tasks in the pod-level cgroup (pids.current)', ['namespace', 'pod', 'uid']);
@@ -40,7 +47,24 @@ export class AgentMetrics {
     this.scanDuration.observe(scan.durationMs / 1000);
     this.tasks.set(scan.tasks.tasks);
     this.ceiling.set(scan.tasks.ceiling);
-    this.ratio.set(scan.usageRatio);
+    this.podsTasks.reset();
+    this.podsCeiling.reset();
+    if (scan.podsBudget) {
+      this.podsTasks.set(scan.podsBudget.used);
+      this.podsCeiling.set(scan.podsBudget.ceiling);
+    }
+    this.ratio.set(scan.binding.usageRatio);
+    this.binding.reset();
+    this.binding.set({ budget: scan.binding.scope, ceiling: scan.binding.ceilingSource }, 1);
+    this.skipped.set({ reason: 'vanished' }, scan.vanishedProcesses);
+    this.skipped.set({ reason: 'unreadable' }, scan.unreadableProcesses);
+    this.holderTasks.reset();
+    this.holderProcesses.reset();
+    for (const holder of scan.holders) {
+      const labels = { namespace: holder.pod?.namespace ?? '', pod: holder.pod ? holder.pod.name ?? holder.pod.uid : '', cgroup: holder.cgroup ?? '' };
+      this.holderTasks.set(labels, holder.tasks);
+      this.holderProcesses.set(labels, holder.processes);
+    }
     for (const candidate of LEVELS) this.verdict.set({ level: candidate }, candidate === level ? 1 : 0);
     this.processThreads.reset();
     for (const process of scan.top) {
@@ -59,8 +83,10 @@ export class AgentMetrics {
     this.podCurrent.reset();
     this.podMax.reset();
     this.podRefused.reset();
+    this.podProcesses.reset();
     for (const pod of scan.pods) {
       const labels = { namespace: pod.namespace ?? '', pod: pod.name ?? '', uid: pod.uid };
+      this.podProcesses.set(labels, pod.processes);
       if (pod.pids.current !== undefined) this.podCurrent.set(labels, pod.pids.current);
       if (pod.pids.max !== undefined) this.podMax.set(labels, pod.pids.max === 'max' ? 0 : pod.pids.max);
       if (pod.pids.refusedForks !== undefined) this.podRefused.set(labels, pod.pids.refusedForks);

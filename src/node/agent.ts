@@ -10,7 +10,7 @@ import { AgentMetrics } from './agent-metrics.js';
 import type { LogLevel } from '../log.js';
 import type { NodePod } from './pods.js';
 import { ownTaskUsage, ProcUnreadableError } from './procfs.js';
-import { scanNode, type NodeScan, type PodUsage, type TopProcess } from './scan.js';
+import { scanNode, type NodeScan, type PodUsage, type TaskHolder } from './scan.js';
 import { judgeNode, type Thresholds, type Verdict, type VerdictLevel } from './verdict.js';
 
 export type AgentLog = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
@@ -19,8 +19,8 @@ export type AgentLog = (level: LogLevel, message: string, fields?: Record<string
 export interface AgentFindings {
   previousLevel: VerdictLevel | undefined;
   levelChanged: boolean;
-  /** Offending processes in pods not yet reported during this at-risk episode. */
-  newOffenders: TopProcess[];
+  /** Offending pods not yet reported during this at-risk episode. */
+  newOffenders: TaskHolder[];
   /** Pods whose refused-fork count grew since the previous scan, at most once per pod per refusalReportEveryMs. */
   newlyRefusing: PodUsage[];
   /** Enforcement writes (lowered or failed); 'unchanged' and 'skipped' repeat every scan and are not news. */
@@ -162,10 +162,8 @@ export class NodeAgent {
     if (findings.levelChanged) {
       log(verdict.level === 'ok' ? 'info' : 'warn', `node PID usage is ${verdict.level}`, {
         node: this.options.nodeName,
-        tasks: scan.tasks.tasks,
-        ceiling: scan.tasks.ceiling,
-        usageRatio: Number(scan.usageRatio.toFixed(4)),
-        offenders: verdict.offenders.map((process) => ({ pid: process.pid, threads: process.threads, pod: process.pod })),
+        budget: scan.binding,
+        offenders: verdict.offenders.map(({ pod, cgroup, tasks, processes }) => ({ pod, cgroup, tasks, processes })),
       });
     }
     for (const action of findings.enforcementChanges) {

@@ -3,7 +3,7 @@
 // one reused buffer so a scan of hundreds of processes allocates almost
 // nothing and needs no libuv pool thread.
 
-import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Node-wide files could not be read: the report would be meaningless (exit 3). */
@@ -39,22 +39,48 @@ export interface ProcessStatus {
 const READ_LIMIT = 16 * 1024;
 const buffer = Buffer.allocUnsafe(READ_LIMIT);
 
-// Errors that mean "this process is gone or not ours to read": normal during a scan.
-const VANISHED = new Set(['ENOENT', 'ESRCH', 'EACCES', 'EPERM', 'EINVAL', 'ENOTDIR']);
+// Errors that mean "this process is gone": normal during a scan.
+const VANISHED = new Set(['ENOENT', 'ESRCH']);
+// Errors that mean "there, but not ours to read as a small file": skipped and reported.
+const NOT_READABLE = new Set(['EACCES', 'EPERM', 'EINVAL', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENXIO', 'EAGAIN']);
+// Non-blocking so that opening a FIFO returns at once (a blocking open waits
+// for a writer forever); no controlling terminal from a device node.
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+
+/** Why a file gave no text: it vanished (normal mid-scan) or is not a small regular file we may read. */
+export interface Unreadable {
+  vanished: boolean;
+  problem: string;
+}
+
+function fileType(mode: number): string {
+  switch (mode & constants.S_IFMT) {
+    case constants.S_IFIFO: return 'FIFO';
+    case constants.S_IFDIR: return 'directory';
+    case constants.S_IFCHR: return 'character device';
+    case constants.S_IFBLK: return 'block device';
+    case constants.S_IFSOCK: return 'socket';
+    default: return 'special file';
+  }
+}
 
 /**
- * The start of a small file (up to 16 KiB), or undefined when the file vanished
- * or may not be read. Other errors (EMFILE, EIO) are thrown: they are not normal.
+ * The start of a small regular file (up to 16 KiB), or why there is none.
+ * procfs and cgroupfs files are regular files; anything else (a FIFO or a
+ * directory planted in a fixture or a bind mount) is not read at all, so it
+ * can neither block the scan nor fail it. Errors that are not about this one
+ * file (EMFILE, EIO) are thrown.
  */
-export function readSmallFile(path: string): string | undefined {
+export function readSmallFileOrWhy(path: string): string | Unreadable {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, OPEN_FLAGS);
   } catch (error) {
-    if (VANISHED.has((error as NodeJS.ErrnoException).code ?? '')) return undefined;
-    throw error;
+    return unreadableOrThrow(error, path);
   }
   try {
+    const mode = fstatSync(fd).mode;
+    if ((mode & constants.S_IFMT) !== constants.S_IFREG) return { vanished: false, problem: `${path} is not a regular file (${fileType(mode)})` };
     let length = 0;
     // procfs answers in page-sized chunks; read until EOF or the buffer is full.
     for (;;) {
@@ -65,27 +91,39 @@ export function readSmallFile(path: string): string | undefined {
     }
     return buffer.toString('utf8', 0, length);
   } catch (error) {
-    if (VANISHED.has((error as NodeJS.ErrnoException).code ?? '')) return undefined;
-    throw error;
+    return unreadableOrThrow(error, path);
   } finally {
     closeSync(fd);
   }
 }
 
+function unreadableOrThrow(error: unknown, path: string): Unreadable {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (VANISHED.has(code)) return { vanished: true, problem: `${path} vanished` };
+  if (NOT_READABLE.has(code)) return { vanished: false, problem: `${path}: ${code}` };
+  throw error;
+}
+
+/** The start of a small regular file, or undefined when it vanished or cannot be read (see readSmallFileOrWhy). */
+export function readSmallFile(path: string): string | undefined {
+  const text = readSmallFileOrWhy(path);
+  return typeof text === 'string' ? text : undefined;
+}
+
 function readRequired(path: string, what: string): string {
-  let text: string | undefined;
+  let text: string | Unreadable;
   try {
-    text = readSmallFile(path);
+    text = readSmallFileOrWhy(path);
   } catch (error) {
     throw new ProcUnreadableError(`cannot read ${what} (${path}): ${(error as Error).message}`);
   }
-  if (text === undefined) throw new ProcUnreadableError(`cannot read ${what} (${path}): missing or not readable`);
+  if (typeof text !== 'string') throw new ProcUnreadableError(`cannot read ${what}: ${text.problem}`);
   return text;
 }
 
 function parseWhole(text: string, path: string): number {
-  const value = Number(text.trim());
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
+  const value = parseSafeWhole(text.trim());
+  if (value === undefined) {
     throw new ProcUnreadableError(`${path} does not hold a whole number: "${text.trim().slice(0, 40)}"`);
   }
   return value;
@@ -95,8 +133,9 @@ function parseWhole(text: string, path: string): number {
 export function parseLoadavgTasks(text: string, path = 'loadavg'): number {
   const field = text.trim().split(/\s+/)[3];
   const match = field ? /^(\d+)\/(\d+)$/.exec(field) : null;
-  if (!match) throw new ProcUnreadableError(`${path}: field 4 is not "running/total": "${text.trim().slice(0, 80)}"`);
-  return Number(match[2]);
+  const tasks = match ? parseSafeWhole(match[2] ?? '') : undefined;
+  if (tasks === undefined) throw new ProcUnreadableError(`${path}: field 4 is not "running/total": "${text.trim().slice(0, 80)}"`);
+  return tasks;
 }
 
 export function readNodeTasks(procRoot: string): NodeTasks {
@@ -131,24 +170,51 @@ export function listProcessIds(procRoot: string): number[] {
   return pids;
 }
 
-/** Name and Threads from /proc/<pid>/status; undefined if the text lacks them. */
-export function parseStatus(pid: number, text: string): ProcessStatus | undefined {
-  const nameMatch = /^Name:\t(.*)$/m.exec(text);
-  const threadsMatch = /^Threads:\s*(\d+)$/m.exec(text);
-  if (!nameMatch || !threadsMatch) return undefined;
-  const ppid = /^PPid:\s*(\d+)$/m.exec(text)?.[1];
-  return { pid, name: unescapeStatusName(nameMatch[1] ?? ''), threads: Number(threadsMatch[1]), kernel: pid === 2 || ppid === '2' };
+/**
+ * The value of a `Key:\t` line of a status file. Lines are found after a "\n":
+ * comm (the Name line) may hold a carriage return, which a /m regex would take
+ * for a line end, letting a process fake its own Threads or PPid line.
+ */
+function statusField(text: string, key: string): string | undefined {
+  const start = text.indexOf(`\n${key}:`);
+  if (start < 0) return undefined;
+  const end = text.indexOf('\n', start + 1);
+  return text.slice(start + key.length + 2, end < 0 ? text.length : end).trim();
 }
 
-// The kernel escapes "\n" and "\\" in status's Name field.
+/** A whole number within Number's exact range (2^53 - 1), else undefined. */
+export function parseSafeWhole(text: string): number | undefined {
+  if (!/^\d{1,16}$/.test(text)) return undefined;
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** Name, Threads and PPid from /proc/<pid>/status, or what is wrong with the text. */
+export function parseStatus(pid: number, text: string): ProcessStatus | { problem: string } {
+  if (!text.startsWith('Name:\t')) return { problem: 'status has no Name line' };
+  const nameEnd = text.indexOf('\n');
+  const name = unescapeStatusName(text.slice(6, nameEnd < 0 ? text.length : nameEnd));
+  const rawThreads = statusField(text, 'Threads');
+  const threads = rawThreads === undefined ? undefined : parseSafeWhole(rawThreads);
+  if (threads === undefined) {
+    return { problem: rawThreads === undefined ? 'status has no Threads line' : `status Threads is not a whole number up to 2^53: "${rawThreads.slice(0, 24)}"` };
+  }
+  return { pid, name, threads, kernel: pid === 2 || statusField(text, 'PPid') === '2' };
+}
+
+// The kernel escapes only "\n" (as \n) and "\\" (as \\) in status's Name
+// (proc_task_name: seq_escape_str(..., "\n\\")); one left-to-right pass, so
+// an escaped backslash followed by "n" stays a backslash and an "n".
 function unescapeStatusName(name: string): string {
-  return name.replace(/\\n/g, '\n').replace(/\\\\/g, '\\');
+  return name.indexOf('\\') < 0 ? name : name.replace(/\\([\\n])/g, (_, escaped: string) => (escaped === 'n' ? '\n' : '\\'));
 }
 
 // Paths are concatenated, not path.join()ed: join is measurable on a scan of hundreds of processes.
-export function readProcessStatus(procRoot: string, pid: number): ProcessStatus | undefined {
-  const text = readSmallFile(`${procRoot}/${pid}/status`);
-  return text === undefined ? undefined : parseStatus(pid, text);
+export function readProcessStatus(procRoot: string, pid: number): ProcessStatus | Unreadable {
+  const text = readSmallFileOrWhy(`${procRoot}/${pid}/status`);
+  if (typeof text !== 'string') return text;
+  const status = parseStatus(pid, text);
+  return 'problem' in status ? { vanished: false, problem: status.problem } : status;
 }
 
 /** argv of a process ([] for kernel threads and zombies, undefined if gone). */
@@ -167,7 +233,7 @@ export function readProcessCgroup(procRoot: string, pid: number): string | undef
 /** Threads and resident memory of the calling process (the agent watches its own). */
 export function ownTaskUsage(): { threads: number; residentBytes: number } | undefined {
   const text = readSmallFile('/proc/self/status');
-  const threads = text ? /^Threads:\s*(\d+)$/m.exec(text) : null;
-  const rss = text ? /^VmRSS:\s*(\d+) kB$/m.exec(text) : null;
-  return threads && rss ? { threads: Number(threads[1]), residentBytes: Number(rss[1]) * 1024 } : undefined;
+  const threads = text === undefined ? undefined : parseSafeWhole(statusField(text, 'Threads') ?? '');
+  const rss = text === undefined ? null : /^(\d+) kB$/.exec(statusField(text, 'VmRSS') ?? '');
+  return threads !== undefined && rss ? { threads, residentBytes: Number(rss[1]) * 1024 } : undefined;
 }

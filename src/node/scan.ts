@@ -2,6 +2,7 @@
 // threads with their pods, and every pod's pids cgroup. Pure reading; the
 // verdict (verdict.ts) and enforcement (enforce.ts) work from its result.
 
+import { basename, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   parseProcessCgroups,
@@ -12,9 +13,9 @@ import {
   type PidsCgroupDir,
   type QosClass,
 } from './cgroup-path.js';
-import { readPidsUsage, type PidsUsage } from './pids-cgroup.js';
+import { parsePidsMax, readPidsUsage, type PidsUsage } from './pids-cgroup.js';
 import { pidsLimitOf, type NodePod } from './pods.js';
-import { listProcessIds, readCmdline, readNodeTasks, readProcessCgroup, readProcessStatus, type NodeTasks } from './procfs.js';
+import { listProcessIds, parseSafeWhole, readCmdline, readNodeTasks, readProcessCgroup, readProcessStatus, readSmallFileOrWhy, type NodeTasks } from './procfs.js';
 import { detectRuntime, type Runtime } from './runtime.js';
 
 export interface ScanOptions {
@@ -68,20 +69,71 @@ export interface PodPidsLimitFinding {
   detail: string;
 }
 
+/**
+ * A process, or the processes of a pod or of a cgroup outside pods, ranked by
+ * the tasks they hold together: a bomb of 2,000 one-thread processes weighs
+ * as much as one process with 2,000 threads.
+ */
+export interface TaskHolder {
+  /** The pod, for processes in a pod's cgroup. */
+  pod?: PodRef;
+  /** The pids cgroup path, for processes outside pods (a systemd service, a session). */
+  cgroup?: string;
+  /** Threads of all its processes, as seen in this scan. */
+  tasks: number;
+  processes: number;
+  /** Its process with the most threads. */
+  biggest: TopProcess;
+}
+
+export type CeilingSource = 'kernel.pid_max' | 'kernel.threads-max' | 'kubepods pids.max';
+
+/** Tasks in use against a ceiling: the node's (all tasks) or the pods' (the top kubepods cgroup). */
+export interface PidBudget {
+  scope: 'node' | 'pods';
+  used: number;
+  ceiling: number;
+  ceilingSource: CeilingSource;
+  /** used / ceiling. */
+  usageRatio: number;
+  /** ceiling - used: PIDs still free. */
+  headroom: number;
+}
+
+/** The kubelet's top pods cgroup, whose pids.max bounds all pods together when it reserves PIDs for the system. */
+export type KubepodsCgroup = { dir: string; current: number; max: number | 'max' } | { problem: string };
+
 export interface NodeScan {
   tasks: NodeTasks;
-  /** tasks / ceiling. */
-  usageRatio: number;
-  /** ceiling - tasks: PIDs still free. */
-  headroom: number;
+  /** All tasks against min(pid_max, threads-max). */
+  nodeBudget: PidBudget;
+  /** The pods' tasks (kubepods pids.current) against min(kubepods pids.max, the node's ceiling); absent when kubepods was not found. */
+  podsBudget?: PidBudget;
+  kubepods: KubepodsCgroup;
+  /** The budget closer to its ceiling: what the verdict judges. */
+  binding: PidBudget;
   processCount: number;
-  /** Processes that vanished or could not be read mid-scan (normal on a busy node). */
+  /** Processes that exited mid-scan (normal on a busy node). */
+  vanishedProcesses: number;
+  /** Processes skipped because their status could not be read or made no sense (reported, never normal). */
   unreadableProcesses: number;
+  /** The first few of those, with what was wrong. */
+  unreadableExamples: UnreadableProcess[];
   top: TopProcess[];
+  /** Pods, and cgroups outside pods, holding the most tasks (top N). */
+  holders: TaskHolder[];
   pods: PodUsage[];
   podPidsLimit: PodPidsLimitFinding;
   durationMs: number;
 }
+
+export interface UnreadableProcess {
+  pid: number;
+  problem: string;
+}
+
+/** How many unreadable processes a scan names (the count is always complete). */
+const UNREADABLE_EXAMPLES = 5;
 
 interface SeenProcess {
   pid: number;
@@ -98,6 +150,15 @@ interface PodAccumulator {
   cgroup?: PidsCgroupDir;
   processes: number;
   threads: number;
+  biggest?: SeenProcess;
+}
+
+/** The processes outside pods that share one pids cgroup. */
+interface CgroupAccumulator {
+  path: string;
+  processes: number;
+  threads: number;
+  biggest: SeenProcess;
 }
 
 const COMMAND_LIMIT = 200;
@@ -107,17 +168,32 @@ export function scanNode(options: ScanOptions): NodeScan {
   const tasks = readNodeTasks(options.procRoot);
   const seen: SeenProcess[] = [];
   const podsByUid = new Map<string, PodAccumulator>();
+  const outsidePods = new Map<string, CgroupAccumulator>();
+  let vanished = 0;
   let unreadable = 0;
+  const unreadableExamples: UnreadableProcess[] = [];
 
   for (const pid of listProcessIds(options.procRoot)) {
     const status = readProcessStatus(options.procRoot, pid);
-    if (!status) {
-      unreadable += 1;
+    if ('problem' in status) {
+      if (status.vanished) vanished += 1;
+      else if (++unreadable <= UNREADABLE_EXAMPLES) unreadableExamples.push({ pid, problem: status.problem });
       continue;
     }
     const process: SeenProcess = { pid, name: status.name, threads: status.threads };
     const cgroupText = status.kernel ? undefined : readProcessCgroup(options.procRoot, pid);
-    const located = cgroupText === undefined ? undefined : podCgroupOfProcess(options.cgroupRoot, parseProcessCgroups(cgroupText));
+    const cgroups = cgroupText === undefined ? undefined : parseProcessCgroups(cgroupText);
+    const located = cgroups === undefined ? undefined : podCgroupOfProcess(options.cgroupRoot, cgroups);
+    if (cgroups && !located) {
+      const path = cgroups.v1Pids ?? cgroups.unified ?? '(none)';
+      const group = outsidePods.get(path);
+      if (!group) outsidePods.set(path, { path, processes: 1, threads: status.threads, biggest: process });
+      else {
+        group.processes += 1;
+        group.threads += status.threads;
+        if (bigger(process, group.biggest)) group.biggest = process;
+      }
+    }
     if (located) {
       process.podUid = located.pod.podUid;
       if (located.pod.containerId) process.containerId = located.pod.containerId;
@@ -129,6 +205,7 @@ export function scanNode(options: ScanOptions): NodeScan {
       }
       pod.processes += 1;
       pod.threads += status.threads;
+      if (!pod.biggest || bigger(process, pod.biggest)) pod.biggest = process;
     }
     seen.push(process);
   }
@@ -140,20 +217,104 @@ export function scanNode(options: ScanOptions): NodeScan {
 
   seen.sort((a, b) => b.threads - a.threads || a.pid - b.pid);
   const top = seen.slice(0, Math.max(0, options.top)).map((process) => describeProcess(options.procRoot, process, known));
+  const holders = rankHolders(options, podsByUid, outsidePods, top, known);
   const pods = [...podsByUid.values()].map((pod) => describePod(pod, known.get(pod.uid)));
   pods.sort((a, b) => (b.pids.current ?? b.threads) - (a.pids.current ?? a.threads) || a.uid.localeCompare(b.uid));
 
+  const kubepods = readKubepods(options.cgroupRoot, [...podsByUid.values()].flatMap((pod) => (pod.cgroup ? [pod.cgroup.dir] : [])));
+  const nodeBudget = budget('node', tasks.tasks, tasks.ceiling, tasks.ceilingSource);
+  let podsBudget: PidBudget | undefined;
+  if (!('problem' in kubepods)) {
+    const kubepodsBinds = typeof kubepods.max === 'number' && kubepods.max < tasks.ceiling;
+    podsBudget = budget('pods', kubepods.current, kubepodsBinds ? (kubepods.max as number) : tasks.ceiling, kubepodsBinds ? 'kubepods pids.max' : tasks.ceilingSource);
+  }
+
   return {
     tasks,
-    usageRatio: tasks.ceiling > 0 ? tasks.tasks / tasks.ceiling : 1,
-    headroom: tasks.ceiling - tasks.tasks,
+    nodeBudget,
+    ...(podsBudget ? { podsBudget } : {}),
+    kubepods,
+    binding: podsBudget && podsBudget.usageRatio > nodeBudget.usageRatio ? podsBudget : nodeBudget,
     processCount: seen.length,
+    vanishedProcesses: vanished,
     unreadableProcesses: unreadable,
+    unreadableExamples,
     top,
+    holders,
     pods,
     podPidsLimit: judgePodPidsLimit(pods),
     durationMs: performance.now() - started,
   };
+}
+
+/** More threads, or as many and a lower PID: the same order as the top list, whatever order /proc lists them in. */
+function bigger(process: SeenProcess, than: SeenProcess): boolean {
+  return process.threads > than.threads || (process.threads === than.threads && process.pid < than.pid);
+}
+
+function budget(scope: PidBudget['scope'], used: number, ceiling: number, ceilingSource: CeilingSource): PidBudget {
+  return { scope, used, ceiling, ceilingSource, usageRatio: ceiling > 0 ? used / ceiling : 1, headroom: ceiling - used };
+}
+
+/** The top N holders by tasks: pods, and cgroups outside pods; kernel threads are in neither. */
+function rankHolders(
+  options: ScanOptions,
+  pods: ReadonlyMap<string, PodAccumulator>,
+  outsidePods: ReadonlyMap<string, CgroupAccumulator>,
+  top: readonly TopProcess[],
+  known: ReadonlyMap<string, NodePod>,
+): TaskHolder[] {
+  type Candidate = { threads: number; processes: number; biggest: SeenProcess; pod?: PodRef; cgroup?: string };
+  const candidates: Candidate[] = [];
+  for (const pod of pods.values()) {
+    if (pod.biggest) candidates.push({ threads: pod.threads, processes: pod.processes, biggest: pod.biggest, pod: podRef(pod.uid, known.get(pod.uid)) });
+  }
+  for (const group of outsidePods.values()) candidates.push({ threads: group.threads, processes: group.processes, biggest: group.biggest, cgroup: group.path });
+  candidates.sort((a, b) => b.threads - a.threads || a.biggest.pid - b.biggest.pid);
+  return candidates.slice(0, Math.max(0, options.top)).map((candidate) => {
+    const biggest = top.find((process) => process.pid === candidate.biggest.pid) ?? describeProcess(options.procRoot, candidate.biggest, known);
+    const holder: TaskHolder = { tasks: candidate.threads, processes: candidate.processes, biggest };
+    if (candidate.pod) holder.pod = candidate.pod;
+    if (candidate.cgroup !== undefined) holder.cgroup = candidate.cgroup;
+    return holder;
+  });
+}
+
+// cgroupfs "kubepods", systemd "kubepods.slice", under a prefix "kubelet-kubepods.slice" (kind);
+// not the QoS level below it ("kubepods-burstable.slice").
+const KUBEPODS_SEGMENT = /^(?:kubepods|(?:[\w-]+-)?kubepods\.slice)$/;
+
+/**
+ * The top kubepods cgroup: the one above the pods found in this scan (so a
+ * kubelet --cgroup-root or kind's prefix works), else the kubelet's standard
+ * places on cgroup v1 and v2, both drivers.
+ */
+export function readKubepods(cgroupRoot: string, podDirs: readonly string[]): KubepodsCgroup {
+  let candidates: string[] | undefined;
+  for (const podDir of podDirs) {
+    for (let dir = podDir; dir.length > cgroupRoot.length; dir = dirname(dir)) {
+      if (KUBEPODS_SEGMENT.test(basename(dir))) {
+        candidates = [dir];
+        break;
+      }
+    }
+    if (candidates) break;
+  }
+  candidates ??= ['pids/kubepods', 'pids/kubepods.slice', 'kubepods.slice', 'kubepods'].map((path) => join(cgroupRoot, path));
+  const problems: string[] = [];
+  for (const dir of candidates) {
+    const maxText = readSmallFileOrWhy(`${dir}/pids.max`);
+    if (typeof maxText !== 'string') {
+      if (!maxText.vanished) problems.push(maxText.problem);
+      continue;
+    }
+    const currentText = readSmallFileOrWhy(`${dir}/pids.current`);
+    const max = parsePidsMax(maxText);
+    const current = typeof currentText === 'string' ? parseSafeWhole(currentText.trim()) : undefined;
+    if (max !== undefined && current !== undefined) return { dir, current, max };
+    problems.push(typeof currentText !== 'string' ? currentText.problem : `${dir}: pids.max or pids.current is not a number`);
+  }
+  return { problem: problems.length > 0 ? problems.join('; ') : `no kubepods cgroup with pids files (looked at ${candidates.join(', ')})` };
 }
 
 /** A known pod with no process seen: look where the kubelet would have put its cgroup. */

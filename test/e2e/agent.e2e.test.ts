@@ -117,11 +117,11 @@ test('a critical scan records Events on the Node and the Pods, enforces pids-lim
       source: expect.objectContaining({ component: 'pidguard-agent', host: nodeName }),
     }),
   );
-  expect(nodeEvents[0]?.message).toContain(`in ${namespace}/orders-api-0`);
+  expect(nodeEvents[0]?.message).toContain(`pod ${namespace}/orders-api-0 holds`);
 
   const ordersEvents = await eventsFor('Pod', 'orders-api-0', namespace);
   expect(ordersEvents).toContainEqual(
-    expect.objectContaining({ reason: 'ThreadHog', type: 'Warning', message: expect.stringContaining('PID 30855 (dotnet, .NET) holds 21,317 threads'), involvedObject: expect.objectContaining({ uid: orders.metadata?.uid }) }),
+    expect.objectContaining({ reason: 'ThreadHog', type: 'Warning', message: expect.stringContaining('biggest: PID 30855 dotnet, .NET, 21,317 threads'), involvedObject: expect.objectContaining({ uid: orders.metadata?.uid }) }),
   );
   const billingEvents = await eventsFor('Pod', 'billing-worker-0', namespace);
   expect(billingEvents.map((event) => event.reason).sort()).toEqual(['PidsLimitEnforced', 'ThreadHog']);

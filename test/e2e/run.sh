@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `npm run test:e2e`: pidguard against a real kube-apiserver and etcd.
-#   build (cached) -> up -> webhook certificate -> pidguard serve -> register the
-#   webhook configurations rendered from manifests/overlays/e2e -> jest e2e -> down
+#   build (cached) -> up (etcd, kube-apiserver) -> node-up (containerd, kubelet,
+#   kube-scheduler: a one-node cluster) -> webhook certificate -> pidguard serve ->
+#   register the webhook configurations rendered from manifests/overlays/e2e ->
+#   jest e2e -> down (node-down puts the machine's kubepods cgroups back)
 # Extra arguments go to jest (e.g. `npm run test:e2e -- -t dry-run`).
 # PIDGUARD_E2E_KEEP=1 keeps the work dir (logs, kubeconfigs) after the run.
 # PIDGUARD_E2E_HOLD=1 sets everything up, then waits (no jest) until Ctrl-C.
@@ -53,6 +55,10 @@ step=$SECONDS
 bash "$cluster_dir/up.sh" "$bin" "$work"
 source "$work/control-plane.env"
 e2e_log "control plane up ($((SECONDS - step))s)"
+step=$SECONDS
+bash "$cluster_dir/node-up.sh" "$bin" "$work"
+source "$work/control-plane.env"
+e2e_log "node up ($((SECONDS - step))s)"
 kubectl_admin=("$bin/kubectl" --kubeconfig "$work/kubeconfig-admin")
 
 # --- the webhook: its own test CA and a serving certificate for 127.0.0.1, made the documented way
@@ -82,6 +88,9 @@ if ! crds="$(bash "$cluster_dir/crds.sh" 2>"$work/logs/crds.log")"; then
   e2e_log "third-party CRDs unavailable: $crds_error"
 fi
 
+source "$cluster_dir/node.env"
+E2E_NODE_NAME="$E2E_NODE_NAME" E2E_NODE_TAINT="$E2E_NODE_TAINT" E2E_CONTAINERD_SOCKET="$E2E_CONTAINERD_SOCKET" E2E_PODS_PID_CEILING="$E2E_PODS_PID_CEILING" \
+E2E_TOOLS_IMAGE="$E2E_TOOLS_IMAGE" E2E_DOTNET_IMAGE="$E2E_DOTNET_IMAGE" E2E_PAUSE_IMAGE="$E2E_PAUSE_IMAGE" \
 E2E_SERVER="$E2E_SERVER" E2E_WORK="$work" E2E_BIN="$bin" E2E_CRDS="$crds" E2E_CRDS_ERROR="$crds_error" E2E_REPO="$repo" node -e '
   const { env } = process;
   const work = env.E2E_WORK;
@@ -102,6 +111,15 @@ E2E_SERVER="$E2E_SERVER" E2E_WORK="$work" E2E_BIN="$bin" E2E_CRDS="$crds" E2E_CR
       caFile: `${work}/webhook/ca.crt`,
       pidFile: `${work}/pids/webhook.pid`,
       logFile: `${work}/logs/webhook.log`,
+    },
+    node: {
+      name: env.E2E_NODE_NAME,
+      taint: env.E2E_NODE_TAINT,
+      containerdSocket: env.E2E_CONTAINERD_SOCKET,
+      podLogsDir: `${work}/node/pod-logs`,
+      kubeletLog: `${work}/logs/kubelet.log`,
+      podsPidCeiling: Number(env.E2E_PODS_PID_CEILING),
+      images: { pause: env.E2E_PAUSE_IMAGE, tools: env.E2E_TOOLS_IMAGE, dotnet: env.E2E_DOTNET_IMAGE },
     },
     thirdPartyCrds: { files: env.E2E_CRDS.split("\n").filter(Boolean), error: env.E2E_CRDS_ERROR || undefined },
   };

@@ -99,7 +99,7 @@ describe('findings and reporting', () => {
     await nodeAgent.scanOnce();
     expect(reports).toHaveLength(2);
     expect(reports[0]?.findings).toMatchObject({ previousLevel: undefined, levelChanged: true });
-    expect(reports[0]?.findings.newOffenders.map((process) => process.pid)).toEqual([30855, 15466]);
+    expect(reports[0]?.findings.newOffenders.map((holder) => holder.biggest.pid)).toEqual([30855, 15466]);
     expect(reports[0]?.findings.newlyRefusing.map((pod) => pod.name)).toEqual(['report-svc-0']);
     expect(reports[1]?.findings).toMatchObject({ previousLevel: 'critical', levelChanged: false, newOffenders: [], newlyRefusing: [], enforcementChanges: [] });
   });

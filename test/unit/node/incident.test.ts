@@ -18,8 +18,9 @@ describe('the incident node (pid_max 32768, 31,635 tasks)', () => {
 
   test('ceiling, tasks and headroom are the kubelet\'s numbers', () => {
     expect(scan.tasks).toEqual({ pidMax: 32768, threadsMax: 255596, ceiling: 32768, ceilingSource: 'kernel.pid_max', tasks: 31635 });
-    expect(scan.headroom).toBe(1133);
-    expect(scan.usageRatio).toBeCloseTo(31635 / 32768, 6);
+    expect(scan.nodeBudget).toMatchObject({ used: 31635, ceiling: 32768, ceilingSource: 'kernel.pid_max', headroom: 1133 });
+    expect(scan.nodeBudget.usageRatio).toBeCloseTo(31635 / 32768, 6);
+    expect(scan.binding).toBe(scan.nodeBudget);
   });
 
   test('PID 30855 (21,317 threads) and PID 15466 (7,853) rank first and second, with their pods', () => {
@@ -33,7 +34,10 @@ describe('the incident node (pid_max 32768, 31,635 tasks)', () => {
   test('verdict critical; the two .NET pods are the offenders and the next steps name them', () => {
     const verdict = judgeNode(scan);
     expect(verdict.level).toBe('critical');
-    expect(verdict.offenders.map((process) => process.pid)).toEqual([30855, 15466]);
+    expect(verdict.offenders.map((holder) => [holder.pod?.name, holder.tasks, holder.biggest.pid])).toEqual([
+      ['orders-api-7f9c6d5b8-2xkqp', 21318, 30855],
+      ['billing-worker-5c7d8f9b6-kq7zt', 7854, 15466],
+    ]);
     const steps = verdict.nextSteps.join('\n');
     expect(steps).toContain('kubectl -n shop delete pod orders-api-7f9c6d5b8-2xkqp');
     expect(steps).toContain('kubectl -n shop delete pod billing-worker-5c7d8f9b6-kq7zt');
@@ -61,7 +65,7 @@ describe('pidguard node on the incident fixture', () => {
     const run = await runCli(nodeArgs);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(2);
-    expect(run.stdout).toMatch(/^CRITICAL: 31,635 of 32,768 PIDs in use \(96\.5%, 1,133 free\)/);
+    expect(run.stdout).toMatch(/^CRITICAL: node: 31,635 of 32,768 PIDs in use \(96\.5%, 1,133 free; kernel\.pid_max\)\n/);
     expect(run.stdout).toMatch(/30855\s+21,317\s+65\.1%\s+\.NET\s+shop\/orders-api-7f9c6d5b8-2xkqp/);
     expect(run.stdout).toMatch(/15466\s+7,853\s+24\.0%\s+\.NET\s+shop\/billing-worker-5c7d8f9b6-kq7zt/);
     expect(run.stdout).toContain('NEXT STEPS');

@@ -151,7 +151,7 @@ test('the reporter patches the condition with a strategic merge patch and create
   const patch = seen.find((request) => request.method === 'PATCH');
   expect(patch?.contentType).toBe('application/strategic-merge-patch+json');
   expect(JSON.parse(patch?.body ?? '{}')).toEqual({
-    status: { conditions: [{ type: 'PIDPressureRisk', status: 'True', reason: 'PIDUsageCritical', message: 'pidguard: 31,635 of 32,768 PIDs in use (96.5%, 1,133 free)', lastHeartbeatTime: '2026-11-27T08:00:00.000Z', lastTransitionTime: '2026-11-27T08:00:00.000Z' }] },
+    status: { conditions: [{ type: 'PIDPressureRisk', status: 'True', reason: 'PIDUsageCritical', message: 'pidguard: node: 31,635 of 32,768 PIDs in use (96.5%, 1,133 free; kernel.pid_max)', lastHeartbeatTime: '2026-11-27T08:00:00.000Z', lastTransitionTime: '2026-11-27T08:00:00.000Z' }] },
   });
   const nodeEvent = JSON.parse(seen.find((request) => request.url === '/api/v1/namespaces/default/events')?.body ?? '{}');
   expect(nodeEvent).toMatchObject({ kind: 'Event', reason: 'PIDPressureRisk', type: 'Warning', involvedObject: { kind: 'Node', name: 'worker-7', uid: 'node-uid' }, source: { component: 'pidguard-agent', host: 'worker-7' } });
