@@ -32,6 +32,12 @@ e2e_log "control plane binaries: ${bin} ($((SECONDS - step))s)"
 step=$SECONDS
 npm run --silent build
 e2e_log "pidguard built ($((SECONDS - step))s)"
+# The shipped artifacts install.e2e.test.ts runs: the image, built from the Dockerfile with
+# buildah, and cert-manager's controller and cainjector (both cached by their inputs).
+step=$SECONDS
+image_archive="$(bash "$cluster_dir/image.sh" | tail -n 1)"
+cert_manager_bin="$(bash "$cluster_dir/cert-manager-build.sh" | tail -n 1)"
+e2e_log "image and cert-manager built ($((SECONDS - step))s)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/pidguard-e2e.XXXXXX")"
 jest_pid=""
@@ -55,6 +61,7 @@ step=$SECONDS
 bash "$cluster_dir/up.sh" "$bin" "$work"
 source "$work/control-plane.env"
 e2e_log "control plane up ($((SECONDS - step))s)"
+printf 'E2E_IMAGE_ARCHIVE=%s\nE2E_CERT_MANAGER_BIN=%s\n' "$image_archive" "$cert_manager_bin" >"$work/artifacts.env"
 step=$SECONDS
 bash "$cluster_dir/node-up.sh" "$bin" "$work"
 source "$work/control-plane.env"
@@ -72,12 +79,7 @@ node "$cluster_dir/inject-ca.mjs" "$work/webhook/ca.crt" <"$work/webhooks.render
 # The API server picks new webhook configurations up asynchronously: wait until
 # a BestEffort pod (dry run) in the enforce-by-default `default` namespace is
 # denied by pidguard, so that the first test does not race the registration.
-deadline=$((SECONDS + 60))
-probe() { "${kubectl_admin[@]}" run e2e-registration-probe -n default --image=busybox --restart=Never --dry-run=server 2>&1 || true; }
-until [[ "$(probe)" == *"pidguard denied"* ]]; do
-  ((SECONDS < deadline)) || { probe >&2; e2e_die "the API server does not call pidguard 60s after the webhook configurations were applied (logs: $work/logs)"; }
-  sleep 0.5
-done
+e2e_wait_denying 60 "${kubectl_admin[@]}" || e2e_die "the API server does not call pidguard 60s after the webhook configurations were applied (logs: $work/logs)"
 e2e_log "webhook configurations registered and live"
 
 # --- third-party CRDs for the manifests dry-run test (a failure here is reported by that test)

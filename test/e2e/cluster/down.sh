@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Stops everything up.sh, node-up.sh and webhook.sh started in <work dir>
-# (webhook, then the node with node-down.sh, then kube-apiserver, then etcd) and
+# Stops everything up.sh, node-up.sh, webhook.sh and install.sh started in <work dir>
+# (webhook and cert-manager, then the node with node-down.sh, then kube-apiserver, then etcd) and
 # deletes <work dir>, unless PIDGUARD_E2E_KEEP=1.
 #   down.sh <work dir>
 set -uo pipefail
@@ -9,6 +9,7 @@ source "$here/lib.sh"
 work="${1:?usage: down.sh <work dir>}"
 [[ -d "$work" ]] || exit 0
 e2e_stop "$work/pids/webhook.pid" "$work"
+for pidfile in "$work"/pids/cert-manager-*.pid; do e2e_stop "$pidfile" "$work"; done
 if [[ -f "$work/control-plane.env" ]]; then
   source "$work/control-plane.env"
   bash "$here/node-down.sh" "$E2E_BIN" "$work"
