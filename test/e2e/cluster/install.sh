@@ -82,8 +82,10 @@ YAML
     fi
     # Gone, not terminating: later files apply the install (dry run) into this namespace again and
     # start agents of their own.
-    "${kubectl[@]}" wait --for=delete namespace/pidguard-system --timeout 180s >/dev/null 2>&1 \
-      || { "${kubectl[@]}" get pods -n pidguard-system >&2 || true; e2e_die "namespace pidguard-system not gone 180s after the uninstall"; }
+    if "${kubectl[@]}" get namespace pidguard-system >/dev/null 2>&1; then
+      "${kubectl[@]}" wait --for=delete namespace/pidguard-system --timeout 180s >/dev/null 2>&1 \
+        || { "${kubectl[@]}" get pods -n pidguard-system >&2 || true; e2e_die "namespace pidguard-system not gone 180s after the uninstall"; }
+    fi
     for component in cainjector controller; do
       e2e_stop "$work/pids/cert-manager-$component.pid" "$work"
     done
