@@ -11,7 +11,8 @@
 # it anyway).
 # Cache, under ${PIDGUARD_E2E_CACHE:-$HOME/.cache/pidguard-e2e}:
 #   images/base-<key>.tar       the Debian root filesystem (key: suite, variant, exclusions)
-#   images/pidguard-<key>.oci   the image (key: the Dockerfile, its build context and the base)
+#   images/pidguard-<key>.oci   the image (key: the Dockerfile, its build context and the base);
+#                               only the newest is kept
 #   buildah/                    buildah's storage (overlay), so unchanged layers are reused
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -98,5 +99,7 @@ bh bud --quiet --layers --pull-never --isolation chroot --network host \
 rm -f "$image_archive.partial"
 bh push --quiet "$image_name" "oci-archive:$image_archive.partial:$image_name" >&2
 mv "$image_archive.partial" "$image_archive"
+# One archive is kept (~100 MB each); buildah's storage keeps the layers a rebuild reuses.
+find "$cache/images" -maxdepth 1 -name 'pidguard-*.oci' ! -name "${image_archive##*/}" -delete
 e2e_log "image: $image_name built in $((SECONDS - start))s: $image_archive"
 echo "$image_archive"
