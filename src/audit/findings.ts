@@ -4,7 +4,7 @@
 // evaluates; this only aggregates, keeping memory proportional to owners, not
 // objects.
 
-import { mutationSummary, type Evaluation } from '../policy/engine.js';
+import { mutationSummary, warningList, type Evaluation, type Mutation } from '../policy/engine.js';
 import type { KubeObject, Mode } from '../policy/types.js';
 
 export interface NamespaceInfo {
@@ -55,6 +55,10 @@ export interface AuditReport {
 }
 
 export const MISSING_SAFEGUARDS_REASON = '.NET pod running without pidguard\'s safeguards (created before pidguard, while it was down, or in an exempt namespace)';
+export const PIDS_OVER_CEILING_REASON = 'pod running with a pidguard.io/pids-limit above the ceiling or invalid (set before the ceiling, while pidguard was down, or in an exempt namespace)';
+export const RULE_WARNING_REASON = 'pidguard warns about this object\'s settings (the webhook admits it as it is)';
+/** Why a running pod that still needs a rule's changes is a finding, by rule. */
+const MISSING_CHANGES_REASONS: Readonly<Record<string, string>> = { 'pids-ceiling': PIDS_OVER_CEILING_REASON };
 const MAX_EXAMPLES = 3;
 
 export class FindingCollector {
@@ -79,8 +83,15 @@ export class FindingCollector {
     }
     // A workload's template mutations are what its future pods will get, not a gap;
     // a running pod's are what it lacks.
-    if (object.kind === 'Pod' && evaluation.mutations.length > 0) {
-      this.record(namespace, owner, evaluation.mutations[0]!.ruleId, MISSING_SAFEGUARDS_REASON, `missing ${mutationSummary(evaluation)}`, object);
+    if (object.kind === 'Pod') {
+      for (const [ruleId, mutations] of byRule(evaluation.mutations)) {
+        const reason = MISSING_CHANGES_REASONS[ruleId] ?? MISSING_SAFEGUARDS_REASON;
+        this.record(namespace, owner, ruleId, reason, `missing ${mutationSummary({ mutations })}`, object);
+      }
+    }
+    // Warnings stand on templates too: the webhook does not change what they are about.
+    for (const [ruleId, warned] of byRule(evaluation.ruleWarnings)) {
+      this.record(namespace, owner, `${ruleId}/warning`, RULE_WARNING_REASON, warningList(warned).join('; '), object);
     }
   }
 
@@ -146,6 +157,16 @@ export class FindingCollector {
     finding.objects[kind] = (finding.objects[kind] ?? 0) + 1;
     if (finding.examples.length < MAX_EXAMPLES) finding.examples.push(`${kind}/${object.metadata?.name ?? ''}`);
   }
+}
+
+function byRule<T extends Pick<Mutation, 'ruleId'>>(items: readonly T[]): Map<string, T[]> {
+  const grouped = new Map<string, T[]>();
+  for (const item of items) {
+    const list = grouped.get(item.ruleId);
+    if (list) list.push(item);
+    else grouped.set(item.ruleId, [item]);
+  }
+  return grouped;
 }
 
 function controllerOf(object: KubeObject): Owner | undefined {

@@ -43,7 +43,8 @@ export interface AuditRun {
 }
 
 export async function runAudit(kubeConfig: KubeConfig, options: AuditOptions): Promise<AuditRun> {
-  const namespaces = await readNamespaces(kubeConfig, options);
+  const labels = new Map<string, Record<string, string>>();
+  const namespaces = await readNamespaces(kubeConfig, options, labels);
   const collector = new FindingCollector(namespaces);
   let pods = 0;
   for (const target of WORKLOADS) {
@@ -53,7 +54,8 @@ export async function runAudit(kubeConfig: KubeConfig, options: AuditOptions): P
         const namespace = object.metadata?.namespace ?? '';
         if (!namespaces.has(namespace)) namespaces.set(namespace, namespaceInfo(namespace, undefined, options.config));
         // 'validating': the verdict and the missing mutations, without building a patch nobody applies.
-        collector.add(object, evaluate({ object, operation: 'CREATE', mode: 'enforce', config: options.config, phase: 'validating' }));
+        const namespaceLabels = labels.get(namespace);
+        collector.add(object, evaluate({ object, operation: 'CREATE', mode: 'enforce', config: options.config, phase: 'validating', namespaceLabels }));
         if (target.kind !== 'Pod') continue;
         pods += 1;
         const unenforced = unenforcedPidsLimit(object, options.observedPods?.get(object.metadata?.uid ?? ''));
@@ -64,11 +66,13 @@ export async function runAudit(kubeConfig: KubeConfig, options: AuditOptions): P
   return { report: collector.report(), pods };
 }
 
-async function readNamespaces(kubeConfig: KubeConfig, options: AuditOptions): Promise<Map<string, NamespaceInfo>> {
+/** The namespaces' infos; their labels go into `labels` (the PID budget ceiling depends on them). */
+async function readNamespaces(kubeConfig: KubeConfig, options: AuditOptions, labels: Map<string, Record<string, string>>): Promise<Map<string, NamespaceInfo>> {
   const namespaces = new Map<string, NamespaceInfo>();
   const add = (object: KubeObject) => {
     const name = object.metadata?.name ?? '';
     namespaces.set(name, namespaceInfo(name, object.metadata?.labels, options.config));
+    if (object.metadata?.labels) labels.set(name, object.metadata.labels);
   };
   if (options.namespace) {
     const path = `/api/v1/namespaces/${encodeURIComponent(options.namespace)}`;

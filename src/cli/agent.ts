@@ -3,14 +3,16 @@
 // --no-enforce), serves /metrics and /healthz, and with a cluster records
 // Events and the PIDPressureRisk node condition. --once scans a single time.
 
+import { NamespaceLabelsCache } from '../kube/node-agent-namespaces.js';
 import { NodePodWatch } from '../kube/node-agent-pods.js';
 import { KubeNodeReporter } from '../kube/node-agent-reporter.js';
 import { createJsonLogger } from '../log.js';
-import { NodeAgent, warmThreadPool, type AgentLog, type ClusterReporter } from '../node/agent.js';
+import { NodeAgent, warmThreadPool, type AgentLog, type AgentNamespaceLabels, type ClusterReporter } from '../node/agent.js';
 import { startAgentHttp } from '../node/agent-http.js';
 import type { NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { EXIT_CODES } from '../node/verdict.js';
+import { loadConfig } from './config-file.js';
 import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags, USAGE_EXIT } from './args.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { connectApi, loadPodsFileOrFail, NODE_SOURCE_FLAGS, resolveNodeSources } from './node.js';
@@ -27,6 +29,10 @@ Flags:
   --metrics-port PORT     [PIDGUARD_AGENT_METRICS_PORT] GET /metrics and /healthz (default 9091; 0 = any free port)
   --metrics-host ADDR     address to listen on (default 0.0.0.0)
   --no-enforce            detect and report only; never write pids.max
+  --config FILE           [PIDGUARD_CONFIG] the policy config (YAML), the webhook's: pids.ceiling and
+                          dotnet.pidsLimit decide what is written (default: built-in)
+  --unenforced-grace DURATION
+                          a pod whose cgroup is not found is reported only after this long (default 30s)
   --pods-file FILE        the node's pods as a JSON/YAML PodList instead of the API server
   --kubeconfig FILE       [KUBECONFIG] API server for the pod watch, Events and the node condition
                           (else in-cluster; without either the agent runs offline)
@@ -36,6 +42,12 @@ Flags:
   --once                  scan once, report, and exit with the verdict's code (0 ok, 1 warning, 2 critical, 3 unreadable)
   --log-level LEVEL       debug, info, warn, error (default info)
 
+Writes min(pidguard.io/pids-limit, ceiling) into each pod cgroup's pids.max, only ever lowering
+it; the ceiling is the namespace's pidguard.io/pids-limit-ceiling label (read with GET, cached
+60s) or pids.ceiling; an invalid annotation means min(dotnet.pidsLimit, ceiling). A pod whose
+limit is adjusted or cannot be applied is logged (warn), counted, given an Event, and the
+latter sets the PIDPressureRisk node condition (reason PidsLimitNotEnforced).
+Finds pod cgroups from its own cgroup namespace too (unshare -C, containerd on cgroup v2).
 Never forks or execs, and creates no thread after start-up.
 `;
 
@@ -50,6 +62,8 @@ export const agentCommand: Command = {
       'metrics-port': { type: 'string' },
       'metrics-host': { type: 'string' },
       'no-enforce': { type: 'boolean' },
+      config: { type: 'string' },
+      'unenforced-grace': { type: 'string' },
       top: { type: 'string' },
       once: { type: 'boolean' },
       'log-level': { type: 'string' },
@@ -58,6 +72,8 @@ export const agentCommand: Command = {
     const intervalMs = durationFlag(values.interval ?? '10s', '--interval');
     const metricsPort = integerFlag(flagOrEnv(values['metrics-port'], io.env, 'PIDGUARD_AGENT_METRICS_PORT', '9091'), '--metrics-port', 0, 65535);
     const top = integerFlag(values.top ?? '10', '--top', 1, 1000);
+    const unenforcedGraceMs = durationFlag(values['unenforced-grace'] ?? '30s', '--unenforced-grace', 0);
+    const config = await loadConfig(flagOrEnv(values.config, io.env, 'PIDGUARD_CONFIG'));
     const logLevel = logLevelFlag(values['log-level'] ?? 'info');
     const logger = createJsonLogger(io.stderr, { minimum: logLevel, fields: { component: 'agent' } });
     const log: AgentLog = (level, message, fields) => logger[level](message, fields);
@@ -68,6 +84,7 @@ export const agentCommand: Command = {
 
     let pods: () => readonly NodePod[] = () => [];
     let reporter: ClusterReporter | undefined;
+    let namespaceLabels: AgentNamespaceLabels | undefined;
     let stopWatch: (() => Promise<void>) | undefined;
     if (sources.podsFile) {
       const fromFile = loadPodsFileOrFail(sources.podsFile);
@@ -89,6 +106,7 @@ export const agentCommand: Command = {
           connected.close();
         };
         reporter = new KubeNodeReporter(connected, sources.nodeName);
+        namespaceLabels = new NamespaceLabelsCache(connected);
       } else {
         log('warn', 'no kubeconfig and not in a cluster: pods are known by UID only, no annotations to enforce, no Events', {});
       }
@@ -102,9 +120,13 @@ export const agentCommand: Command = {
       top,
       enforce: !values['no-enforce'],
       pods,
+      config,
+      unenforcedGraceMs,
+      ...(namespaceLabels ? { namespaceLabels } : {}),
       ...(reporter ? { reporter } : {}),
       log,
     });
+    if (!namespaceLabels) log('info', 'no API server: namespace pids-limit-ceiling labels are not read; pids.ceiling applies to every pod', { ceiling: config.pids.ceiling });
 
     if (values.once) {
       try {
@@ -112,7 +134,7 @@ export const agentCommand: Command = {
         log('info', 'scan complete', {
           verdict: result.verdict.level,
           summary: result.verdict.summary,
-          enforcement: result.enforcement.map((action) => ({ pod: action.pod, outcome: action.outcome, reason: action.reason })),
+          enforcement: result.enforcement.map((action) => ({ pod: action.pod, outcome: action.outcome, limit: action.limit, reason: action.reason, ...(action.adjustment ? { adjustment: action.adjustment } : {}) })),
         });
         return EXIT_CODES[result.verdict.level];
       } catch (error) {
@@ -129,6 +151,7 @@ export const agentCommand: Command = {
       proc: sources.procRoot,
       cgroupRoot: sources.cgroupRoot,
       enforce: !values['no-enforce'],
+      ceiling: config.pids.ceiling,
       intervalMs,
       metricsPort: http.port,
       pods: sources.podsFile ? `file ${sources.podsFile}` : reporter ? 'API server watch' : 'none',

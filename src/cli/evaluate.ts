@@ -4,7 +4,7 @@
 // label to the objects in them, as they would in the cluster.
 
 import { stringify } from 'yaml';
-import { evaluate, mutationSummary, type Evaluation } from '../policy/engine.js';
+import { evaluate, mutationSummary, warningList, type Evaluation } from '../policy/engine.js';
 import { applyPatch } from '../policy/json-patch.js';
 import { resolveMode } from '../policy/mode.js';
 import { MODES, type KubeObject, type Mode } from '../policy/types.js';
@@ -68,10 +68,9 @@ export const evaluateCommand: Command = {
     const results = manifests
       .filter(({ object }) => isPodShaped(object.kind))
       .map((manifest) => {
-        const resolution = values.mode
-          ? { mode: values.mode as Mode }
-          : resolveMode(namespaceLabels.get(manifest.object.metadata?.namespace ?? 'default'), config.defaultMode);
-        const evaluation = evaluate({ object: manifest.object, operation: 'CREATE', mode: resolution.mode, config });
+        const labels = namespaceLabels.get(manifest.object.metadata?.namespace ?? 'default');
+        const resolution = values.mode ? { mode: values.mode as Mode } : resolveMode(labels, config.defaultMode);
+        const evaluation = evaluate({ object: manifest.object, operation: 'CREATE', mode: resolution.mode, config, namespaceLabels: labels });
         return { manifest, evaluation, modeWarning: resolution.warning };
       });
 
@@ -124,13 +123,15 @@ function renderTable(results: Result[]): string {
     [...new Set([...e.violations, ...e.mutations].map((x) => x.ruleId))].join(',') || '-',
   ]);
   const details = results.flatMap(({ manifest, evaluation: e }) => {
-    if (e.violations.length === 0 && e.mutations.length === 0) return [];
+    if (e.violations.length === 0 && e.mutations.length === 0 && e.warnings.length === 0) return [];
     const lines = [`${e.kind}/${e.name} (${manifest.source === '-' ? 'stdin' : manifest.source}#${manifest.index}): ${decisionOf(e)}`];
     for (const v of e.violations) lines.push(`  ${v.ruleId}: ${v.reason}: ${v.detail}`, `    fix: ${v.fix}`);
     if (e.mutations.length > 0) {
       const target = e.kind === 'Pod' ? 'sets' : 'will set on each pod';
       lines.push(`  ${e.mutations[0]!.ruleId} ${target}: ${mutationSummary(e)}`);
     }
+    // Audit mode's other warnings repeat the lines above.
+    for (const warning of e.mode === 'enforce' ? e.warnings : warningList(e.ruleWarnings)) lines.push(`  warning: ${warning}`);
     return [lines.join('\n')];
   });
   return [formatTable(['object', 'namespace', 'mode', 'decision', 'qos', 'rules'], rows), ...details.map((d) => `${d}\n`)].join('\n');

@@ -8,6 +8,16 @@ import { ApiError, type KubeApi, type WatchEvent } from './node-agent-api.js';
 interface PodObject {
   metadata?: { uid?: string; name?: string; namespace?: string; resourceVersion?: string; annotations?: Record<string, string> };
   spec?: { nodeName?: string };
+  status?: { phase?: string };
+}
+
+/**
+ * A pod whose containers have all ended for good has no cgroup left to limit:
+ * the agent's cache drops it, so a finished Job's pod is not reported as
+ * "cgroup not found" for as long as it is kept.
+ */
+function finished(object: PodObject): boolean {
+  return object.status?.phase === 'Succeeded' || object.status?.phase === 'Failed';
 }
 
 interface PodListObject {
@@ -74,7 +84,7 @@ export class NodePodWatch {
     const list = await this.api.call<PodListObject>('GET', nodePodsPath(this.nodeName), `list pods on node ${this.nodeName}`);
     this.cache.clear();
     for (const item of list.items) {
-      const pod = podOf(item);
+      const pod = finished(item) ? undefined : podOf(item);
       if (pod) this.cache.set(pod.uid, pod);
     }
     this.resourceVersion = list.metadata?.resourceVersion ?? '';
@@ -125,7 +135,7 @@ export class NodePodWatch {
     if (event.type === 'BOOKMARK') return;
     const pod = podOf(event.object);
     if (!pod) return;
-    if (event.type === 'DELETED') this.cache.delete(pod.uid);
+    if (event.type === 'DELETED' || finished(event.object)) this.cache.delete(pod.uid);
     else this.cache.set(pod.uid, pod);
   }
 }

@@ -1,12 +1,14 @@
 // What the node agent tells the API server: Events on the Node and on the
-// offending Pods, and the node condition PIDPressureRisk (True while the
-// node's PID usage is at warning or critical, False once it drops). Only
+// offending Pods, and the node condition PIDPressureRisk: True while the
+// node's PID usage is at warning or critical, or while a pod's pids-limit
+// cannot be applied (reason PidsLimitNotEnforced: a pod meant to be bounded is
+// not, so the node's protection has a hole); False once neither holds. Only
 // changes are sent, so a steady node costs no API calls.
 
 import type { AgentScanResult, ClusterReporter } from '../node/agent.js';
 import type { EnforcementAction } from '../node/enforce.js';
 import type { PodRef, PodUsage } from '../node/scan.js';
-import { formatCount, holderText, type VerdictLevel } from '../node/verdict.js';
+import { formatCount, holderText, podLabel, type VerdictLevel } from '../node/verdict.js';
 import type { KubeApi } from './node-agent-api.js';
 
 export const PID_PRESSURE_RISK_CONDITION = 'PIDPressureRisk';
@@ -21,7 +23,19 @@ export const EVENT_REASONS = {
   limitEnforced: 'PidsLimitEnforced',
   limitFailed: 'PidsLimitEnforcementFailed',
   limitReached: 'PidsLimitReached',
+  limitAdjusted: 'PidsLimitAdjusted',
 } as const;
+
+/** The condition's reasons; PIDUsage* win over PidsLimitNotEnforced, whose pods are then named in the message. */
+export const CONDITION_REASONS = {
+  ok: 'PIDUsageOK',
+  warning: 'PIDUsageWarning',
+  critical: 'PIDUsageCritical',
+  notEnforced: 'PidsLimitNotEnforced',
+} as const;
+
+/** Pods named in the condition's message at most (the count is always given). */
+const CONDITION_PODS_SHOWN = 5;
 
 interface NodeObject {
   metadata?: { uid?: string };
@@ -31,6 +45,8 @@ interface NodeObject {
 interface ConditionState {
   status: 'True' | 'False';
   reason: string;
+  /** The unenforced pods' uids: the message is patched again when they change. */
+  unenforced?: string;
 }
 
 export class KubeNodeReporter implements ClusterReporter {
@@ -55,7 +71,7 @@ export class KubeNodeReporter implements ClusterReporter {
       }
     };
     await attempt(() => this.loadNode());
-    await attempt(() => this.setCondition(verdict.level, verdict.summary));
+    await attempt(() => this.setCondition(verdict.level, verdict.summary, findings.unenforced));
     if (findings.levelChanged && !(findings.previousLevel === undefined && verdict.level === 'ok')) {
       const atRisk = verdict.level !== 'ok';
       const offenders = verdict.offenders.map((holder) => holderText(scan, holder));
@@ -67,6 +83,9 @@ export class KubeNodeReporter implements ClusterReporter {
     }
     for (const action of findings.enforcementChanges) {
       await attempt(() => this.enforcementEvent(action));
+    }
+    for (const action of findings.newAdjustments) {
+      await attempt(() => this.podEvent(action.pod, EVENT_REASONS.limitAdjusted, 'Warning', `pidguard applies pids-limit ${action.limit} on node ${this.nodeName}: ${action.adjustment ?? ''}`));
     }
     for (const pod of findings.newlyRefusing) {
       await attempt(() => this.podEvent(pod, EVENT_REASONS.limitReached, 'Warning', limitReachedMessage(pod)));
@@ -82,9 +101,14 @@ export class KubeNodeReporter implements ClusterReporter {
     if (existing && (existing.status === 'True' || existing.status === 'False')) this.condition = { status: existing.status, reason: existing.reason ?? '' };
   }
 
-  private async setCondition(level: VerdictLevel, summary: string): Promise<void> {
-    const wanted: ConditionState = level === 'ok' ? { status: 'False', reason: 'PIDUsageOK' } : { status: 'True', reason: level === 'critical' ? 'PIDUsageCritical' : 'PIDUsageWarning' };
-    if (this.condition && this.condition.status === wanted.status && this.condition.reason === wanted.reason) return;
+  private async setCondition(level: VerdictLevel, summary: string, unenforced: readonly EnforcementAction[]): Promise<void> {
+    const key = unenforced.map((action) => action.pod.uid).sort().join(',');
+    const wanted: ConditionState = {
+      status: level === 'ok' && unenforced.length === 0 ? 'False' : 'True',
+      reason: level === 'ok' && unenforced.length > 0 ? CONDITION_REASONS.notEnforced : CONDITION_REASONS[level],
+      ...(key !== '' ? { unenforced: key } : {}),
+    };
+    if (this.condition && this.condition.status === wanted.status && this.condition.reason === wanted.reason && this.condition.unenforced === wanted.unenforced) return;
     // A node that never had the condition and is fine needs none.
     if (!this.condition && wanted.status === 'False') {
       this.condition = wanted;
@@ -96,7 +120,7 @@ export class KubeNodeReporter implements ClusterReporter {
       type: PID_PRESSURE_RISK_CONDITION,
       status: wanted.status,
       reason: wanted.reason,
-      message: `pidguard: ${summary}`,
+      message: `pidguard: ${summary}${unenforcedMessage(unenforced)}`,
       lastHeartbeatTime: time,
     };
     if (statusChanged) condition.lastTransitionTime = time;
@@ -125,7 +149,7 @@ export class KubeNodeReporter implements ClusterReporter {
     if (action.outcome === 'lowered') {
       await this.podEvent(action.pod, EVENT_REASONS.limitEnforced, 'Normal', `pidguard set pids.max of the pod cgroup to ${action.limit} (was ${action.before}) on node ${this.nodeName}`);
     } else {
-      await this.podEvent(action.pod, EVENT_REASONS.limitFailed, 'Warning', `pidguard could not enforce pids-limit ${action.limit ?? ''} on node ${this.nodeName}: ${action.reason}`);
+      await this.podEvent(action.pod, EVENT_REASONS.limitFailed, 'Warning', `pidguard could not enforce pids-limit ${action.limit} on node ${this.nodeName}: ${action.reason}`);
     }
   }
 
@@ -148,6 +172,13 @@ export class KubeNodeReporter implements ClusterReporter {
     };
     await this.api.call('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, `create a ${reason} Event on ${involvedObject.kind} ${involvedObject.name}`, body);
   }
+}
+
+function unenforcedMessage(unenforced: readonly EnforcementAction[]): string {
+  if (unenforced.length === 0) return '';
+  const shown = unenforced.slice(0, CONDITION_PODS_SHOWN).map((action) => `${podLabel(action.pod)} (${action.failure})`);
+  const more = unenforced.length > shown.length ? `, and ${unenforced.length - shown.length} more` : '';
+  return `; pids-limit not enforced for ${formatCount(unenforced.length)} pod${unenforced.length === 1 ? '' : 's'}: ${shown.join(', ')}${more}`;
 }
 
 function limitReachedMessage(pod: PodUsage): string {

@@ -3,7 +3,8 @@
 // their number stays bounded however many processes come and go.
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { EnforcementAction } from './enforce.js';
+import type { AgentFindings } from './agent.js';
+import { ENFORCEMENT_FAILURES, type EnforcementAction } from './enforce.js';
 import type { NodeScan } from './scan.js';
 import type { VerdictLevel } from './verdict.js';
 
@@ -35,8 +36,28 @@ export class AgentMetrics {
   private readonly scans = new Counter({ name: 'pidguard_scans_total', help: 'Scans completed', registers: [this.registry] });
   private readonly scanErrors = new Counter({ name: 'pidguard_scan_errors_total', help: 'Scans that could not read the node\'s files', registers: [this.registry] });
   private readonly enforcements = new Counter({ name: 'pidguard_enforcements_total', help: 'pids.max writes by outcome (lowered, failed)', labelNames: ['outcome'], registers: [this.registry] });
+  private readonly enforcementFailures = new Counter({
+    name: 'pidguard_agent_enforcement_failures_total',
+    help: 'Pods whose pids-limit could not be applied, counted once per episode, by reason (cgroup-not-found, no-pids-max, write-refused, not-applied)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  private readonly unenforced = this.gauge('pidguard_agent_pods_unenforced', 'Pods whose pids-limit is not in place now, by reason', ['reason']);
+  private readonly adjustments = new Counter({
+    name: 'pidguard_agent_pids_limit_adjustments_total',
+    help: 'Pods whose pids-limit annotation was applied lowered to the ceiling or replaced (invalid), once per pod and value',
+    registers: [this.registry],
+  });
   private readonly ownThreads = this.gauge('pidguard_agent_threads', 'Threads of the agent process itself (fixed after start-up)');
   private readonly ownResident = this.gauge('pidguard_agent_resident_memory_bytes', 'Resident memory of the agent process');
+
+  constructor() {
+    // Every reason present from the start, so rate() and absent-series alerts work before the first failure.
+    for (const reason of ENFORCEMENT_FAILURES) {
+      this.enforcementFailures.inc({ reason }, 0);
+      this.unenforced.set({ reason }, 0);
+    }
+  }
 
   private gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
     return new Gauge({ name, help, labelNames, registers: [this.registry] });
@@ -97,10 +118,15 @@ export class AgentMetrics {
     this.scanErrors.inc();
   }
 
-  recordEnforcement(actions: readonly EnforcementAction[]): void {
+  recordEnforcement(actions: readonly EnforcementAction[], findings: Pick<AgentFindings, 'newFailures' | 'newAdjustments' | 'unenforced'>): void {
     for (const action of actions) {
-      if (action.outcome === 'lowered' || action.outcome === 'failed') this.enforcements.inc({ outcome: action.outcome });
+      if (action.outcome === 'lowered') this.enforcements.inc({ outcome: 'lowered' });
+      // Only attempted writes: a pod without a cgroup is no write.
+      else if (action.failure === 'write-refused' || action.failure === 'not-applied') this.enforcements.inc({ outcome: 'failed' });
     }
+    for (const action of findings.newFailures) this.enforcementFailures.inc({ reason: action.failure ?? 'not-applied' });
+    this.adjustments.inc(findings.newAdjustments.length);
+    for (const reason of ENFORCEMENT_FAILURES) this.unenforced.set({ reason }, findings.unenforced.filter((action) => action.failure === reason).length);
   }
 
   recordSelf(usage: { threads: number; residentBytes: number } | undefined): void {

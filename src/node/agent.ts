@@ -5,7 +5,11 @@
 // and keeps only the current scan plus per-pod bookkeeping pruned every scan.
 
 import { promises as fs } from 'node:fs';
-import { enforcePidsLimits, type EnforcementAction } from './enforce.js';
+import { defaultConfig, type PolicyConfig } from '../policy/config.js';
+import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
+import { pidsCeilingFor, resolvePidsLimit, type ResolvedPidsLimit } from '../policy/pids-budget.js';
+import { CgroupNamespace } from './cgroup-namespace.js';
+import { enforcePidsLimits, type EnforcementAction, type EnforcementFailure } from './enforce.js';
 import { AgentMetrics } from './agent-metrics.js';
 import type { LogLevel } from '../log.js';
 import type { NodePod } from './pods.js';
@@ -23,8 +27,14 @@ export interface AgentFindings {
   newOffenders: TaskHolder[];
   /** Pods whose refused-fork count grew since the previous scan, at most once per pod per refusalReportEveryMs. */
   newlyRefusing: PodUsage[];
-  /** Enforcement writes (lowered or failed); 'unchanged' and 'skipped' repeat every scan and are not news. */
+  /** Limits written (lowered) and pods newly failing (newFailures): the enforcement news worth an Event. */
   enforcementChanges: EnforcementAction[];
+  /** Pods whose limit cannot be applied, reported once per episode (a failure of another kind is a new one). */
+  newFailures: EnforcementAction[];
+  /** Pods whose annotation is not applied as written (above the ceiling, invalid), once per pod and value. */
+  newAdjustments: EnforcementAction[];
+  /** Every pod whose limit is not in place now (a missing cgroup only after unenforcedGraceMs). */
+  unenforced: EnforcementAction[];
 }
 
 export interface AgentScanResult {
@@ -32,6 +42,16 @@ export interface AgentScanResult {
   verdict: Verdict;
   enforcement: EnforcementAction[];
   findings: AgentFindings;
+}
+
+/** A namespace's labels as last read, or why they are unknown. */
+export type NamespaceLabelsAnswer = { labels: Readonly<Record<string, string>> } | { problem: string };
+
+/** Namespace labels for the pids-limit ceiling (src/kube implements it over the API server). */
+export interface AgentNamespaceLabels {
+  /** Re-reads these namespaces where their labels are older than the cache's TTL; never rejects. */
+  refresh(namespaces: readonly string[]): Promise<void>;
+  labelsOf(namespace: string): NamespaceLabelsAnswer;
 }
 
 /** Sends what the agent found to the cluster (Events, node condition); src/kube implements it. */
@@ -48,6 +68,12 @@ export interface AgentOptions {
   enforce: boolean;
   /** The pods on this node right now (watch cache or pods file). */
   pods: () => readonly NodePod[];
+  /** The policy config: the pids-limit ceiling and the replacement for an invalid annotation (default: built-in). */
+  config?: PolicyConfig;
+  /** Namespace labels (the ceiling label); without them the config ceiling applies to every pod. */
+  namespaceLabels?: AgentNamespaceLabels;
+  /** A pod whose cgroup is not found is reported only after this long: a starting pod has none yet (default 30 s). */
+  unenforcedGraceMs?: number;
   reporter?: ClusterReporter;
   log: AgentLog;
   metrics?: AgentMetrics;
@@ -65,26 +91,42 @@ export class NodeAgent {
   private running: Promise<unknown> | undefined;
   private lastSuccess = 0;
   private stopped = false;
+  private readonly config: PolicyConfig;
+  private readonly cgroupNamespace: CgroupNamespace;
+  private failing = new Map<string, { failure: EnforcementFailure; since: number; reported: boolean }>();
+  private adjusted = new Map<string, string>();
+  private namespaceWarnings = new Map<string, string>();
+  private cgroupProblems = '';
 
   constructor(private readonly options: AgentOptions) {
     this.metrics = options.metrics ?? new AgentMetrics();
+    this.config = options.config ?? defaultConfig();
+    this.cgroupNamespace = new CgroupNamespace(options.procRoot, options.cgroupRoot);
   }
 
   /** One scan; throws ProcUnreadableError when the node's files cannot be read. */
   async scanOnce(): Promise<AgentScanResult> {
     const { options } = this;
+    const pods = options.pods();
+    const annotated = new Map(pods.filter((pod) => pod.annotations[PIDS_LIMIT_ANNOTATION] !== undefined).map((pod) => [pod.uid, pod]));
+    if (options.enforce && annotated.size > 0) await options.namespaceLabels?.refresh([...new Set([...annotated.values()].map((pod) => pod.namespace))]);
     let scan: NodeScan;
     try {
-      scan = scanNode({ procRoot: options.procRoot, cgroupRoot: options.cgroupRoot, pods: options.pods(), top: options.top });
+      this.cgroupNamespace.refresh();
+      scan = scanNode({ procRoot: options.procRoot, cgroupRoot: options.cgroupRoot, pods, top: options.top, cgroupNamespace: this.cgroupNamespace });
     } catch (error) {
       this.metrics.recordScanError();
       throw error;
     }
     const verdict = judgeNode(scan, options.thresholds);
-    const enforcement = options.enforce ? enforcePidsLimits(scan) : [];
+    const namespaceWarnings = new Map<string, string>();
+    const enforcement = options.enforce
+      ? enforcePidsLimits(scan, (pod) => this.budgetOf(annotated.get(pod.uid), namespaceWarnings), { cgroupProblems: this.cgroupNamespace.problems() })
+      : [];
     const findings = this.compare(scan, verdict, enforcement);
+    this.logScanWarnings(namespaceWarnings);
     this.metrics.recordScan(scan, verdict.level);
-    this.metrics.recordEnforcement(enforcement);
+    this.metrics.recordEnforcement(enforcement, findings);
     this.metrics.recordSelf(ownTaskUsage());
     this.lastSuccess = Date.now();
     this.logFindings(scan, verdict, findings);
@@ -123,6 +165,58 @@ export class NodeAgent {
     return this.lastSuccess > 0 && Date.now() - this.lastSuccess <= maxAgeMs;
   }
 
+  /** resolvePidsLimit under the pod's namespace ceiling; notes why a namespace's labels could not be used. */
+  private budgetOf(pod: NodePod | undefined, namespaceWarnings: Map<string, string>): ResolvedPidsLimit | undefined {
+    if (pod === undefined) return undefined;
+    const answer = this.options.namespaceLabels?.labelsOf(pod.namespace);
+    let labels: Readonly<Record<string, string>> | undefined;
+    if (answer && 'problem' in answer) {
+      namespaceWarnings.set(pod.namespace, `${answer.problem}; the config ceiling ${this.config.pids.ceiling} applies to its pods`);
+    } else if (answer) {
+      labels = answer.labels;
+      const { warning } = pidsCeilingFor(this.config, labels);
+      if (warning !== undefined) namespaceWarnings.set(pod.namespace, warning);
+    }
+    return resolvePidsLimit(pod.annotations[PIDS_LIMIT_ANNOTATION], this.config, labels);
+  }
+
+  private logScanWarnings(warnings: Map<string, string>): void {
+    for (const [namespace, warning] of warnings) {
+      if (this.namespaceWarnings.get(namespace) !== warning) this.options.log('warn', 'namespace pids-limit ceiling unknown or invalid', { namespace, warning });
+    }
+    this.namespaceWarnings = warnings;
+    const cgroupProblems = this.cgroupNamespace.problems().join('; ');
+    if (cgroupProblems !== this.cgroupProblems && cgroupProblems !== '') this.options.log('warn', 'cannot place pod cgroups', { problem: cgroupProblems });
+    this.cgroupProblems = cgroupProblems;
+  }
+
+  /** Failures and adjustments worth reporting: each pod once per episode, a missing cgroup only after the grace period. */
+  private enforcementNews(enforcement: EnforcementAction[], now: number): Pick<AgentFindings, 'newFailures' | 'newAdjustments' | 'unenforced'> {
+    const grace = this.options.unenforcedGraceMs ?? 30_000;
+    const failing = new Map<string, { failure: EnforcementFailure; since: number; reported: boolean }>();
+    const adjusted = new Map<string, string>();
+    const news: Pick<AgentFindings, 'newFailures' | 'newAdjustments' | 'unenforced'> = { newFailures: [], newAdjustments: [], unenforced: [] };
+    for (const action of enforcement) {
+      const { uid } = action.pod;
+      if (action.adjustment !== undefined) {
+        if (this.adjusted.get(uid) !== action.adjustment) news.newAdjustments.push(action);
+        adjusted.set(uid, action.adjustment);
+      }
+      if (action.failure === undefined) continue;
+      const previous = this.failing.get(uid);
+      const state = previous?.failure === action.failure ? previous : { failure: action.failure, since: now, reported: false };
+      failing.set(uid, state);
+      if (action.failure === 'cgroup-not-found' && now - state.since < grace) continue;
+      news.unenforced.push(action);
+      if (!state.reported) news.newFailures.push(action);
+      state.reported = true;
+    }
+    // Replaced, not merged: pods that left the node, or recovered, are forgotten.
+    this.failing = failing;
+    this.adjusted = adjusted;
+    return news;
+  }
+
   private compare(scan: NodeScan, verdict: Verdict, enforcement: EnforcementAction[]): AgentFindings {
     const previousLevel = this.lastLevel;
     this.lastLevel = verdict.level;
@@ -148,12 +242,14 @@ export class NodeAgent {
     // Replaced, not merged: pods that left the node are forgotten.
     this.refusedSeen = refused;
     this.refusalReported = reported;
+    const news = this.enforcementNews(enforcement, now);
     return {
       previousLevel,
       levelChanged: previousLevel !== verdict.level,
       newOffenders,
       newlyRefusing,
-      enforcementChanges: enforcement.filter((action) => action.outcome === 'lowered' || action.outcome === 'failed'),
+      enforcementChanges: [...enforcement.filter((action) => action.outcome === 'lowered'), ...news.newFailures],
+      ...news,
     };
   }
 
@@ -167,8 +263,10 @@ export class NodeAgent {
       });
     }
     for (const action of findings.enforcementChanges) {
-      log(action.outcome === 'lowered' ? 'info' : 'error', `pids-limit ${action.outcome}`, { ...action });
+      if (action.outcome === 'lowered') log('info', 'pids-limit lowered', { ...action });
     }
+    for (const action of findings.newFailures) log('warn', 'pids-limit not enforced', { ...action });
+    for (const action of findings.newAdjustments) log('warn', 'pids-limit adjusted', { pod: action.pod, limit: action.limit, adjustment: action.adjustment });
     for (const pod of findings.newlyRefusing) {
       log('warn', 'pod reached its pids limit', { pod: { uid: pod.uid, namespace: pod.namespace, name: pod.name }, pidsMax: pod.pids.max, refusedForks: pod.pids.refusedForks });
     }

@@ -86,10 +86,25 @@ function qosOf(parent: string, podSegment: string): QosClass {
   return 'Guaranteed';
 }
 
+export type CgroupVersion = 'v1' | 'v2';
+
+/**
+ * A path as /proc/<pid>/cgroup shows it (relative to the reader's cgroup
+ * namespace root), as a path from the mounted hierarchy's root; undefined when
+ * it cannot be placed (see cgroup-namespace.ts).
+ */
+export type CgroupPathResolver = (version: CgroupVersion, path: string) => string | undefined;
+
+/**
+ * For a reader in the host's cgroup namespace: paths are real, and one that
+ * climbs out of the reader's namespace (`/../...`) cannot be placed.
+ */
+export const hostNamespacePaths: CgroupPathResolver = (_version, path) => (path === '/..' || path.startsWith('/../') ? undefined : path);
+
 /** The directory holding a cgroup's pids.* files, for the hierarchy the process reports. */
 export interface PidsCgroupDir {
-  version: 'v1' | 'v2';
-  /** Path inside the hierarchy, as /proc/<pid>/cgroup shows it. */
+  version: CgroupVersion;
+  /** Path from the hierarchy's root. */
   path: string;
   /** Absolute directory under the cgroup mount root. */
   dir: string;
@@ -100,17 +115,27 @@ export interface PidsCgroupDir {
  * <root>/pids; on v2 the unified hierarchy is <root> itself. A process with a
  * v1 pids line is governed by v1 (hybrid nodes), otherwise by v2.
  */
-export function pidsDirFor(cgroupRoot: string, version: 'v1' | 'v2', path: string): PidsCgroupDir {
+export function pidsDirFor(cgroupRoot: string, version: CgroupVersion, path: string): PidsCgroupDir {
   return { version, path, dir: version === 'v1' ? join(cgroupRoot, 'pids', path) : join(cgroupRoot, path) };
 }
 
-/** The pod cgroup a process lives in, with the hierarchy whose pids controller governs it. */
-export function podCgroupOfProcess(cgroupRoot: string, cgroups: ProcessCgroups): { pod: PodCgroupPath; pids: PidsCgroupDir } | undefined {
+/**
+ * The pod cgroup a process lives in, with the hierarchy whose pids controller
+ * governs it. `pids` is absent when the path cannot be placed in the mounted
+ * hierarchy (the pod is still named: its segment survives a `/../` prefix).
+ */
+export function podCgroupOfProcess(
+  cgroupRoot: string,
+  cgroups: ProcessCgroups,
+  resolve: CgroupPathResolver = hostNamespacePaths,
+): { pod: PodCgroupPath; pids?: PidsCgroupDir } | undefined {
   const version = cgroups.v1Pids !== undefined ? 'v1' : 'v2';
-  const path = cgroups.v1Pids ?? cgroups.unified;
-  const pod = path === undefined ? undefined : parsePodCgroupPath(path);
+  const shown = cgroups.v1Pids ?? cgroups.unified;
+  if (shown === undefined) return undefined;
+  const path = resolve(version, shown);
+  const pod = parsePodCgroupPath(path ?? shown);
   if (!pod) return undefined;
-  return { pod, pids: pidsDirFor(cgroupRoot, version, pod.podPath) };
+  return path === undefined ? { pod } : { pod, pids: pidsDirFor(cgroupRoot, version, pod.podPath) };
 }
 
 /**

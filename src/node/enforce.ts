@@ -1,18 +1,31 @@
 // Making `pidguard.io/pids-limit` real: no container runtime honours a pids
 // annotation (FACTS.md), so the agent writes it into the pod-level cgroup's
-// pids.max, where the kernel refuses forks and clones past it. It only ever
-// lowers: a higher annotation never loosens a limit the kubelet or an admin set.
+// pids.max, where the kernel refuses forks and clones past it. The value is
+// what src/policy/pids-budget.ts resolves the annotation to (never above the
+// ceiling; an invalid one replaced), so the agent and the webhook agree. It
+// only ever lowers: a higher value never loosens a limit the kubelet or an
+// admin set. A pod whose limit cannot be applied gets a `failed` action that
+// says why; the agent makes it loud (agent.ts).
 
+import type { ResolvedPidsLimit } from '../policy/pids-budget.js';
 import { lowers, readPidsUsage, writePidsMax } from './pids-cgroup.js';
-import type { NodeScan, PodRef } from './scan.js';
+import type { NodeScan, PodRef, PodUsage } from './scan.js';
 
-export type EnforcementOutcome = 'lowered' | 'unchanged' | 'skipped' | 'failed';
+export type EnforcementOutcome = 'lowered' | 'unchanged' | 'failed';
+
+/** Why a limit is not in place, as the `reason` label of the failure metrics. */
+export type EnforcementFailure = 'cgroup-not-found' | 'no-pids-max' | 'write-refused' | 'not-applied';
+export const ENFORCEMENT_FAILURES: readonly EnforcementFailure[] = ['cgroup-not-found', 'no-pids-max', 'write-refused', 'not-applied'];
 
 export interface EnforcementAction {
   pod: PodRef;
   outcome: EnforcementOutcome;
-  /** The annotation's value, when valid. */
-  limit?: number;
+  /** Set when outcome is 'failed'. */
+  failure?: EnforcementFailure;
+  /** The limit the agent applies (the resolved annotation). */
+  limit: number;
+  /** Set when the annotation was not applied as written: above the ceiling, or invalid (pids-budget's message). */
+  adjustment?: string;
   /** The pod cgroup directory written (or that would have been). */
   cgroupDir?: string;
   before?: number | 'max';
@@ -20,42 +33,52 @@ export interface EnforcementAction {
   reason: string;
 }
 
-/** Writes each annotated pod's limit where it lowers pids.max; reports every annotated pod. */
-export function enforcePidsLimits(scan: NodeScan, write: (dir: string, limit: number) => void = writePidsMax): EnforcementAction[] {
+export interface EnforceOptions {
+  write?: (dir: string, limit: number) => void;
+  /** Why /proc/<pid>/cgroup paths could not be placed in the mount (cgroup-namespace.ts), for the not-found reason. */
+  cgroupProblems?: readonly string[];
+}
+
+/** Writes each pod's resolved limit where it lowers pids.max; reports every pod that has one. */
+export function enforcePidsLimits(scan: NodeScan, budgetOf: (pod: PodUsage) => ResolvedPidsLimit | undefined, options: EnforceOptions = {}): EnforcementAction[] {
+  const write = options.write ?? writePidsMax;
   const actions: EnforcementAction[] = [];
   for (const pod of scan.pods) {
-    const ref: PodRef = { uid: pod.uid, ...(pod.name !== undefined ? { namespace: pod.namespace, name: pod.name } : {}) };
-    if (pod.pidsLimitError !== undefined) {
-      actions.push({ pod: ref, outcome: 'skipped', reason: pod.pidsLimitError });
-      continue;
-    }
-    const limit = pod.pidsLimit;
-    if (limit === undefined) continue;
+    const budget = budgetOf(pod);
+    if (budget === undefined) continue;
+    const { limit } = budget;
+    const base = {
+      pod: { uid: pod.uid, ...(pod.name !== undefined ? { namespace: pod.namespace, name: pod.name } : {}) },
+      limit,
+      ...(budget.problem !== undefined ? { adjustment: budget.problem } : {}),
+    };
+    const failed = (failure: EnforcementFailure, reason: string, extra: Partial<EnforcementAction> = {}) => actions.push({ ...base, ...extra, outcome: 'failed', failure, reason });
     if (!pod.cgroup) {
-      actions.push({ pod: ref, outcome: 'skipped', limit, reason: 'pod cgroup not found on this node (pod not started yet, or the cgroup root is not mounted)' });
+      const problems = options.cgroupProblems?.length ? `: ${options.cgroupProblems.join('; ')}` : ' (pod not started yet, or the cgroup root is not mounted)';
+      failed('cgroup-not-found', `pod cgroup not found on this node${problems}`);
       continue;
     }
     const dir = pod.cgroup.dir;
     const before = pod.pids.max;
     if (before === undefined) {
-      actions.push({ pod: ref, outcome: 'skipped', limit, cgroupDir: dir, reason: `no readable pids.max in ${dir} (pids controller not enabled for this cgroup?)` });
+      failed('no-pids-max', `no readable pids.max in ${dir} (pids controller not enabled for this cgroup?)`, { cgroupDir: dir });
       continue;
     }
     if (!lowers(limit, before)) {
-      actions.push({ pod: ref, outcome: 'unchanged', limit, cgroupDir: dir, before, after: before, reason: `pids.max is already ${before}, at or below ${limit}` });
+      actions.push({ ...base, outcome: 'unchanged', cgroupDir: dir, before, after: before, reason: `pids.max is already ${before}, at or below ${limit}` });
       continue;
     }
     try {
       write(dir, limit);
     } catch (error) {
-      actions.push({ pod: ref, outcome: 'failed', limit, cgroupDir: dir, before, reason: `cannot write ${dir}/pids.max: ${(error as Error).message}` });
+      failed('write-refused', `cannot write ${dir}/pids.max: ${(error as Error).message}`, { cgroupDir: dir, before });
       continue;
     }
     const after = readPidsUsage(dir).max;
     if (after === limit) {
-      actions.push({ pod: ref, outcome: 'lowered', limit, cgroupDir: dir, before, after, reason: `pids.max lowered from ${before} to ${limit}` });
+      actions.push({ ...base, outcome: 'lowered', cgroupDir: dir, before, after, reason: `pids.max lowered from ${before} to ${limit}` });
     } else {
-      actions.push({ pod: ref, outcome: 'failed', limit, cgroupDir: dir, before, ...(after !== undefined ? { after } : {}), reason: `wrote ${limit} to ${dir}/pids.max but it reads back ${after ?? 'nothing'}` });
+      failed('not-applied', `wrote ${limit} to ${dir}/pids.max but it reads back ${after ?? 'nothing'}`, { cgroupDir: dir, before, ...(after !== undefined ? { after } : {}) });
     }
   }
   return actions;

@@ -4,6 +4,7 @@
 
 import { basename, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { CgroupNamespace } from './cgroup-namespace.js';
 import {
   parseProcessCgroups,
   podCgroupOfProcess,
@@ -25,6 +26,8 @@ export interface ScanOptions {
   pods: readonly NodePod[];
   /** How many processes to rank. */
   top: number;
+  /** Places /proc/<pid>/cgroup paths in the mount (the agent keeps one across scans); default: a fresh one. */
+  cgroupNamespace?: CgroupNamespace;
 }
 
 export interface PodRef {
@@ -172,6 +175,7 @@ export function scanNode(options: ScanOptions): NodeScan {
   let vanished = 0;
   let unreadable = 0;
   const unreadableExamples: UnreadableProcess[] = [];
+  const namespace = options.cgroupNamespace ?? new CgroupNamespace(options.procRoot, options.cgroupRoot);
 
   for (const pid of listProcessIds(options.procRoot)) {
     const status = readProcessStatus(options.procRoot, pid);
@@ -183,7 +187,7 @@ export function scanNode(options: ScanOptions): NodeScan {
     const process: SeenProcess = { pid, name: status.name, threads: status.threads };
     const cgroupText = status.kernel ? undefined : readProcessCgroup(options.procRoot, pid);
     const cgroups = cgroupText === undefined ? undefined : parseProcessCgroups(cgroupText);
-    const located = cgroups === undefined ? undefined : podCgroupOfProcess(options.cgroupRoot, cgroups);
+    const located = cgroups === undefined ? undefined : podCgroupOfProcess(options.cgroupRoot, cgroups, namespace.resolve);
     if (cgroups && !located) {
       const path = cgroups.v1Pids ?? cgroups.unified ?? '(none)';
       const group = outsidePods.get(path);
@@ -200,7 +204,8 @@ export function scanNode(options: ScanOptions): NodeScan {
       if (located.pod.containerRuntime) process.containerRuntime = located.pod.containerRuntime;
       let pod = podsByUid.get(located.pod.podUid);
       if (!pod) {
-        pod = { uid: located.pod.podUid, qos: located.pod.qos, cgroup: located.pids, processes: 0, threads: 0 };
+        const cgroup = located.pids ? { cgroup: located.pids } : locateIdlePod(options.cgroupRoot, located.pod.podUid);
+        pod = { uid: located.pod.podUid, qos: located.pod.qos, ...cgroup, processes: 0, threads: 0 };
         podsByUid.set(pod.uid, pod);
       }
       pod.processes += 1;
@@ -317,7 +322,7 @@ export function readKubepods(cgroupRoot: string, podDirs: readonly string[]): Ku
   return { problem: problems.length > 0 ? problems.join('; ') : `no kubepods cgroup with pids files (looked at ${candidates.join(', ')})` };
 }
 
-/** A known pod with no process seen: look where the kubelet would have put its cgroup. */
+/** A known pod with no process seen (or none placed): look where the kubelet would have put its cgroup. */
 function locateIdlePod(cgroupRoot: string, uid: string): { cgroup?: PidsCgroupDir } {
   for (const version of ['v1', 'v2'] as const) {
     for (const path of standardPodCgroupPaths(uid)) {

@@ -2,6 +2,7 @@
 // user-supplied document (already parsed from YAML by the caller) with errors
 // that name the offending field. Pure: no file or environment access here.
 
+import { compileCommandPattern, compileImagePattern, PatternError, type CommandPattern, type ImagePattern } from './glob.js';
 import { compareQuantities, parseQuantity } from './quantity.js';
 import { MODES, type Mode } from './types.js';
 
@@ -26,18 +27,26 @@ export interface PolicyConfig {
   };
   dotnet: {
     enabled: boolean;
-    /** Regular expressions matched against the container image reference. */
-    imagePatterns: RegExp[];
+    /** Globs matched against the repository of the container image (glob.ts). */
+    imagePatterns: ImagePattern[];
     /** Environment variable name prefixes that mark a .NET container. */
     envPrefixes: string[];
-    /** Regular expressions matched against each command and args entry. */
-    commandPatterns: RegExp[];
+    /** Globs matched against the words of each command and args entry (glob.ts). */
+    commandPatterns: CommandPattern[];
     requests: CpuMemory;
     limits: CpuMemory;
     /** Thread-pool worker cap, written as hex to DOTNET_ThreadPool_ForceMaxWorkerThreads. */
     maxWorkerThreads: number;
-    /** Value of the pidguard.io/pids-limit annotation the node agent enforces. */
+    /** Value of the pidguard.io/pids-limit annotation the node agent enforces; at most pids.ceiling. */
     pidsLimit: number;
+  };
+  pids: {
+    /**
+     * Highest pidguard.io/pids-limit any pod may carry (a namespace's
+     * pidguard.io/pids-limit-ceiling label overrides it): higher values are
+     * lowered to it by the mutation and by the node agent.
+     */
+    ceiling: number;
   };
   namespaceGuard: {
     /** Users allowed to add, change or remove pidguard.io/* labels on namespaces. */
@@ -52,23 +61,27 @@ export const DEFAULT_CONFIG_DOCUMENT = {
   requireResources: { level: 'not-besteffort' },
   dotnet: {
     enabled: true,
-    imagePatterns: [
-      '^mcr\\.microsoft\\.com/dotnet/',
-      '(^|/)[^/:@]*(dotnet|aspnet)[^/:@]*(:|@|$)',
-    ],
+    // Official images, and any repository whose last component names dotnet or aspnet.
+    imagePatterns: ['mcr.microsoft.com/dotnet/**', '**/*dotnet*', '**/*aspnet*'],
     envPrefixes: ['DOTNET_', 'ASPNETCORE_'],
     // Matches `dotnet`, `/usr/bin/dotnet`, `app.dll`, and both inside `sh -c "dotnet app.dll"`.
-    commandPatterns: ['(^|[\\s/])dotnet(\\s|$)', '\\.dll(\\s|$)'],
+    commandPatterns: ['dotnet', '*.dll'],
     requests: { cpu: '100m', memory: '256Mi' },
     limits: { cpu: '1', memory: '1Gi' },
     maxWorkerThreads: 256,
     pidsLimit: 1024,
   },
+  pids: { ceiling: 4096 },
   namespaceGuard: {
     users: [],
     groups: ['system:masters'],
   },
 } as const;
+
+/** The kernel's ceiling for pid_max on 64-bit: no pids.max above it means anything. */
+export const MAX_PIDS_LIMIT = 4_194_304;
+/** The lowest PID budget ceiling pidguard accepts: below it even a shell and its probe cannot start. */
+export const MIN_PIDS_LIMIT_CEILING = 16;
 
 export class ConfigError extends Error {
   constructor(readonly field: string, problem: string) {
@@ -85,7 +98,7 @@ export function parseConfig(document: unknown): PolicyConfig {
   const doc = document ?? {};
   const root = objectAt(doc, '(root)');
   const base = DEFAULT_CONFIG_DOCUMENT;
-  allowOnly(root, '', ['defaultMode', 'requireResources', 'dotnet', 'namespaceGuard']);
+  allowOnly(root, '', ['defaultMode', 'requireResources', 'dotnet', 'pids', 'namespaceGuard']);
 
   const rr = objectAt(root.requireResources ?? {}, 'requireResources');
   allowOnly(rr, 'requireResources.', ['level']);
@@ -94,6 +107,12 @@ export function parseConfig(document: unknown): PolicyConfig {
   allowOnly(dn, 'dotnet.', [
     'enabled', 'imagePatterns', 'envPrefixes', 'commandPatterns', 'requests', 'limits', 'maxWorkerThreads', 'pidsLimit',
   ]);
+
+  const pids = objectAt(root.pids ?? {}, 'pids');
+  allowOnly(pids, 'pids.', ['ceiling']);
+  const ceiling = integer(pids.ceiling ?? base.pids.ceiling, 'pids.ceiling', MIN_PIDS_LIMIT_CEILING, MAX_PIDS_LIMIT);
+  const pidsLimit = integer(dn.pidsLimit ?? base.dotnet.pidsLimit, 'dotnet.pidsLimit', 16, MAX_PIDS_LIMIT);
+  if (pidsLimit > ceiling) throw new ConfigError('dotnet.pidsLimit', `${pidsLimit} is above pids.ceiling (${ceiling})`);
 
   const ng = objectAt(root.namespaceGuard ?? {}, 'namespaceGuard');
   allowOnly(ng, 'namespaceGuard.', ['users', 'groups']);
@@ -111,14 +130,15 @@ export function parseConfig(document: unknown): PolicyConfig {
     requireResources: { level: oneOf(rr.level ?? base.requireResources.level, 'requireResources.level', RESOURCE_LEVELS) },
     dotnet: {
       enabled: boolean(dn.enabled ?? base.dotnet.enabled, 'dotnet.enabled'),
-      imagePatterns: regexes(dn.imagePatterns ?? base.dotnet.imagePatterns, 'dotnet.imagePatterns'),
+      imagePatterns: patterns(dn.imagePatterns ?? base.dotnet.imagePatterns, 'dotnet.imagePatterns', compileImagePattern),
       envPrefixes: strings(dn.envPrefixes ?? base.dotnet.envPrefixes, 'dotnet.envPrefixes', true),
-      commandPatterns: regexes(dn.commandPatterns ?? base.dotnet.commandPatterns, 'dotnet.commandPatterns'),
+      commandPatterns: patterns(dn.commandPatterns ?? base.dotnet.commandPatterns, 'dotnet.commandPatterns', compileCommandPattern),
       requests,
       limits,
       maxWorkerThreads: integer(dn.maxWorkerThreads ?? base.dotnet.maxWorkerThreads, 'dotnet.maxWorkerThreads', 1, 32767),
-      pidsLimit: integer(dn.pidsLimit ?? base.dotnet.pidsLimit, 'dotnet.pidsLimit', 16, 4194304),
+      pidsLimit,
     },
+    pids: { ceiling },
     namespaceGuard: {
       users: strings(ng.users ?? base.namespaceGuard.users, 'namespaceGuard.users', false),
       groups: strings(ng.groups ?? base.namespaceGuard.groups, 'namespaceGuard.groups', false),
@@ -180,12 +200,13 @@ function strings(value: unknown, field: string, nonEmpty: boolean): string[] {
   });
 }
 
-function regexes(value: unknown, field: string): RegExp[] {
+function patterns<T>(value: unknown, field: string, compile: (source: string) => T): T[] {
   return strings(value, field, true).map((source, index) => {
     try {
-      return new RegExp(source);
+      return compile(source);
     } catch (error) {
-      throw new ConfigError(`${field}[${index}]`, `invalid regular expression: ${(error as Error).message}`);
+      if (error instanceof PatternError) throw new ConfigError(`${field}[${index}]`, error.message);
+      throw error;
     }
   });
 }

@@ -3,6 +3,7 @@
 // admission webhook never sees: the opt-in label or annotation covers them.
 
 import type { PolicyConfig } from './config.js';
+import { commandMatches, imageMatches } from './glob.js';
 import { RUNTIME_KEY } from './keys.js';
 import type { Container, ObjectMeta } from './types.js';
 
@@ -14,12 +15,9 @@ export function isDotnetContainer(
   detection: PolicyConfig['dotnet'],
 ): boolean {
   if (!isInitContainer && optedIn(pod)) return true;
-  const image = container.image ?? '';
-  if (detection.imagePatterns.some((pattern) => pattern.test(image))) return true;
+  if (imageMatches(detection.imagePatterns, container.image ?? '')) return true;
   if ((container.env ?? []).some((env) => detection.envPrefixes.some((prefix) => env.name?.startsWith(prefix)))) return true;
-  return [container.command, container.args].some((words) =>
-    (words ?? []).some((word) => typeof word === 'string' && detection.commandPatterns.some((pattern) => pattern.test(word))),
-  );
+  return [container.command, container.args].some((entries) => commandMatches(detection.commandPatterns, entries ?? []));
 }
 
 function optedIn(pod: ObjectMeta | undefined): boolean {

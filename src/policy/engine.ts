@@ -4,6 +4,8 @@
 
 import type { PolicyConfig } from './config.js';
 import { diff } from './json-patch.js';
+import { MUTATIONS_ANNOTATION } from './keys.js';
+import { joinWithin, MUTATION_RECORD_MAX_BYTES, mutationRecord, WARNINGS_MAX_BYTES } from './mutation-record.js';
 import { copyForMutation } from './pod-copy.js';
 import { podShapeProblem } from './pod-shape.js';
 import { computeQosClass } from './qos.js';
@@ -24,6 +26,8 @@ export interface EvaluationRequest {
   mode: Mode;
   config: PolicyConfig;
   userInfo?: UserInfo;
+  /** Labels of the object's namespace, when the caller knows them (the PID budget ceiling depends on them). */
+  namespaceLabels?: Readonly<Record<string, string>>;
   /**
    * Which admission phase asks (default both, as `evaluate` and `audit` do).
    * mutating: only the mutations and their patch (no checks, no QoS class);
@@ -44,6 +48,15 @@ export interface Mutation {
   ruleId: string;
   container?: string;
   summary: string;
+  /** Set when the change overrides what the pod author wrote; see Change.warning. */
+  warning?: string;
+}
+
+/** A problem a rule saw and left as it is (MutationContext.warn). */
+export interface RuleWarning {
+  ruleId: string;
+  container?: string;
+  message: string;
 }
 
 export interface Evaluation {
@@ -69,9 +82,14 @@ export interface Evaluation {
   mutations: Mutation[];
   /** RFC 6902 patch for the given object: only for Pod CREATE in enforce mode. */
   patch: PatchOperation[];
-  /** Admission warnings (audit mode: what enforce would have done). */
+  /** Problems the rules saw and left as they are, in every mode (also in `warnings`). */
+  ruleWarnings: RuleWarning[];
+  /**
+   * Admission warnings: the rules' warnings and, in enforce mode, why a change
+   * overrode the author's value; in audit mode also what enforce would have done.
+   */
   warnings: string[];
-  /** Audit annotations (audit mode: `would-deny`, `would-mutate`). */
+  /** Audit annotations: `warnings` (the rules' warnings, bounded); audit mode: `would-deny`, `would-mutate`. */
   auditAnnotations: Record<string, string>;
   /** QoS class of the pod as it will run, after pidguard's mutations (not computed in the mutating phase). */
   qosClass?: QosClass;
@@ -91,6 +109,7 @@ export function evaluate(request: EvaluationRequest, rules: readonly Rule[] = RU
     violations: [],
     mutations: [],
     patch: [],
+    ruleWarnings: [],
     warnings: [],
     auditAnnotations: {},
   };
@@ -123,7 +142,12 @@ function skipReason(request: EvaluationRequest, kind: string): string | undefine
   return undefined;
 }
 
-type Judgement = Pick<Evaluation, 'violations' | 'mutations' | 'patch' | 'qosClass'>;
+type Judgement = Pick<Evaluation, 'violations' | 'mutations' | 'patch' | 'qosClass'> & Partial<Pick<Evaluation, 'ruleWarnings'>>;
+
+/** Audit annotation key of the rules' warnings (the API server prefixes it with the webhook's name). */
+export const WARNINGS_AUDIT_ANNOTATION = 'warnings';
+/** At most this many warnings per review are listed one by one; the rest are counted. */
+const MAX_WARNINGS = 20;
 
 function judgePod(request: EvaluationRequest, rules: readonly Rule[]): Judgement {
   const original = request.object as KubeObject;
@@ -134,10 +158,20 @@ function judgePod(request: EvaluationRequest, rules: readonly Rule[]): Judgement
     return { violations: [], mutations: [], patch: [] };
   }
   const mutations: Mutation[] = [];
+  const ruleWarnings: RuleWarning[] = [];
+  let ruleId = '';
+  const context = {
+    namespaceLabels: request.namespaceLabels,
+    warn(message: string, container?: string) {
+      ruleWarnings.push(container === undefined ? { ruleId, message } : { ruleId, container, message });
+    },
+  };
   for (const rule of rules) {
     if (rule.target !== 'pod-mutation') continue;
-    for (const change of rule.mutate(pod, request.config)) mutations.push({ ruleId: rule.id, ...change });
+    ruleId = rule.id;
+    for (const change of rule.mutate(pod, request.config, context)) mutations.push({ ruleId, ...change });
   }
+  if (mutations.length > 0) ((pod.metadata ??= {}).annotations ??= {})[MUTATIONS_ANNOTATION] = mutationRecord(mutations);
   const phase = request.phase ?? 'both';
   const violations: Violation[] = [];
   let qosClass: QosClass | undefined;
@@ -153,7 +187,7 @@ function judgePod(request: EvaluationRequest, rules: readonly Rule[]): Judgement
   const patchable = phase !== 'validating' && original.kind === 'Pod' && request.operation === 'CREATE';
   // The copy shares all the rules left alone with the original, so the diff walks only what they changed.
   const patch = patchable && mutations.length > 0 ? diff(original, mutated) : [];
-  return { violations, mutations, patch, ...(qosClass ? { qosClass } : {}) };
+  return { violations, mutations, patch, ruleWarnings, ...(qosClass ? { qosClass } : {}) };
 }
 
 function judgeNamespace(request: EvaluationRequest, rules: readonly Rule[]): Judgement {
@@ -174,11 +208,16 @@ function judgeNamespace(request: EvaluationRequest, rules: readonly Rule[]): Jud
 /** Applies the mode: enforce denies and patches; audit only tells. */
 function decide(base: Evaluation, judged: Judgement, mode: Mode): Evaluation {
   const denial = judged.violations.length > 0 ? denialMessage({ kind: base.kind, name: base.name, violations: judged.violations }) : undefined;
-  if (mode === 'enforce') {
-    return Object.assign(base, judged, { evaluated: true, allowed: denial === undefined, message: denial });
-  }
-  const warnings: string[] = [];
+  // Standing problems are true in every mode; an overridden value only where enforce overrode it
+  // (audit mode's would-set summary says what enforce would change, and why).
+  const overridden = mode === 'enforce' && judged.mutations.length > 0 ? changeWarnings(judged.mutations) : [];
+  const told = overridden.length === 0 ? (judged.ruleWarnings ?? []) : [...(judged.ruleWarnings ?? []), ...overridden];
+  const warnings = told.length === 0 ? [] : warningList(told);
   const auditAnnotations: Record<string, string> = {};
+  if (told.length > 0) auditAnnotations[WARNINGS_AUDIT_ANNOTATION] = warningsAnnotation(told);
+  if (mode === 'enforce') {
+    return Object.assign(base, judged, { evaluated: true, allowed: denial === undefined, message: denial, warnings, auditAnnotations });
+  }
   if (denial) {
     warnings.push(`audit mode, enforce would deny: ${denial}`);
     auditAnnotations['would-deny'] = denial;
@@ -191,6 +230,32 @@ function decide(base: Evaluation, judged: Judgement, mode: Mode): Evaluation {
   return Object.assign(base, judged, { evaluated: true, allowed: true, patch: [], warnings, auditAnnotations });
 }
 
+/** Admission warnings for `warned`: the first MAX_WARNINGS one by one, the rest counted. */
+export function warningList(warned: readonly RuleWarning[]): string[] {
+  const texts = warned.slice(0, MAX_WARNINGS).map(warningText);
+  if (warned.length > MAX_WARNINGS) texts.push(`... and ${warned.length - MAX_WARNINGS} more warnings`);
+  return texts;
+}
+
+/** The `warnings` audit annotation for `warned`, bounded. */
+export function warningsAnnotation(warned: readonly RuleWarning[]): string {
+  return joinWithin(warned.map(warningText), '; ', WARNINGS_MAX_BYTES);
+}
+
+/** Warnings of the changes that overrode what the pod author wrote, as rule warnings. */
+export function changeWarnings(mutations: readonly Mutation[]): RuleWarning[] {
+  const warned: RuleWarning[] = [];
+  for (const { ruleId, container, warning } of mutations) {
+    if (warning !== undefined) warned.push(container === undefined ? { ruleId, message: warning } : { ruleId, container, message: warning });
+  }
+  return warned;
+}
+
+/** `dotnet-guard: container "app": DOTNET_ThreadPool_ForceMinWorkerThreads=0x400 ...`. */
+function warningText(warning: RuleWarning): string {
+  return `${warning.ruleId}: ${warning.container === undefined ? '' : `container "${warning.container}": `}${warning.message}`;
+}
+
 /** `Deployment "web": require-resources: BestEffort pod (...): containers "a" set ... Fix: ...`. */
 export function denialMessage(evaluation: Pick<Evaluation, 'kind' | 'name' | 'violations'>): string {
   const subject =
@@ -201,10 +266,10 @@ export function denialMessage(evaluation: Pick<Evaluation, 'kind' | 'name' | 'vi
   return `pidguard denied ${subject}: ${parts.join(' ')}`;
 }
 
+/** `container "app": cpu request 100m, ...; annotation ...`, bounded like the mutation record. */
 export function mutationSummary(evaluation: Pick<Evaluation, 'mutations'>): string {
-  return evaluation.mutations
-    .map((m) => (m.container ? `container "${m.container}": ${m.summary}` : m.summary))
-    .join('; ');
+  const entries = evaluation.mutations.map((m) => (m.container ? `container "${m.container}": ${m.summary}` : m.summary));
+  return joinWithin(entries, '; ', MUTATION_RECORD_MAX_BYTES);
 }
 
 function nameOf(metadata: ObjectMeta | undefined): string {

@@ -9,13 +9,17 @@ export const LABEL_PREFIX = 'pidguard.io/';
 export const RUNTIME_KEY = 'pidguard.io/runtime';
 /** Pod annotation: the pod's PID budget; the node agent writes it into the pod cgroup's pids.max. */
 export const PIDS_LIMIT_ANNOTATION = 'pidguard.io/pids-limit';
+/**
+ * Namespace label: the highest pidguard.io/pids-limit of pods in the namespace,
+ * overriding the config's pids.ceiling (raise or lower). Guarded like every
+ * pidguard.io/* label, so a pod author alone cannot raise their budget.
+ */
+export const PIDS_LIMIT_CEILING_LABEL = 'pidguard.io/pids-limit-ceiling';
 /** Pod annotation recording what pidguard's mutation set (in the spirit of LimitRanger's). */
 export const MUTATIONS_ANNOTATION = 'pidguard.io/mutations';
 
 /** The variable the .NET runtime actually reads (CLRConfig, parsed as hexadecimal). */
 export const DOTNET_FORCE_MAX_WORKER_THREADS = 'DOTNET_ThreadPool_ForceMaxWorkerThreads';
-/** The older prefix of the same knob; DOTNET_ wins over it, so setting ours would override it. */
-export const COMPLUS_FORCE_MAX_WORKER_THREADS = 'COMPlus_ThreadPool_ForceMaxWorkerThreads';
 /** The name the product brief asked for. The runtime never reads it; kept for people and dashboards. */
 export const DOTNET_MAX_THREADS = 'DOTNET_ThreadPool_MaxThreads';
 

@@ -15,11 +15,21 @@ const BINARY_SUFFIX: Record<string, number> = {
 };
 
 // Sign, digits with an optional fraction, then a suffix or a decimal exponent.
+// Each part is a run of one character class followed by a different one, so
+// the match is linear; the length cap bounds the BigInt arithmetic below.
 const QUANTITY = /^([+-]?)(\d+(?:\.\d*)?|\.\d+)(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$/;
 
-/** Parses a quantity; returns undefined for anything the API server would reject. */
+/**
+ * Longest quantity accepted. The API server stores quantities in canonical
+ * form (a few characters); only files read by `evaluate` could hold more, and
+ * a 1 MiB string of digits would make the exact arithmetic quadratic.
+ */
+export const MAX_QUANTITY_LENGTH = 64;
+
+/** Parses a quantity; returns undefined for anything the API server would reject, and for longer than MAX_QUANTITY_LENGTH. */
 export function parseQuantity(input: string | number): Quantity | undefined {
   const text = typeof input === 'number' ? String(input) : input.trim();
+  if (text.length > MAX_QUANTITY_LENGTH) return undefined;
   const match = QUANTITY.exec(text);
   if (!match) return undefined;
   const [, sign = '', mantissa = '', exponent, suffix = ''] = match;

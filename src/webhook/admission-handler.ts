@@ -1,13 +1,16 @@
 // What pidguard answers to one admission request. The policy is the engine's;
 // this file only picks the mode and shapes the engine's evaluation into the
 // answer each webhook gives:
-// - /mutate returns the patch only: it never denies and never warns, because
-//   /validate sees the same (already mutated) pod and would warn a second time.
+// - /mutate returns the patch only: it never denies, and warns only about the
+//   values its patch overrides (which /validate, seeing the patched pod, cannot
+//   see); every other warning /validate gives, as it sees the same pod.
 // - /validate returns the decision, warnings and audit annotations.
 
 import type { NamespaceLabelSource } from '../kube/namespace-labels.js';
 import type { PolicyConfig } from '../policy/config.js';
-import { evaluate, mutationSummary, type Evaluation } from '../policy/engine.js';
+import {
+  changeWarnings, evaluate, mutationSummary, warningList, warningsAnnotation, WARNINGS_AUDIT_ANNOTATION, type Evaluation,
+} from '../policy/engine.js';
 import type { Mode } from '../policy/types.js';
 import type { AdmissionRequest } from './admission-review.js';
 import { modeForRequest, type RequestMode } from './namespace-mode.js';
@@ -41,9 +44,10 @@ export function createAdmissionHandler({ config, namespaceLabels }: AdmissionHan
       mode: requestMode.mode,
       config,
       userInfo: request.userInfo,
+      namespaceLabels: requestMode.labels,
       phase: webhook === 'mutate' ? 'mutating' : 'validating',
     });
-    const response = webhook === 'mutate' ? patched(evaluation.patch) : validationResponse(evaluation, requestMode);
+    const response = webhook === 'mutate' ? mutationResponse(evaluation) : validationResponse(evaluation, requestMode);
     return { response, evaluation, mode: requestMode.mode, namespaceLookup: requestMode.lookup };
   };
   return (webhook, request) => {
@@ -55,6 +59,14 @@ export function createAdmissionHandler({ config, namespaceLabels }: AdmissionHan
 }
 
 export const SKIPPED_MUTATION_ANNOTATION = 'mutation-skipped';
+
+function mutationResponse(evaluation: Evaluation): ReviewResponse {
+  if (evaluation.patch.length === 0) return patched(evaluation.patch);
+  const overridden = changeWarnings(evaluation.mutations);
+  if (overridden.length === 0) return patched(evaluation.patch);
+  const response = withWarnings(patched(evaluation.patch), warningList(overridden));
+  return withAuditAnnotations(response, { [WARNINGS_AUDIT_ANNOTATION]: warningsAnnotation(overridden) });
+}
 
 function validationResponse(evaluation: Evaluation, requestMode: RequestMode): ReviewResponse {
   const decision = evaluation.allowed ? allowed() : denied(evaluation.message ?? 'denied by pidguard');

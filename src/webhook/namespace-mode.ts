@@ -14,6 +14,8 @@ export interface RequestMode {
   warning?: string;
   /** How the labels were found, for metrics; undefined when no lookup was needed. */
   lookup?: 'cache' | 'api' | 'file' | 'unavailable';
+  /** The namespace's labels, when found (the PID budget ceiling depends on them). */
+  labels?: Readonly<Record<string, string>>;
 }
 
 /** Synchronous when the label source answers at once (cache, file); a promise only while it asks the API server. */
@@ -33,7 +35,7 @@ function modeOf(found: NamespaceLabelLookup, namespace: string, defaultMode: Mod
     };
   }
   const { mode, warning } = resolveMode(found.labels, defaultMode);
-  return warning === undefined ? { mode, lookup: found.from } : { mode, warning, lookup: found.from };
+  return warning === undefined ? { mode, lookup: found.from, labels: found.labels } : { mode, warning, lookup: found.from, labels: found.labels };
 }
 
 function isNamespaceRequest(request: AdmissionRequest): boolean {

@@ -21,11 +21,11 @@ let root: string;
 let orders: V1Pod;
 let billing: V1Pod;
 
-function pod(name: string, annotations: Record<string, string> = {}) {
+function pod(name: string, annotations: Record<string, string> = {}, podNamespace = namespace) {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace, annotations },
+    metadata: { name, namespace: podNamespace, annotations },
     spec: {
       nodeName,
       containers: [{ name: 'app', image: 'registry.example.com/shop/app:1.0', resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } } }],
@@ -65,9 +65,9 @@ function agentArgs(): string[] {
   return [join(c.repoDir, 'bin/pidguard.js'), 'agent', '--kubeconfig', kubeconfigPath('admin'), '--node-name', nodeName, '--proc', join(root, 'proc'), '--cgroup-root', join(root, 'sys/fs/cgroup')];
 }
 
-function runAgentOnce(): Promise<{ code: number; stderr: string }> {
+function runAgentOnce(extra: string[] = []): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...agentArgs(), '--once'], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+    const child = spawn(process.execPath, [...agentArgs(), '--once', ...extra], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
     const err: Buffer[] = [];
     child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
     child.on('error', reject);
@@ -165,4 +165,24 @@ test('the running agent sees a pod created after it started (watch by spec.nodeN
     await exited;
   }
   expect(Buffer.concat(stderr).toString()).not.toContain('"level":"error"');
+});
+
+test('the namespace ceiling label is read from the API server; a pod above it is clamped, one without a cgroup is reported on the pod and the node', async () => {
+  const ceilingNamespace = await createNamespace('agent-ceiling', { 'pidguard.io/mode': 'off', 'pidguard.io/pids-limit-ceiling': '2000' });
+  try {
+    const greedy = await core().createNamespacedPod({ namespace: ceilingNamespace, body: pod('greedy-0', { 'pidguard.io/pids-limit': '3000' }, ceilingNamespace) });
+    await core().createNamespacedPod({ namespace: ceilingNamespace, body: pod('no-cgroup-0', { 'pidguard.io/pids-limit': '100' }, ceilingNamespace) });
+    writeNode(2100, [greedy]);
+    const { stderr } = await runAgentOnce(['--unenforced-grace', '0s']);
+    expect(stderr).toContain('"msg":"pids-limit adjusted"');
+    expect(stderr).toContain('"msg":"pids-limit not enforced"');
+    expect(readFileSync(join(root, 'sys/fs/cgroup/pids', podCgroup(greedy.metadata?.uid as string), 'pids.max'), 'utf8').trim()).toBe('2000');
+    const adjusted = await waitFor('the PidsLimitAdjusted Event', async () => (await eventsFor('Pod', 'greedy-0', ceilingNamespace)).find((event) => event.reason === 'PidsLimitAdjusted'));
+    expect(adjusted.message).toContain('above the ceiling 2000; lowered to 2000');
+    const failed = await waitFor('the PidsLimitEnforcementFailed Event', async () => (await eventsFor('Pod', 'no-cgroup-0', ceilingNamespace)).find((event) => event.reason === 'PidsLimitEnforcementFailed'));
+    expect(failed.message).toContain('pod cgroup not found');
+    expect(await riskCondition()).toMatchObject({ status: 'True', reason: 'PidsLimitNotEnforced', message: expect.stringContaining(`${ceilingNamespace}/no-cgroup-0 (cgroup-not-found)`) });
+  } finally {
+    await kubectlOk(['delete', 'namespace', ceilingNamespace, '--wait=false']);
+  }
 });

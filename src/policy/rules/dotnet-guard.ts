@@ -12,23 +12,34 @@
 //   which bound the containers already.
 // - env: DOTNET_ThreadPool_ForceMaxWorkerThreads in hex (the runtime parses
 //   DOTNET_* numbers as hex; it is the variable the runtime actually reads),
-//   unless it or its COMPlus_ twin is set; DOTNET_ThreadPool_MaxThreads in
-//   decimal (the name the brief asked for; the runtime ignores it).
-// For the pod: pidguard.io/pids-limit, unless present; the node agent turns it
-// into the pod cgroup's pids.max. Nothing the user set is ever changed.
+//   unless it or its COMPlus_ twin is set. When the container forces a
+//   minimum above the cap (which would make the runtime ignore the cap), the
+//   forced maximum is written at that minimum instead, with a warning. A
+//   container's own cap is kept; one above the configured cap, voided by its
+//   forced minimum, 0, unreadable (valueFrom) or not hex is warned about.
+//   DOTNET_ThreadPool_MaxThreads in decimal states the cap that holds (the
+//   container's own, e.g. 0x40 -> 64), or is left out when none holds or
+//   pidguard cannot tell; the runtime ignores it (it is the brief's name).
+// For the pod: pidguard.io/pids-limit, unless present: min(dotnet.pidsLimit,
+// the namespace's ceiling); the node agent turns it into the pod cgroup's
+// pids.max. Nothing the user set is ever changed (pids-ceiling handles a
+// pids-limit above the ceiling).
 
-import { MUTATIONS_ANNOTATION, PIDS_LIMIT_ANNOTATION, COMPLUS_FORCE_MAX_WORKER_THREADS, DOTNET_FORCE_MAX_WORKER_THREADS, DOTNET_MAX_THREADS } from '../keys.js';
+import { PIDS_LIMIT_ANNOTATION, DOTNET_FORCE_MAX_WORKER_THREADS, DOTNET_MAX_THREADS } from '../keys.js';
 import type { CpuMemory, PolicyConfig } from '../config.js';
 import { isDotnetContainer } from '../dotnet-detection.js';
+import { pidsCeilingFor } from '../pids-budget.js';
 import { compareQuantities, parseQuantity } from '../quantity.js';
+import { quotedValue } from '../text.js';
+import { MAX_POSSIBLE_THREADS, threadPoolKnob, type KnobSetting } from '../thread-pool.js';
 import type { Container, PodTemplate } from '../types.js';
-import type { Change, PodMutationRule } from './rule.js';
+import type { Change, MutationContext, PodMutationRule } from './rule.js';
 
 export const dotnetGuard: PodMutationRule = {
   id: 'dotnet-guard',
   description: '.NET containers get cpu/memory limits, a thread-pool cap (env) and a pidguard.io/pids-limit pod annotation.',
   target: 'pod-mutation',
-  mutate(pod, config) {
+  mutate(pod, config, context) {
     if (!config.dotnet.enabled) return [];
     const changes: Change[] = [];
     let dotnetFound = false;
@@ -40,15 +51,13 @@ export const dotnetGuard: PodMutationRule = {
       for (const container of containers ?? []) {
         if (!isDotnetContainer(container, pod.metadata, isInit, config.dotnet)) continue;
         dotnetFound = true;
-        const set = [
-          ...(pod.spec.resources == null ? fillResources(container, config.dotnet) : []),
-          ...capThreadPool(container, config.dotnet.maxWorkerThreads),
-        ];
-        if (set.length > 0) changes.push({ container: container.name, summary: set.join(', ') });
+        const resources = pod.spec.resources == null ? fillResources(container, config.dotnet) : [];
+        const threadPool = capThreadPool(container, config.dotnet.maxWorkerThreads, context);
+        const set = threadPool ? [...resources, threadPool.summary] : resources;
+        if (set.length > 0) changes.push(Object.assign({}, threadPool, { container: container.name, summary: set.join(', ') }));
       }
     }
-    if (dotnetFound) changes.push(...annotatePidsLimit(pod, config.dotnet.pidsLimit));
-    if (changes.length > 0) annotations(pod)[MUTATIONS_ANNOTATION] = recordOf(changes);
+    if (dotnetFound) changes.push(...annotatePidsLimit(pod, Math.min(config.dotnet.pidsLimit, pidsCeilingFor(config, context.namespaceLabels).ceiling)));
     return changes;
   },
 };
@@ -87,21 +96,64 @@ function limitAtLeast(request: string, limits: CpuMemory, name: 'cpu' | 'memory'
   return compareQuantities(requested, parseQuantity(limits[name])!) > 0 ? request : limits[name];
 }
 
-/** Adds the thread-pool variables the container does not set; returns what it set. */
-function capThreadPool(container: Container, maxWorkerThreads: number): string[] {
+/**
+ * Caps the container's thread pool unless it sets its own cap, and says what
+ * voids or exceeds the cap (the runtime ignores a forced maximum below the
+ * forced minimum). Never changes a value the container sets. Returns what it
+ * set; problems it leaves as they are go to `warn`.
+ */
+function capThreadPool(container: Container, cap: number, context: MutationContext): Change | undefined {
+  const warn = (message: string) => context.warn(message, container.name);
   const env = container.env ?? [];
-  const has = (name: string) => env.some((entry) => entry.name === name);
+  const max = threadPoolKnob(env, 'ForceMaxWorkerThreads');
+  const min = threadPoolKnob(env, 'ForceMinWorkerThreads');
   const added: string[] = [];
-  if (!has(DOTNET_FORCE_MAX_WORKER_THREADS) && !has(COMPLUS_FORCE_MAX_WORKER_THREADS)) {
-    env.push({ name: DOTNET_FORCE_MAX_WORKER_THREADS, value: dotnetHex(maxWorkerThreads) });
-    added.push(`env ${DOTNET_FORCE_MAX_WORKER_THREADS}=${dotnetHex(maxWorkerThreads)}`);
+  let warning: string | undefined;
+  /** The cap the runtime will apply, when pidguard can tell. */
+  let effective: number | undefined;
+  if (max.state === 'absent') {
+    effective = cap;
+    if (min.state === 'set' && min.value > cap) {
+      // A cap below the forced minimum would be void: cap at the minimum instead, so a cap exists.
+      effective = Math.min(min.value, MAX_POSSIBLE_THREADS);
+      warning =
+        `${knobText(min)} is above the thread-pool cap ${cap}, which would make the runtime ignore the cap: ` +
+        `pidguard set ${DOTNET_FORCE_MAX_WORKER_THREADS}=${dotnetHex(effective)} (${effective}) instead`;
+    } else if (min.state === 'hidden' || min.state === 'invalid') {
+      warn(`${unreadable(min)}: if the runtime reads a forced minimum above the cap ${cap} from it, it ignores the cap`);
+    }
+    env.push({ name: DOTNET_FORCE_MAX_WORKER_THREADS, value: dotnetHex(effective) });
+    added.push(`env ${DOTNET_FORCE_MAX_WORKER_THREADS}=${dotnetHex(effective)}${effective === cap ? '' : ' (the container\'s forced minimum)'}`);
+  } else if (max.state === 'hidden' || max.state === 'invalid') {
+    warn(`${unreadable(max)}, so pidguard cannot tell whether the thread pool is capped; it keeps the container's value`);
+  } else if (max.value === 0) {
+    warn(`${knobText(max)} forces no maximum: the thread pool has no cap (pidguard's cap is ${cap})`);
+  } else if (min.state === 'set' && min.value > max.value) {
+    warn(`${knobText(min)} is above ${knobText(max)}: the runtime then ignores the forced maximum, so the thread pool has no cap`);
+  } else {
+    effective = Math.min(max.value, MAX_POSSIBLE_THREADS);
+    if (max.value > cap) warn(`${knobText(max)} is above the configured thread-pool cap ${cap}; pidguard keeps the container's value`);
+    if (min.state === 'hidden' || min.state === 'invalid') warn(`${unreadable(min)}: if the runtime reads a forced minimum above ${max.value} from it, it ignores the forced maximum`);
   }
-  if (!has(DOTNET_MAX_THREADS)) {
-    env.push({ name: DOTNET_MAX_THREADS, value: String(maxWorkerThreads) });
-    added.push(`env ${DOTNET_MAX_THREADS}=${maxWorkerThreads}`);
+  // The decimal variable only restates the cap for people and dashboards: it must not state one that does not hold.
+  if (effective !== undefined && !env.some((entry) => entry?.name === DOTNET_MAX_THREADS)) {
+    env.push({ name: DOTNET_MAX_THREADS, value: String(effective) });
+    added.push(`env ${DOTNET_MAX_THREADS}=${effective}`);
   }
-  if (added.length > 0) container.env = env;
-  return added;
+  if (added.length === 0) return undefined;
+  container.env = env;
+  return warning === undefined ? { container: container.name, summary: added.join(', ') } : { container: container.name, summary: added.join(', '), warning };
+}
+
+/** `DOTNET_ThreadPool_ForceMinWorkerThreads=0x200 (512)`. */
+function knobText(knob: KnobSetting & { state: 'set' }): string {
+  return `${knob.name}=${quotedValue(knob.raw).slice(1, -1)} (${knob.value})`;
+}
+
+function unreadable(knob: KnobSetting & { state: 'hidden' | 'invalid' }): string {
+  return knob.state === 'hidden'
+    ? `${knob.name} comes from valueFrom, which pidguard cannot see`
+    : `${knob.name}=${quotedValue(knob.raw)} is not a hexadecimal number (the runtime reads it as hex, e.g. 0x100 for 256; versions differ on what they make of the rest)`;
 }
 
 function annotatePidsLimit(pod: PodTemplate, pidsLimit: number): Change[] {
@@ -113,10 +165,4 @@ function annotatePidsLimit(pod: PodTemplate, pidsLimit: number): Change[] {
 function annotations(pod: PodTemplate): Record<string, string> {
   const metadata = (pod.metadata ??= {});
   return (metadata.annotations ??= {});
-}
-
-/** LimitRanger-style record: `dotnet-guard set: container "app": cpu request 100m, ...; annotation ...`. */
-function recordOf(changes: Change[]): string {
-  const parts = changes.map((change) => (change.container ? `container "${change.container}": ${change.summary}` : change.summary));
-  return `dotnet-guard set: ${parts.join('; ')}`;
 }

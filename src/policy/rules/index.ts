@@ -3,10 +3,11 @@
 
 import { dotnetGuard } from './dotnet-guard.js';
 import { namespaceLabelGuard } from './namespace-label-guard.js';
+import { pidsCeiling } from './pids-ceiling.js';
 import { requireResources } from './require-resources.js';
 import type { Rule } from './rule.js';
 
-export const RULES: readonly Rule[] = validateRegistry([dotnetGuard, requireResources, namespaceLabelGuard]);
+export const RULES: readonly Rule[] = validateRegistry([dotnetGuard, pidsCeiling, requireResources, namespaceLabelGuard]);
 
 /** Rejects a registry with duplicate or malformed ids or missing descriptions, so a broken rule cannot ship. */
 export function validateRegistry(rules: readonly Rule[]): readonly Rule[] {
@@ -20,4 +21,4 @@ export function validateRegistry(rules: readonly Rule[]): readonly Rule[] {
   return rules;
 }
 
-export type { Rule, Finding, Change } from './rule.js';
+export type { Rule, Finding, Change, MutationContext } from './rule.js';

@@ -15,6 +15,23 @@ export interface Finding {
 export interface Change {
   container?: string;
   summary: string;
+  /**
+   * Set when the change overrides something the pod author wrote (a pids-limit
+   * above the ceiling): the author is told, as an admission warning and in the
+   * `warnings` audit annotation, by the webhook that made the change.
+   */
+  warning?: string;
+}
+
+/** What a mutation rule may know besides the pod, and how it reports what it leaves as it is. */
+export interface MutationContext {
+  /** Labels of the pod's namespace, when the caller knows them. */
+  namespaceLabels?: Readonly<Record<string, string>>;
+  /**
+   * Reports a problem the rule saw but did not (or could not) change, such as a
+   * thread-pool cap the pod author voided: shown in every mode.
+   */
+  warn(message: string, container?: string): void;
 }
 
 interface RuleInfo {
@@ -43,7 +60,7 @@ export interface PodCheckRule extends RuleInfo {
  */
 export interface PodMutationRule extends RuleInfo {
   target: 'pod-mutation';
-  mutate(pod: PodTemplate, config: PolicyConfig): Change[];
+  mutate(pod: PodTemplate, config: PolicyConfig, context: MutationContext): Change[];
 }
 
 export interface NamespaceChange {

@@ -1,4 +1,4 @@
-import { FindingCollector, MISSING_SAFEGUARDS_REASON, type NamespaceInfo } from '../../../src/audit/findings.js';
+import { FindingCollector, MISSING_SAFEGUARDS_REASON, PIDS_OVER_CEILING_REASON, RULE_WARNING_REASON, type NamespaceInfo } from '../../../src/audit/findings.js';
 import { defaultConfig } from '../../../src/policy/config.js';
 import { evaluate } from '../../../src/policy/engine.js';
 import type { KubeObject, OwnerReference } from '../../../src/policy/types.js';
@@ -65,6 +65,35 @@ describe('FindingCollector', () => {
     expect(finding!.detail).toBe(
       'missing container "api": cpu limit 1, memory request 256Mi, memory limit 1Gi, env DOTNET_ThreadPool_ForceMaxWorkerThreads=0x100, env DOTNET_ThreadPool_MaxThreads=256; annotation pidguard.io/pids-limit=1024',
     );
+  });
+
+  it('reports a running pod whose pids-limit is above the ceiling or invalid, under the namespace\'s ceiling', () => {
+    const annotated = (name: string, value: string): KubeObject => ({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'shop', annotations: { 'pidguard.io/pids-limit': value } },
+      spec: { containers: [{ name: 'web', image: 'nginx', resources: { requests: { cpu: '1' } } }] },
+    });
+    const evaluateIn = (labels: Record<string, string>) => (o: KubeObject) =>
+      evaluate({ object: o, operation: 'CREATE', mode: 'enforce', config, phase: 'validating', namespaceLabels: labels });
+    const collector = new FindingCollector(new Map([[shop.name, shop]]));
+    for (const o of [annotated('greedy', '4194304'), annotated('broken', 'abc'), annotated('fine', '4096')]) collector.add(o, evaluateIn({})(o));
+    const findings = collector.report().namespaces[0]!.findings;
+    expect(findings.map((f) => [f.ruleId, f.reason, f.examples])).toEqual([
+      ['pids-ceiling', PIDS_OVER_CEILING_REASON, ['Pod/broken']],
+      ['pids-ceiling', PIDS_OVER_CEILING_REASON, ['Pod/greedy']],
+    ]);
+    expect(findings[1]!.detail).toBe('missing annotation pidguard.io/pids-limit=4096 (pidguard.io/pids-limit="4194304" is above the ceiling 4096; lowered to 4096)');
+    const raised = new FindingCollector(new Map([[shop.name, shop]]));
+    raised.add(annotated('greedy', '4194304'), evaluateIn({ 'pidguard.io/pids-limit-ceiling': '4194304' })(annotated('greedy', '4194304')));
+    expect(raised.report().summary.findings).toBe(0);
+  });
+
+  it('reports a thread-pool cap the pod voids, on pods and on templates (the webhook leaves it as it is)', () => {
+    const voidedSpec = { containers: [{ name: 'api', image: 'mcr.microsoft.com/dotnet/aspnet:8.0', resources: { limits: { memory: '1Gi' } },
+      env: [{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: '0x40' }, { name: 'DOTNET_ThreadPool_ForceMinWorkerThreads', value: '0x80' }] }] };
+    const report = collect([shop], [object('Deployment', 'orders', 'shop', template(voidedSpec))]);
+    const [finding] = report.namespaces[0]!.findings.filter((f) => f.ruleId === 'dotnet-guard/warning');
+    expect(finding).toMatchObject({ reason: RULE_WARNING_REASON, objects: { Deployment: 1 } });
+    expect(finding!.detail).toContain('container "api": DOTNET_ThreadPool_ForceMinWorkerThreads=0x80 (128) is above DOTNET_ThreadPool_ForceMaxWorkerThreads=0x40 (64)');
   });
 
   it('shows findings in exempt namespaces without counting them', () => {

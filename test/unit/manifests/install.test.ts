@@ -252,8 +252,14 @@ describe('the default install (kubectl kustomize .)', () => {
     });
 
     it('runs `agent` on the host paths with its node name from the downward API', () => {
-      expect(container().args).toEqual(['agent', '--proc=/host/proc', '--cgroup-root=/host/sys/fs/cgroup']);
+      expect(container().args).toEqual(['agent', '--proc=/host/proc', '--cgroup-root=/host/sys/fs/cgroup', '--config=/etc/pidguard/config/config.yaml']);
       expect(container().env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
+    });
+
+    it('reads the webhook\'s policy config (the pids-limit ceiling) from the ConfigMap, read-only', () => {
+      const mounts = container().volumeMounts as Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+      expect(mounts).toContainEqual({ name: 'config', mountPath: '/etc/pidguard/config', readOnly: true });
+      expect(spec().volumes).toContainEqual({ name: 'config', configMap: { name: 'pidguard-config' } });
     });
 
     it('exports metrics on 9091 and is probed on /healthz there', () => {
@@ -298,9 +304,10 @@ describe('the default install (kubectl kustomize .)', () => {
       expect(permissions('pidguard-webhook')).toEqual(['core/namespaces: get,list,watch']);
     });
 
-    it('gives the node agent pods, its node, node status and events', () => {
+    it('gives the node agent pods, its node, node status, events and namespace reads (the ceiling label)', () => {
       expect(permissions('pidguard-agent')).toEqual([
         'core/events: create,patch',
+        'core/namespaces: get',
         'core/nodes/status: patch',
         'core/nodes: get',
         'core/pods: get,list,watch',

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LogLevel } from '../../../src/log.js';
-import { NodeAgent, type AgentScanResult } from '../../../src/node/agent.js';
+import { NodeAgent, type AgentNamespaceLabels, type AgentScanResult } from '../../../src/node/agent.js';
+import { parseConfig } from '../../../src/policy/config.js';
 import { enforcePidsLimits } from '../../../src/node/enforce.js';
 import { readPodsFile, type NodePod } from '../../../src/node/pods.js';
 import { scanNode } from '../../../src/node/scan.js';
@@ -19,9 +20,17 @@ const billingDir = (root: string) => join(root, 'sys/fs/cgroup/kubepods.slice/ku
 
 let root: string;
 let pods: NodePod[];
-let logs: Array<{ level: LogLevel; message: string }>;
+let logs: Array<{ level: LogLevel; message: string; fields?: Record<string, unknown> }>;
 
-function agent(options: { enforce?: boolean; reports?: AgentScanResult[] } = {}) {
+interface AgentTestOptions {
+  enforce?: boolean;
+  reports?: AgentScanResult[];
+  namespaceLabels?: AgentNamespaceLabels;
+  unenforcedGraceMs?: number;
+  ceiling?: number;
+}
+
+function agent(options: AgentTestOptions = {}) {
   return new NodeAgent({
     procRoot: join(root, 'proc'),
     cgroupRoot: join(root, 'sys/fs/cgroup'),
@@ -30,10 +39,28 @@ function agent(options: { enforce?: boolean; reports?: AgentScanResult[] } = {})
     top: 5,
     enforce: options.enforce ?? true,
     pods: () => pods,
-    log: (level, message) => logs.push({ level, message }),
+    log: (level, message, fields) => logs.push({ level, message, ...(fields ? { fields } : {}) }),
+    ...(options.ceiling !== undefined ? { config: parseConfig({ pids: { ceiling: options.ceiling }, dotnet: { pidsLimit: Math.min(1024, options.ceiling) } }) } : {}),
+    ...(options.namespaceLabels ? { namespaceLabels: options.namespaceLabels } : {}),
+    ...(options.unenforcedGraceMs !== undefined ? { unenforcedGraceMs: options.unenforcedGraceMs } : {}),
     ...(options.reports ? { reporter: { report: async (result: AgentScanResult) => void options.reports?.push(result) } } : {}),
   });
 }
+
+/** Namespace labels as the agent's cache would answer them, recording what it was asked to refresh. */
+function namespaceLabels(answers: Record<string, Record<string, string> | string>, refreshed: string[][] = []): AgentNamespaceLabels {
+  return {
+    refresh: async (namespaces) => void refreshed.push([...namespaces]),
+    labelsOf: (namespace) => {
+      const answer = answers[namespace];
+      if (answer === undefined) return { labels: {} };
+      return typeof answer === 'string' ? { problem: answer } : { labels: answer };
+    },
+  };
+}
+
+const pidsMax = (dir: string) => readFileSync(join(dir, 'pids.max'), 'utf8').trim();
+const metricLine = async (nodeAgent: NodeAgent, name: string) => (await nodeAgent.metrics.registry.metrics()).split('\n').filter((line) => line.startsWith(name));
 
 function annotate(uid: string, limit: string) {
   pods = pods.map((pod) => (pod.uid === uid ? { ...pod, annotations: { ...pod.annotations, 'pidguard.io/pids-limit': limit } } : pod));
@@ -54,7 +81,7 @@ describe('enforcement', () => {
     expect(readFileSync(join(ordersDir(root), 'pids.max'), 'utf8').trim()).toBe('4096');
     expect(result.enforcement).toContainEqual(expect.objectContaining({ pod: { uid: ORDERS, namespace: 'shop', name: 'orders-api-7f9c6d5b8-2xkqp' }, outcome: 'lowered', before: 'max', after: 4096 }));
     expect(result.findings.enforcementChanges).toHaveLength(1);
-    expect(logs).toContainEqual({ level: 'info', message: 'pids-limit lowered' });
+    expect(logs).toContainEqual(expect.objectContaining({ level: 'info', message: 'pids-limit lowered' }));
   });
 
   test('never raises: an annotation above the current pids.max leaves it alone', async () => {
@@ -72,22 +99,105 @@ describe('enforcement', () => {
     expect(result.enforcement).toEqual([]);
   });
 
-  test('an invalid annotation is skipped with the reason; a pod without a cgroup is skipped', async () => {
-    annotate(BILLING, 'lots');
-    pods.push({ uid: '99999999-9999-4999-8999-999999999999', namespace: 'shop', name: 'pending', annotations: { 'pidguard.io/pids-limit': '100' } });
-    const result = await agent().scanOnce();
-    expect(readFileSync(join(billingDir(root), 'pids.max'), 'utf8').trim()).toBe('max');
-    expect(result.enforcement).toContainEqual(expect.objectContaining({ pod: expect.objectContaining({ uid: BILLING }), outcome: 'skipped', reason: expect.stringContaining('got "lots"') }));
-    expect(result.enforcement).toContainEqual(expect.objectContaining({ pod: expect.objectContaining({ name: 'pending' }), outcome: 'skipped', reason: expect.stringContaining('pod cgroup not found') }));
-  });
-
   test('a write the kernel refuses is reported as failed, not thrown', () => {
     annotate(ORDERS, '4096');
     const scan = scanNode({ procRoot: join(root, 'proc'), cgroupRoot: join(root, 'sys/fs/cgroup'), pods, top: 5 });
-    const actions = enforcePidsLimits(scan, () => {
-      throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    const actions = enforcePidsLimits(scan, (pod) => (pod.uid === ORDERS ? { limit: 4096 } : undefined), {
+      write: () => {
+        throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      },
     });
-    expect(actions).toContainEqual(expect.objectContaining({ pod: expect.objectContaining({ uid: ORDERS }), outcome: 'failed', reason: expect.stringContaining('EACCES') }));
+    expect(actions).toEqual([expect.objectContaining({ pod: expect.objectContaining({ uid: ORDERS }), outcome: 'failed', failure: 'write-refused', reason: expect.stringContaining('EACCES') })]);
+  });
+});
+
+describe('the pids-limit ceiling (policy config and namespace label)', () => {
+  test('an annotation above the ceiling is written as the ceiling, loudly and once', async () => {
+    annotate(ORDERS, '4194304');
+    const nodeAgent = agent();
+    const first = await nodeAgent.scanOnce();
+    expect(pidsMax(ordersDir(root))).toBe('4096');
+    expect(first.enforcement).toContainEqual(expect.objectContaining({ outcome: 'lowered', limit: 4096, after: 4096, adjustment: expect.stringContaining('above the ceiling 4096') }));
+    expect(first.findings.newAdjustments).toHaveLength(1);
+    expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', message: 'pids-limit adjusted' }));
+    expect(await metricLine(nodeAgent, 'pidguard_agent_pids_limit_adjustments_total')).toEqual(['pidguard_agent_pids_limit_adjustments_total 1']);
+    const second = await nodeAgent.scanOnce();
+    expect(second.findings.newAdjustments).toEqual([]);
+    expect(await metricLine(nodeAgent, 'pidguard_agent_pids_limit_adjustments_total')).toEqual(['pidguard_agent_pids_limit_adjustments_total 1']);
+  });
+
+  test('an invalid annotation is replaced by min(dotnet.pidsLimit, ceiling), never "no limit"', async () => {
+    annotate(BILLING, 'lots');
+    const result = await agent({ ceiling: 512 }).scanOnce();
+    expect(pidsMax(billingDir(root))).toBe('512');
+    expect(result.enforcement).toContainEqual(expect.objectContaining({ pod: expect.objectContaining({ uid: BILLING }), outcome: 'lowered', limit: 512, adjustment: expect.stringContaining('"lots" is not a whole number') }));
+  });
+
+  test('the namespace label raises the ceiling for its pods; only the namespaces of annotated pods are read', async () => {
+    annotate(ORDERS, '8000');
+    const refreshed: string[][] = [];
+    const result = await agent({ namespaceLabels: namespaceLabels({ shop: { 'pidguard.io/pids-limit-ceiling': '10000' } }, refreshed) }).scanOnce();
+    expect(pidsMax(ordersDir(root))).toBe('8000');
+    expect(result.enforcement.find((action) => action.pod.uid === ORDERS)).toMatchObject({ outcome: 'lowered', limit: 8000 });
+    expect(result.enforcement.find((action) => action.pod.uid === ORDERS)?.adjustment).toBeUndefined();
+    expect(refreshed.map((names) => [...names].sort())).toEqual([['analytics', 'shop']]);
+  });
+
+  test('an invalid namespace label or unreadable labels mean the config ceiling, with a warning', async () => {
+    annotate(ORDERS, '8000');
+    await agent({ namespaceLabels: namespaceLabels({ shop: { 'pidguard.io/pids-limit-ceiling': 'huge' } }) }).scanOnce();
+    expect(pidsMax(ordersDir(root))).toBe('4096');
+    expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', message: 'namespace pids-limit ceiling unknown or invalid', fields: { namespace: 'shop', warning: expect.stringContaining('"huge"') } }));
+    writeFileSync(join(ordersDir(root), 'pids.max'), 'max\n');
+    logs = [];
+    await agent({ namespaceLabels: namespaceLabels({ shop: 'cannot read the labels of namespace shop: forbidden (403)' }) }).scanOnce();
+    expect(pidsMax(ordersDir(root))).toBe('4096');
+    expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', fields: { namespace: 'shop', warning: expect.stringContaining('forbidden (403); the config ceiling 4096 applies') } }));
+  });
+
+  test('never raises: a clamped value above the current pids.max leaves it alone', async () => {
+    writeFileSync(join(ordersDir(root), 'pids.max'), '1000\n');
+    annotate(ORDERS, '99999');
+    const result = await agent().scanOnce();
+    expect(pidsMax(ordersDir(root))).toBe('1000');
+    expect(result.enforcement).toContainEqual(expect.objectContaining({ outcome: 'unchanged', limit: 4096, before: 1000 }));
+  });
+});
+
+describe('a limit that cannot be applied is loud', () => {
+  const pending = { uid: '99999999-9999-4999-8999-999999999999', namespace: 'shop', name: 'pending', annotations: { 'pidguard.io/pids-limit': '100' } };
+
+  test('a pod without a cgroup: failed with the reason; after the grace period a warning, a metric and an unenforced pod, once', async () => {
+    pods.push(pending);
+    const nodeAgent = agent({ unenforcedGraceMs: 0 });
+    const first = await nodeAgent.scanOnce();
+    expect(first.enforcement).toContainEqual(expect.objectContaining({ pod: expect.objectContaining({ name: 'pending' }), outcome: 'failed', failure: 'cgroup-not-found', reason: expect.stringContaining('pod cgroup not found') }));
+    expect(first.findings.newFailures).toHaveLength(1);
+    expect(first.findings.enforcementChanges).toHaveLength(1);
+    expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', message: 'pids-limit not enforced' }));
+    expect(await metricLine(nodeAgent, 'pidguard_agent_enforcement_failures_total{reason="cgroup-not-found"}')).toEqual(['pidguard_agent_enforcement_failures_total{reason="cgroup-not-found"} 1']);
+    expect(await metricLine(nodeAgent, 'pidguard_agent_pods_unenforced{reason="cgroup-not-found"}')).toEqual(['pidguard_agent_pods_unenforced{reason="cgroup-not-found"} 1']);
+    const second = await nodeAgent.scanOnce();
+    expect(second.findings).toMatchObject({ newFailures: [], enforcementChanges: [], unenforced: [expect.objectContaining({ failure: 'cgroup-not-found' })] });
+    expect(await metricLine(nodeAgent, 'pidguard_agent_enforcement_failures_total{reason="cgroup-not-found"}')).toEqual(['pidguard_agent_enforcement_failures_total{reason="cgroup-not-found"} 1']);
+  });
+
+  test('within the grace period a starting pod is not reported', async () => {
+    pods.push(pending);
+    const result = await agent().scanOnce();
+    expect(result.findings).toMatchObject({ newFailures: [], unenforced: [] });
+    expect(logs.filter((line) => line.message === 'pids-limit not enforced')).toEqual([]);
+  });
+
+  test('a pod cgroup without a readable pids.max is reported once', async () => {
+    annotate(ORDERS, '300');
+    const nodeAgent = agent();
+    // The pids controller not enabled for the pod cgroup (cgroup v2 subtree_control): no pids.max.
+    rmSync(join(ordersDir(root), 'pids.max'));
+    const first = await nodeAgent.scanOnce();
+    expect(first.enforcement).toContainEqual(expect.objectContaining({ outcome: 'failed', failure: 'no-pids-max' }));
+    expect(first.findings.newFailures).toHaveLength(1);
+    expect((await nodeAgent.scanOnce()).findings.newFailures).toEqual([]);
   });
 });
 

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { agentCommand } from '../../../src/cli/agent.js';
 import { nodeCommand } from '../../../src/cli/node.js';
 import { replayCommand } from '../../../src/cli/replay.js';
-import { EVENT_REASONS, PID_PRESSURE_RISK_CONDITION } from '../../../src/kube/node-agent-reporter.js';
+import { CONDITION_REASONS, EVENT_REASONS, PID_PRESSURE_RISK_CONDITION } from '../../../src/kube/node-agent-reporter.js';
+import { ENFORCEMENT_FAILURES } from '../../../src/node/enforce.js';
 import { AgentMetrics } from '../../../src/node/agent-metrics.js';
 
 const doc = readFileSync(new URL('../../../docs/NODE.md', import.meta.url), 'utf8');
@@ -22,6 +23,10 @@ test.each([nodeCommand, agentCommand, replayCommand])('every flag of pidguard $n
   for (const flag of flags) expect(doc).toContain(flag);
 });
 
-test('every Event reason and the node condition are documented', () => {
-  for (const reason of [...Object.values(EVENT_REASONS), PID_PRESSURE_RISK_CONDITION]) expect(doc).toContain(`\`${reason}\``);
+test('every Event reason, the node condition and its reasons are documented', () => {
+  for (const reason of [...Object.values(EVENT_REASONS), PID_PRESSURE_RISK_CONDITION, ...Object.values(CONDITION_REASONS)]) expect(doc).toContain(`\`${reason}\``);
+});
+
+test('every reason a limit cannot be applied is documented in the failures table', () => {
+  for (const failure of ENFORCEMENT_FAILURES) expect(doc).toMatch(new RegExp(`^\\| \`${failure}\` \\|`, 'm'));
 });

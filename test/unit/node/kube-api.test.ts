@@ -5,12 +5,13 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ApiConfigError, KubeApi, loadApiEndpoint } from '../../../src/kube/node-agent-api.js';
+import { NamespaceLabelsCache } from '../../../src/kube/node-agent-namespaces.js';
 import { listNodePods, NodePodWatch } from '../../../src/kube/node-agent-pods.js';
 import { KubeNodeReporter } from '../../../src/kube/node-agent-reporter.js';
 import { NodeAgent } from '../../../src/node/agent.js';
@@ -155,4 +156,118 @@ test('the reporter patches the condition with a strategic merge patch and create
   });
   const nodeEvent = JSON.parse(seen.find((request) => request.url === '/api/v1/namespaces/default/events')?.body ?? '{}');
   expect(nodeEvent).toMatchObject({ kind: 'Event', reason: 'PIDPressureRisk', type: 'Warning', involvedObject: { kind: 'Node', name: 'worker-7', uid: 'node-uid' }, source: { component: 'pidguard-agent', host: 'worker-7' } });
+});
+
+test('the agent\'s watch drops pods that finished: they have no cgroup left to limit', async () => {
+  let watches = 0;
+  handler = (request, _body, response) => {
+    const url = new URL(request.url ?? '/', 'https://x');
+    if (url.searchParams.get('watch') !== '1') {
+      response.end(JSON.stringify({ metadata: { resourceVersion: '10' }, items: [pod('running', 'u1', '9'), { ...pod('done', 'u2', '9'), status: { phase: 'Succeeded' } }] }));
+      return;
+    }
+    watches += 1;
+    response.write(`${JSON.stringify({ type: 'MODIFIED', object: { ...pod('running', 'u1', '11'), status: { phase: 'Failed' } } })}\n`);
+    response.write(`${JSON.stringify({ type: 'ADDED', object: { ...pod('new', 'u3', '12'), status: { phase: 'Pending' } } })}\n`);
+  };
+  const api = new KubeApi(loadApiEndpoint({ kubeconfig: kubeconfig({ token: 't' }) })!);
+  const watch = new NodePodWatch(api, 'worker-7', { onError: () => undefined }, 10);
+  await watch.start();
+  expect(watch.pods().map((p) => p.name)).toEqual(['running']);
+  const deadline = Date.now() + 10_000;
+  while (watch.pods().some((p) => p.name === 'running') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  await watch.stop();
+  api.close();
+  expect(watches).toBeGreaterThanOrEqual(1);
+  expect(watch.pods().map((p) => p.name)).toEqual(['new']);
+});
+
+test('namespace labels: one GET per namespace, cached for the TTL; a failed read keeps the last labels, a namespace never read says why', async () => {
+  let now = 0;
+  const answers: Record<string, [number, unknown]> = {
+    '/api/v1/namespaces/shop': [200, { metadata: { name: 'shop', labels: { 'pidguard.io/pids-limit-ceiling': '10000' } } }],
+    '/api/v1/namespaces/locked': [403, { kind: 'Status', message: 'namespaces "locked" is forbidden' }],
+    '/api/v1/namespaces/gone': [404, { kind: 'Status', message: 'not found' }],
+  };
+  handler = (request, _body, response) => {
+    const [status, body] = answers[request.url ?? ''] ?? [500, {}];
+    response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+  const api = new KubeApi(loadApiEndpoint({ kubeconfig: kubeconfig({ token: 't' }) })!);
+  const cache = new NamespaceLabelsCache(api, { ttlMs: 60_000, now: () => now });
+  try {
+    await cache.refresh(['shop', 'locked', 'gone']);
+    expect(cache.labelsOf('shop')).toEqual({ labels: { 'pidguard.io/pids-limit-ceiling': '10000' } });
+    expect(cache.labelsOf('locked')).toEqual({ problem: expect.stringMatching(/cannot read the labels of namespace locked: .*forbidden \(403\)/) });
+    expect(cache.labelsOf('gone')).toEqual({ labels: {} });
+    expect(seen.map((request) => `${request.method} ${request.url}`).sort()).toEqual(['GET /api/v1/namespaces/gone', 'GET /api/v1/namespaces/locked', 'GET /api/v1/namespaces/shop']);
+
+    now = 30_000;
+    await cache.refresh(['shop']);
+    expect(seen).toHaveLength(3);
+
+    now = 61_000;
+    answers['/api/v1/namespaces/shop'] = [503, { kind: 'Status', message: 'unavailable' }];
+    await cache.refresh(['shop']);
+    expect(seen).toHaveLength(4);
+    expect(cache.labelsOf('shop')).toEqual({ labels: { 'pidguard.io/pids-limit-ceiling': '10000' } });
+    // Namespaces of pods no longer on the node are forgotten.
+    expect(cache.labelsOf('gone')).toEqual({ problem: expect.stringContaining('not been read yet') });
+  } finally {
+    api.close();
+  }
+});
+
+test('the reporter: an unenforced pod sets PIDPressureRisk (PidsLimitNotEnforced) and gets an Event; an adjusted one a PidsLimitAdjusted Event', async () => {
+  handler = (request, _body, response) => {
+    const body = request.url === '/api/v1/nodes/worker-7' ? { metadata: { uid: 'node-uid' }, status: { conditions: [] } } : {};
+    response.writeHead(request.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+  const api = new KubeApi(loadApiEndpoint({ kubeconfig: kubeconfig({ token: 't' }) })!);
+  const root = mkdtempSync(join(tmpdir(), 'pidguard-reporter-'));
+  writeFileSync(join(root, 'loadavg'), '0.1 0.1 0.1 1/500 99\n');
+  mkdirSync(join(root, 'sys/kernel'), { recursive: true });
+  writeFileSync(join(root, 'sys/kernel/pid_max'), '32768\n');
+  writeFileSync(join(root, 'sys/kernel/threads-max'), '255596\n');
+  const pods = [
+    { uid: '11111111-1111-4111-8111-111111111111', namespace: 'shop', name: 'not-started', annotations: { 'pidguard.io/pids-limit': '300' } },
+  ];
+  const agent = new NodeAgent({
+    procRoot: root,
+    cgroupRoot: join(root, 'cgroup'),
+    nodeName: 'worker-7',
+    thresholds: { warningRatio: 0.7, criticalRatio: 0.9 },
+    top: 5,
+    enforce: true,
+    unenforcedGraceMs: 0,
+    pods: () => pods,
+    log: () => undefined,
+  });
+  const reporter = new KubeNodeReporter(api, 'worker-7', () => new Date('2026-11-27T08:00:00Z'));
+  try {
+    await reporter.report(await agent.scanOnce());
+    const patch = JSON.parse(seen.find((request) => request.method === 'PATCH')?.body ?? '{}');
+    expect(patch.status.conditions).toEqual([expect.objectContaining({
+      type: 'PIDPressureRisk',
+      status: 'True',
+      reason: 'PidsLimitNotEnforced',
+      message: expect.stringContaining('pids-limit not enforced for 1 pod: shop/not-started (cgroup-not-found)'),
+    })]);
+    const events = seen.filter((request) => request.url === '/api/v1/namespaces/shop/events').map((request) => JSON.parse(request.body));
+    expect(events).toEqual([expect.objectContaining({ reason: 'PidsLimitEnforcementFailed', type: 'Warning', involvedObject: expect.objectContaining({ kind: 'Pod', name: 'not-started' }) })]);
+
+    // The same state again: nothing new to send.
+    seen.length = 0;
+    await reporter.report(await agent.scanOnce());
+    expect(seen.filter((request) => request.method !== 'GET')).toEqual([]);
+
+    // The annotation now above the ceiling: an adjustment Event; still no cgroup, so the condition stays.
+    pods[0]!.annotations['pidguard.io/pids-limit'] = '4194304';
+    await reporter.report(await agent.scanOnce());
+    const adjusted = seen.filter((request) => request.url === '/api/v1/namespaces/shop/events').map((request) => JSON.parse(request.body));
+    expect(adjusted).toEqual([expect.objectContaining({ reason: 'PidsLimitAdjusted', type: 'Warning', message: expect.stringContaining('above the ceiling 4096; lowered to 4096') })]);
+  } finally {
+    api.close();
+    rmSync(root, { recursive: true, force: true });
+  }
 });

@@ -3,10 +3,17 @@ import { dotnetGuard, dotnetHex } from '../../../src/policy/rules/dotnet-guard.j
 import type { Container, PodTemplate } from '../../../src/policy/types.js';
 import { container } from './pods.js';
 
+/** A mutation context that collects the rule's warnings. */
+export function contextFor(namespaceLabels?: Record<string, string>) {
+  const warnings: string[] = [];
+  return { warnings, context: { namespaceLabels, warn: (message: string, container?: string) => warnings.push(container ? `${container}: ${message}` : message) } };
+}
+
 function mutate(containers: Container[], metadata: PodTemplate['metadata'] = {}, config: PolicyConfig = defaultConfig(), initContainers?: Container[]) {
   const pod: PodTemplate = { metadata, spec: { containers, ...(initContainers ? { initContainers } : {}) } };
-  const changes = dotnetGuard.mutate(pod, config);
-  return { pod, changes };
+  const { warnings, context } = contextFor();
+  const changes = dotnetGuard.mutate(pod, config, context);
+  return { pod, changes, warnings };
 }
 
 const envOf = (c: Container) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
@@ -87,9 +94,6 @@ describe('dotnet-guard mutation', () => {
       },
       { summary: 'annotation pidguard.io/pids-limit=1024' },
     ]);
-    expect(pod.metadata?.annotations?.['pidguard.io/mutations']).toBe(
-      'dotnet-guard set: container "app": cpu request 100m, cpu limit 1, memory request 256Mi, memory limit 1Gi, env DOTNET_ThreadPool_ForceMaxWorkerThreads=0x100, env DOTNET_ThreadPool_MaxThreads=256; annotation pidguard.io/pids-limit=1024',
-    );
   });
 
   it('never produces a limit below the request', () => {
@@ -119,9 +123,9 @@ describe('dotnet-guard mutation', () => {
     expect(changes).toEqual([]);
   });
 
-  it('does not override the COMPlus_ spelling of the cap (DOTNET_ would win over it)', () => {
+  it('does not override the COMPlus_ spelling of the cap (DOTNET_ would win over it), and states the cap it sets', () => {
     const { pod } = mutate([dotnet(undefined, { env: [{ name: 'COMPlus_ThreadPool_ForceMaxWorkerThreads', value: '0x80' }] })]);
-    expect(envOf(pod.spec.containers[0]!)).toEqual({ COMPlus_ThreadPool_ForceMaxWorkerThreads: '0x80', DOTNET_ThreadPool_MaxThreads: '256' });
+    expect(envOf(pod.spec.containers[0]!)).toEqual({ COMPlus_ThreadPool_ForceMaxWorkerThreads: '0x80', DOTNET_ThreadPool_MaxThreads: '128' });
   });
 
   it('counts a variable set from a secret as set', () => {
@@ -131,7 +135,7 @@ describe('dotnet-guard mutation', () => {
 
   it('leaves container resources alone when the pod sets pod-level resources', () => {
     const pod: PodTemplate = { spec: { containers: [dotnet()], resources: { limits: { cpu: '2', memory: '2Gi' } } } };
-    dotnetGuard.mutate(pod, defaultConfig());
+    dotnetGuard.mutate(pod, defaultConfig(), contextFor().context);
     expect(pod.spec.containers[0]!.resources).toBeUndefined();
     expect(envOf(pod.spec.containers[0]!)).toHaveProperty('DOTNET_ThreadPool_MaxThreads', '256');
   });
@@ -139,7 +143,83 @@ describe('dotnet-guard mutation', () => {
   it('is idempotent', () => {
     const { pod } = mutate([dotnet(), container('sidecar')], { annotations: { other: 'x' } });
     const once = structuredClone(pod);
-    expect(dotnetGuard.mutate(pod, defaultConfig())).toEqual([]);
+    expect(dotnetGuard.mutate(pod, defaultConfig(), contextFor().context)).toEqual([]);
     expect(pod).toEqual(once);
+  });
+});
+
+describe('dotnet-guard and the container\'s own thread-pool settings', () => {
+  const dotnet = (env: Container['env']) => container('app', { limits: { cpu: '1', memory: '1Gi' } }, { image: 'mcr.microsoft.com/dotnet/aspnet:8.0', env });
+  const run = (env: Container['env']) => {
+    const { pod, changes, warnings } = mutate([dotnet(env)], { annotations: { 'pidguard.io/pids-limit': '512' } });
+    return { env: envOf(pod.spec.containers[0]!), changes, warnings };
+  };
+
+  it.each([
+    ['0x40', '64'], ['40', '64'], ['0X1F', '31'], ['0x10000', '32767'],
+  ])('states the container\'s own cap %s as %s threads', (value, decimal) => {
+    const { env, warnings } = run([{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value }]);
+    expect(env).toEqual({ DOTNET_ThreadPool_ForceMaxWorkerThreads: value, DOTNET_ThreadPool_MaxThreads: decimal });
+    expect(warnings.length).toBe(Number.parseInt(value, 16) > 256 ? 1 : 0);
+  });
+
+  it('a forced minimum above the cap: the forced maximum is written at that minimum, with a warning on the change', () => {
+    const { env, changes, warnings } = run([{ name: 'DOTNET_ThreadPool_ForceMinWorkerThreads', value: '0x400' }]);
+    expect(env).toEqual({ DOTNET_ThreadPool_ForceMinWorkerThreads: '0x400', DOTNET_ThreadPool_ForceMaxWorkerThreads: '0x400', DOTNET_ThreadPool_MaxThreads: '1024' });
+    expect(changes[0]).toEqual({
+      container: 'app',
+      summary: 'env DOTNET_ThreadPool_ForceMaxWorkerThreads=0x400 (the container\'s forced minimum), env DOTNET_ThreadPool_MaxThreads=1024',
+      warning: 'DOTNET_ThreadPool_ForceMinWorkerThreads=0x400 (1024) is above the thread-pool cap 256, which would make the runtime ignore the cap: pidguard set DOTNET_ThreadPool_ForceMaxWorkerThreads=0x400 (1024) instead',
+    });
+    expect(warnings).toEqual([]);
+  });
+
+  it('the COMPlus_ minimum counts when there is no DOTNET_ one, and DOTNET_ wins over COMPlus_', () => {
+    expect(run([{ name: 'COMPlus_ThreadPool_ForceMinWorkerThreads', value: '200' }]).env.DOTNET_ThreadPool_ForceMaxWorkerThreads).toBe('0x200');
+    const both = run([{ name: 'DOTNET_ThreadPool_ForceMinWorkerThreads', value: '0x10' }, { name: 'COMPlus_ThreadPool_ForceMinWorkerThreads', value: '0x1000' }]);
+    expect(both.env.DOTNET_ThreadPool_ForceMaxWorkerThreads).toBe('0x100');
+  });
+
+  it('a forced minimum above the container\'s own maximum voids the cap: warned, nothing changed, no decimal cap stated', () => {
+    const { env, changes, warnings } = run([
+      { name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: '0x40' },
+      { name: 'COMPlus_ThreadPool_ForceMinWorkerThreads', value: '0x80' },
+    ]);
+    expect(env).toEqual({ DOTNET_ThreadPool_ForceMaxWorkerThreads: '0x40', COMPlus_ThreadPool_ForceMinWorkerThreads: '0x80' });
+    expect(changes).toEqual([]);
+    expect(warnings).toEqual([
+      'app: COMPlus_ThreadPool_ForceMinWorkerThreads=0x80 (128) is above DOTNET_ThreadPool_ForceMaxWorkerThreads=0x40 (64): the runtime then ignores the forced maximum, so the thread pool has no cap',
+    ]);
+  });
+
+  it('a maximum above the configured cap is kept and warned about', () => {
+    const { env, warnings } = run([{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: '0x7fff' }]);
+    expect(env.DOTNET_ThreadPool_ForceMaxWorkerThreads).toBe('0x7fff');
+    expect(warnings).toEqual(['app: DOTNET_ThreadPool_ForceMaxWorkerThreads=0x7fff (32767) is above the configured thread-pool cap 256; pidguard keeps the container\'s value']);
+  });
+
+  it.each([
+    [[{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: '256 threads' }], 'DOTNET_ThreadPool_ForceMaxWorkerThreads="256 threads" is not a hexadecimal number'],
+    [[{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: '' }], 'DOTNET_ThreadPool_ForceMaxWorkerThreads="" is not a hexadecimal number'],
+    [[{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: '0x100000000' }], 'is not a hexadecimal number'],
+    [[{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }], 'comes from valueFrom, which pidguard cannot see'],
+    [[{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: '0' }], '=0 (0) forces no maximum: the thread pool has no cap'],
+  ])('a maximum pidguard cannot use is kept, warned about, and no decimal cap is stated: %j', (env, warning) => {
+    const result = run(env as Container['env']);
+    expect(result.env).not.toHaveProperty('DOTNET_ThreadPool_MaxThreads');
+    expect(result.changes).toEqual([]);
+    expect(result.warnings).toHaveLength(1);
+    expect(result.warnings[0]).toContain(warning);
+  });
+
+  it('an unreadable minimum is warned about next to pidguard\'s cap', () => {
+    const { env, warnings } = run([{ name: 'DOTNET_ThreadPool_ForceMinWorkerThreads', valueFrom: { configMapKeyRef: { name: 'c', key: 'k' } } }]);
+    expect(env.DOTNET_ThreadPool_ForceMaxWorkerThreads).toBe('0x100');
+    expect(warnings).toEqual(['app: DOTNET_ThreadPool_ForceMinWorkerThreads comes from valueFrom, which pidguard cannot see: if the runtime reads a forced minimum above the cap 256 from it, it ignores the cap']);
+  });
+
+  it('parses a 1 MiB value in one pass', () => {
+    const { warnings } = run([{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: `0x${'0'.repeat(1 << 20)}40` }]);
+    expect(warnings).toEqual([]);
   });
 });

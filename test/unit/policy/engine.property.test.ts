@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { defaultConfig } from '../../../src/policy/config.js';
 import { evaluate } from '../../../src/policy/engine.js';
+import { resolvePidsLimit } from '../../../src/policy/pids-budget.js';
 import { applyPatch } from '../../../src/policy/json-patch.js';
 import { deepFreeze } from './pods.js';
 import { allContainers, computeQosClass } from '../../../src/policy/qos.js';
@@ -22,8 +23,10 @@ const resources = fc.option(
 const envName = fc.constantFrom(
   'PATH', 'DOTNET_gcServer', 'ASPNETCORE_URLS', 'DOTNET_ThreadPool_ForceMaxWorkerThreads',
   'COMPlus_ThreadPool_ForceMaxWorkerThreads', 'DOTNET_ThreadPool_MaxThreads', 'A/B~C',
+  'DOTNET_ThreadPool_ForceMinWorkerThreads', 'COMPlus_ThreadPool_ForceMinWorkerThreads',
 );
-const env = fc.option(fc.array(fc.record({ name: envName, value: fc.string({ maxLength: 5 }) }), { maxLength: 4 }), { nil: undefined });
+const envValue = fc.oneof(fc.string({ maxLength: 5 }), fc.constantFrom('0x40', '0x400', '200', '0', '0x7fff'));
+const env = fc.option(fc.array(fc.record({ name: envName, value: envValue }), { maxLength: 4 }), { nil: undefined });
 const image = fc.constantFrom('nginx:1.27', 'mcr.microsoft.com/dotnet/aspnet:8.0', 'corp/orders-api:1', 'bitnami/dotnet-sdk:8', 'busybox');
 const command = fc.option(fc.constantFrom(['dotnet', 'App.dll'], ['sh', '-c', 'sleep 1'], ['/app/server']), { nil: undefined });
 
@@ -40,7 +43,7 @@ function containers(prefix: string, min: number) {
 }
 
 const metadataMap = fc.option(
-  fc.dictionary(fc.constantFrom('pidguard.io/runtime', 'pidguard.io/pids-limit', 'app', 'example.com/owner', 'a~b'), fc.constantFrom('dotnet', '77', 'x'), { maxKeys: 3 }),
+  fc.dictionary(fc.constantFrom('pidguard.io/runtime', 'pidguard.io/pids-limit', 'app', 'example.com/owner', 'a~b'), fc.constantFrom('dotnet', '77', 'x', '4194304', '9000'), { maxKeys: 3 }),
   { nil: undefined },
 );
 
@@ -124,13 +127,20 @@ describe('engine properties', () => {
     );
   });
 
-  it('only adds: no value the user set is removed or changed', () => {
+  it('only adds: no value the user set is removed or changed, except a pids-limit outside the budget', () => {
+    const pidsLimitPath = ['metadata', 'annotations', 'pidguard.io/pids-limit'];
     fc.assert(
       fc.property(podArbitrary, (object) => {
         const { patch } = mutate(object);
-        expect(patch.every((op) => op.op === 'add')).toBe(true);
+        const budget = resolvePidsLimit(object.metadata?.annotations?.['pidguard.io/pids-limit'], config);
+        for (const op of patch) {
+          if (op.op === 'add') continue;
+          expect(op).toEqual({ op: 'replace', path: '/metadata/annotations/pidguard.io~1pids-limit', value: String(budget!.limit) });
+          expect(budget!.problem).toBeDefined();
+        }
         const mutated = applyPatch(object, patch);
         for (const [path, value] of leaves(object)) {
+          if (path.join('/') === pidsLimitPath.join('/') && budget?.problem !== undefined) continue;
           expect(at(mutated, path)).toEqual(value);
         }
       }),

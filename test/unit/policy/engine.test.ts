@@ -27,7 +27,7 @@ const withTemplate = (kind: string, spec: PodSpec): KubeObject => {
 
 describe('registry', () => {
   it('lists the rules with unique kebab-case ids', () => {
-    expect(RULES.map((r) => r.id)).toEqual(['dotnet-guard', 'require-resources', 'namespace-label-guard']);
+    expect(RULES.map((r) => r.id)).toEqual(['dotnet-guard', 'pids-ceiling', 'require-resources', 'namespace-label-guard']);
   });
 
   it('refuses duplicates, bad ids and empty descriptions', () => {
@@ -273,6 +273,33 @@ describe('evaluate: the request object is never changed', () => {
       expect(result.allowed).toBe(true);
     }
     expect(frozen).toEqual(object);
+  });
+
+  it('rule warnings reach admission warnings and the `warnings` audit annotation in every mode', () => {
+    const voided = pod({ containers: [container('api', { limits: { memory: '1Gi' } }, {
+      image: 'mcr.microsoft.com/dotnet/aspnet:8.0',
+      env: [{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: '0x40' }, { name: 'DOTNET_ThreadPool_ForceMinWorkerThreads', value: '0x80' }],
+    })] }, { annotations: { 'pidguard.io/pids-limit': '512' } });
+    const expected = 'dotnet-guard: container "api": DOTNET_ThreadPool_ForceMinWorkerThreads=0x80 (128) is above DOTNET_ThreadPool_ForceMaxWorkerThreads=0x40 (64): the runtime then ignores the forced maximum, so the thread pool has no cap';
+    for (const mode of ['enforce', 'audit'] as const) {
+      for (const phase of ['mutating', 'validating'] as const) {
+        const result = run(voided, { mode, phase });
+        expect(result.warnings).toContain(expected);
+        expect(result.auditAnnotations.warnings).toBe(expected);
+        expect(result.ruleWarnings).toEqual([{ ruleId: 'dotnet-guard', container: 'api', message: expected.slice('dotnet-guard: container "api": '.length) }]);
+      }
+    }
+  });
+
+  it('bounds the warnings of a pod with thousands of containers', () => {
+    const containers = Array.from({ length: 2000 }, (_, i) => container(`c${i}`, { limits: { memory: '1Gi' } }, {
+      image: 'mcr.microsoft.com/dotnet/aspnet:8.0', env: [{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: '0x7fff' }],
+    }));
+    const result = run(pod({ containers }));
+    expect(result.warnings).toHaveLength(21);
+    expect(result.warnings[20]).toBe('... and 1980 more warnings');
+    expect(Buffer.byteLength(result.auditAnnotations.warnings!)).toBeLessThanOrEqual(4096);
+    expect(result.auditAnnotations.warnings).toMatch(/; \.\.\. and 1,9\d\d more$/);
   });
 
   it('a rule that writes outside the copy it is given fails loudly instead of changing the request', () => {

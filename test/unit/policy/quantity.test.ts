@@ -27,6 +27,13 @@ describe('parseQuantity', () => {
     expect(parseQuantity(text)).toBeUndefined();
   });
 
+  it('refuses quantities longer than 64 characters (the API server sends canonical, short ones), however long', () => {
+    expect(parseQuantity('9'.repeat(64))).toBeDefined();
+    expect(parseQuantity('9'.repeat(65))).toBeUndefined();
+    expect(parseQuantity(`0.${'1'.repeat(1 << 20)}`)).toBeUndefined();
+    expect(parseQuantity(`${'1'.repeat(1 << 20)}x`)).toBeUndefined();
+  });
+
   it('orders quantities exactly, without float rounding', () => {
     expect(compareQuantities(q('1000000001n'), q('1'))).toBe(1);
     expect(compareQuantities(q('999m'), q('1'))).toBe(-1);
