@@ -189,7 +189,9 @@ export function scanNode(options: ScanOptions): NodeScan {
     const cgroups = cgroupText === undefined ? undefined : parseProcessCgroups(cgroupText);
     const located = cgroups === undefined ? undefined : podCgroupOfProcess(options.cgroupRoot, cgroups, namespace.resolve);
     if (cgroups && !located) {
-      const path = cgroups.v1Pids ?? cgroups.unified ?? '(none)';
+      const shown = cgroups.v1Pids ?? cgroups.unified;
+      // Named as the host sees it, also from a private cgroup namespace.
+      const path = shown === undefined ? '(none)' : (namespace.resolve(cgroups.v1Pids !== undefined ? 'v1' : 'v2', shown) ?? shown);
       const group = outsidePods.get(path);
       if (!group) outsidePods.set(path, { path, processes: 1, threads: status.threads, biggest: process });
       else {
