@@ -65,7 +65,7 @@ export function loadPodsFileOrFail(path: string): NodePod[] {
   try {
     return readPodsFile(path);
   } catch (error) {
-    if (error instanceof PodsFileError) throw new CliError(error.message, USAGE_EXIT);
+    if (error instanceof PodsFileError) throw new CliError(error.message.split('\n').map(printable).join('\n'), USAGE_EXIT);
     throw error;
   }
 }

@@ -220,8 +220,9 @@ export class NodeAgent {
   private compare(scan: NodeScan, verdict: Verdict, enforcement: EnforcementAction[]): AgentFindings {
     const previousLevel = this.lastLevel;
     this.lastLevel = verdict.level;
+    // Offenders are news only while the node is at risk; at ok they would be "new" again every scan.
     if (verdict.level === 'ok') this.reportedOffenders.clear();
-    const newOffenders = verdict.offenders.filter((process) => process.pod && !this.reportedOffenders.has(process.pod.uid));
+    const newOffenders = verdict.level === 'ok' ? [] : verdict.offenders.filter((process) => process.pod && !this.reportedOffenders.has(process.pod.uid));
     for (const process of newOffenders) this.reportedOffenders.add((process.pod as { uid: string }).uid);
 
     const refused = new Map<string, number>();

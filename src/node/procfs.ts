@@ -66,10 +66,13 @@ function fileType(mode: number): string {
 
 /**
  * The start of a small regular file (up to 16 KiB), or why there is none.
- * procfs and cgroupfs files are regular files; anything else (a FIFO or a
- * directory planted in a fixture or a bind mount) is not read at all, so it
- * can neither block the scan nor fail it. Errors that are not about this one
- * file (EMFILE, EIO) are thrown.
+ * procfs and cgroupfs files are regular files. Anything else planted in their
+ * place (a FIFO, a directory, a device) can neither block the scan nor fail
+ * it: the open and every read are non-blocking (a FIFO without data answers
+ * EAGAIN or end-of-file), the read is bounded, and an empty or refused read is
+ * explained with fstat ("not a regular file (FIFO)"). fstat is not called on
+ * the normal path: it costs more than the read of a small procfs file.
+ * Errors that are not about this one file (EMFILE, EIO) are thrown.
  */
 export function readSmallFileOrWhy(path: string): string | Unreadable {
   let fd: number;
@@ -79,8 +82,6 @@ export function readSmallFileOrWhy(path: string): string | Unreadable {
     return unreadableOrThrow(error, path);
   }
   try {
-    const mode = fstatSync(fd).mode;
-    if ((mode & constants.S_IFMT) !== constants.S_IFREG) return { vanished: false, problem: `${path} is not a regular file (${fileType(mode)})` };
     let length = 0;
     // procfs answers in page-sized chunks; read until EOF or the buffer is full.
     for (;;) {
@@ -89,12 +90,17 @@ export function readSmallFileOrWhy(path: string): string | Unreadable {
       length += read;
       if (length === READ_LIMIT) break;
     }
-    return buffer.toString('utf8', 0, length);
+    return length === 0 ? (notRegular(fd, path) ?? '') : buffer.toString('utf8', 0, length);
   } catch (error) {
-    return unreadableOrThrow(error, path);
+    return notRegular(fd, path) ?? unreadableOrThrow(error, path);
   } finally {
     closeSync(fd);
   }
+}
+
+function notRegular(fd: number, path: string): Unreadable | undefined {
+  const { mode } = fstatSync(fd);
+  return (mode & constants.S_IFMT) === constants.S_IFREG ? undefined : { vanished: false, problem: `${path} is not a regular file (${fileType(mode)})` };
 }
 
 function unreadableOrThrow(error: unknown, path: string): Unreadable {

@@ -189,7 +189,9 @@ export function scanNode(options: ScanOptions): NodeScan {
     const cgroups = cgroupText === undefined ? undefined : parseProcessCgroups(cgroupText);
     const located = cgroups === undefined ? undefined : podCgroupOfProcess(options.cgroupRoot, cgroups, namespace.resolve);
     if (cgroups && !located) {
-      const path = cgroups.v1Pids ?? cgroups.unified ?? '(none)';
+      const shown = cgroups.v1Pids ?? cgroups.unified;
+      // Named as the host sees it, also from a private cgroup namespace.
+      const path = shown === undefined ? '(none)' : (namespace.resolve(cgroups.v1Pids !== undefined ? 'v1' : 'v2', shown) ?? shown);
       const group = outsidePods.get(path);
       if (!group) outsidePods.set(path, { path, processes: 1, threads: status.threads, biggest: process });
       else {
@@ -269,18 +271,16 @@ function rankHolders(
   top: readonly TopProcess[],
   known: ReadonlyMap<string, NodePod>,
 ): TaskHolder[] {
-  type Candidate = { threads: number; processes: number; biggest: SeenProcess; pod?: PodRef; cgroup?: string };
-  const candidates: Candidate[] = [];
-  for (const pod of pods.values()) {
-    if (pod.biggest) candidates.push({ threads: pod.threads, processes: pod.processes, biggest: pod.biggest, pod: podRef(pod.uid, known.get(pod.uid)) });
-  }
-  for (const group of outsidePods.values()) candidates.push({ threads: group.threads, processes: group.processes, biggest: group.biggest, cgroup: group.path });
-  candidates.sort((a, b) => b.threads - a.threads || a.biggest.pid - b.biggest.pid);
+  const candidates: Array<PodAccumulator | CgroupAccumulator> = [];
+  for (const pod of pods.values()) if (pod.biggest) candidates.push(pod);
+  for (const group of outsidePods.values()) candidates.push(group);
+  candidates.sort((a, b) => b.threads - a.threads || (a.biggest as SeenProcess).pid - (b.biggest as SeenProcess).pid);
   return candidates.slice(0, Math.max(0, options.top)).map((candidate) => {
-    const biggest = top.find((process) => process.pid === candidate.biggest.pid) ?? describeProcess(options.procRoot, candidate.biggest, known);
+    const seen = candidate.biggest as SeenProcess;
+    const biggest = top.find((process) => process.pid === seen.pid) ?? describeProcess(options.procRoot, seen, known);
     const holder: TaskHolder = { tasks: candidate.threads, processes: candidate.processes, biggest };
-    if (candidate.pod) holder.pod = candidate.pod;
-    if (candidate.cgroup !== undefined) holder.cgroup = candidate.cgroup;
+    if ('uid' in candidate) holder.pod = podRef(candidate.uid, known.get(candidate.uid));
+    else holder.cgroup = candidate.path;
     return holder;
   });
 }

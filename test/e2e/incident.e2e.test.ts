@@ -18,7 +18,7 @@ import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { apis, createNamespace, kubectlOk, waitFor } from './harness.js';
 import {
   SMALL, assertPodsCapped, cgroupValue, containerId, deletePods, execIn, hostPid, kubepods, node, nodePod, nodeReady, pidguardNode,
-  podCgroup, refusedForks, runningPod, startAgent, type AgentProcess, type NodeReport,
+  podCgroup, podLog, refusedForks, runningPod, startAgent, type AgentProcess, type NodeReport,
 } from './node.js';
 
 /** Threads (or processes) per second: a fast leak, but one the agent's 1 s scans can follow. */
@@ -113,6 +113,8 @@ describe('with the agent enforcing', () => {
     const taken = Number(cgroupValue(podCgroup(orders), 'pids.current'));
     expect(taken).toBeLessThanOrEqual(DOTNET_LIMIT);
     expect(refusedForks(container)).toBeGreaterThan(0);
+    // Inside the pod the limit is the incident's error: thread creation fails and is retried (the kubelet's log file of the container).
+    await waitFor('the bomb to log refusals', async () => /bomb: \d+ created, [1-9]\d* refused/.test(podLog(orders, 'app')));
     const pods = kubepods();
     figures.push({ run: 'agent enforcing', threadsTaken: taken, podsCeiling: pods.max, headroomLeft: pods.max - pods.current, newPodStarted: false, secondsToNameThePod: secondsToName, namedBy: 'agent Event PidsLimitReached' });
   });

@@ -10,6 +10,9 @@
 # put back by node-down.sh: the top `kubepods` cgroup in every v1 hierarchy
 # (its pids.max is the pods' PID ceiling: the kubelet writes pid_max minus
 # systemReserved.pid), the CNI bridge $E2E_BRIDGE, netns mounts in /run/netns.
+# It refuses to start over a leftover (processes in kubepods, the bridge, KUBE-
+# iptables chains). The machine's sysctls and iptables are never written (see
+# the kubelet below).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/lib.sh"
@@ -33,11 +36,12 @@ if [[ -d /sys/fs/cgroup/pids/kubepods ]] && [[ -n "$(find /sys/fs/cgroup/pids/ku
   e2e_die "processes run in /sys/fs/cgroup/pids/kubepods: another kubelet or a leftover run (test/e2e/cluster/node-down.sh <its work dir>)"
 fi
 
-# --- what this run changes on the machine, for node-down.sh
-pid_max="$(cat /proc/sys/kernel/pid_max)"
 for table in filter nat mangle; do
   iptables -t "$table" -S 2>/dev/null | grep -q KUBE- && e2e_die "iptables table $table has KUBE- chains (a leftover kubelet's? see node-down.sh)"
 done
+
+# --- what this run changes on the machine, for node-down.sh
+pid_max="$(cat /proc/sys/kernel/pid_max)"
 {
   echo "found_kubepods_pids_max=$(cat /sys/fs/cgroup/pids/kubepods/pids.max 2>/dev/null || echo none)"
   echo "found_netns='$(ls /run/netns 2>/dev/null | tr '\n' ' ')'"
@@ -45,8 +49,7 @@ done
 
 # --- containerd: nothing shared with a system containerd. Registry pulls go to
 # 127.0.0.1:1 (refused at once): images are imported, and a pod naming any other
-# image (the API-only tests' pods are scheduled too) fails with ErrImagePull
-# without traffic leaving loopback.
+# image fails with ErrImagePull without traffic leaving loopback.
 cat >"$node/containerd/certs.d/_default/hosts.toml" <<'TOML'
 server = "https://127.0.0.1:1"
 TOML
@@ -104,7 +107,7 @@ done
 e2e_log "containerd $(containerd --version | awk '{print $3}') on $node/containerd/containerd.sock"
 
 images="$(bash "$here/images.sh" "$node")"
-"${ctr[@]}" images import --no-unpack=false "$images" >"$work/logs/images.log" 2>&1 \
+"${ctr[@]}" images import "$images" >"$work/logs/images.log" 2>&1 \
   || { cat "$work/logs/images.log" >&2; e2e_die "ctr images import failed"; }
 e2e_log "images imported: $(grep -c . "$work/logs/images.log") ($E2E_PAUSE_IMAGE, $E2E_TOOLS_IMAGE, $E2E_DOTNET_IMAGE)"
 

@@ -235,6 +235,15 @@ describe('findings and reporting', () => {
     expect(reports[1]?.findings).toMatchObject({ previousLevel: 'critical', levelChanged: true });
   });
 
+  test('a node at ok raises no ThreadHog, however big its pods: not every scan, not once', async () => {
+    const reports: AgentScanResult[] = [];
+    const nodeAgent = agent({ reports });
+    writeFileSync(join(root, 'proc/loadavg'), '1.00 1.00 1.00 2/9000 30855\n');
+    await nodeAgent.scanOnce();
+    await nodeAgent.scanOnce();
+    expect(reports.map((report) => [report.verdict.level, report.findings.newOffenders.length])).toEqual([['ok', 0], ['ok', 0]]);
+  });
+
   test('a reporter that fails is logged; the scan result stands', async () => {
     const nodeAgent = new NodeAgent({
       procRoot: join(root, 'proc'),

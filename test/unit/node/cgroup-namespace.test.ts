@@ -6,7 +6,7 @@
 
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { NodeAgent } from '../../../src/node/agent.js';
 import { CgroupNamespace, holdsProcess } from '../../../src/node/cgroup-namespace.js';
 import type { NodePod } from '../../../src/node/pods.js';
@@ -14,6 +14,8 @@ import { writeSyntheticNode, type SyntheticNode } from '../../fixtures/node/synt
 
 const AGENT_PID = 4242;
 const POD_PID = 5000;
+const SERVICE_PID = 6000;
+const SERVICE = '/system.slice/containerd.service';
 const AGENT_UID = 'aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa';
 const POD_UID = 'bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb';
 const AGENT_CONTAINER = 'a'.repeat(64);
@@ -63,6 +65,7 @@ function privateNamespaceNode(layout: Layout, options: { agentListed?: boolean }
     processes: [
       { pid: AGENT_PID, name: 'node', threads: 11, argv: ['node', 'pidguard', 'agent'], cgroup: '/' },
       { pid: POD_PID, name: 'dotnet', threads: 300, argv: ['dotnet', 'Orders.Api.dll'], cgroup: layout.shown },
+      { pid: SERVICE_PID, name: 'containerd', threads: 40, argv: ['/usr/bin/containerd'], cgroup: `/${posix.relative(layout.agent, SERVICE)}` },
     ],
     cgroups: [
       { path: layout.agent, current: 11, max: 'max' },
@@ -100,6 +103,8 @@ describe.each(Object.entries(LAYOUTS))('the agent in a private cgroup namespace,
     expect(usage).toMatchObject({ qos: 'Burstable', processes: 1, threads: 300, cgroup: { version: 'v2', path: layout.pod, dir: podDir } });
     expect(result.enforcement).toEqual([expect.objectContaining({ outcome: 'lowered', before: 'max', after: 512, cgroupDir: podDir })]);
     expect(readFileSync(join(podDir, 'pids.max'), 'utf8').trim()).toBe('512');
+    // A process outside pods is named by its host cgroup, not by `/../..`.
+    expect(result.scan.holders).toContainEqual(expect.objectContaining({ cgroup: SERVICE, tasks: 40 }));
     // The process is shown under its pod in the top list too.
     expect(result.scan.top.find((process) => process.pid === POD_PID)?.pod).toMatchObject({ uid: POD_UID, name: 'orders-api-0' });
   });

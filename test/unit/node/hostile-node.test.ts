@@ -78,6 +78,16 @@ describe('terminal injection through node data', () => {
     expect(report.top[0]).toMatchObject({ pid: 4242, name: evilName, command: evilArgv.join(' '), pod: { name: 'orders\u001b[31m', namespace: 'shop\r' } });
   });
 
+  test('a pods file\'s content quoted in an error is escaped too', async () => {
+    const { proc, cgroupRoot } = node([{ pid: 1, name: 'init', threads: 1, argv: ['/sbin/init'] }]);
+    const pods = join(dir, 'pods.json');
+    writeFileSync(pods, JSON.stringify([{ kind: 'Pod\u001b[2J', metadata: { uid: POD_UID } }]));
+    const run = await runCli(['node', '--proc', proc, '--cgroup-root', cgroupRoot, '--pods-file', pods]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('is not a Pod (kind: Pod\\x1b[2J)');
+    expect(run.stderr).not.toMatch(RAW_CONTROL);
+  });
+
   test('a comm that fakes a Threads or PPid line cannot hide its threads', () => {
     // A carriage return is a line end to a /m regex, not to the kernel (which escapes only \n and \\ in Name).
     const status = 'Name:\tx\rThreads:\t1\nUmask:\t0022\nPPid:\t1\nThreads:\t5000\n';
