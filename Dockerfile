@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # One image for every pidguard command: the Deployment and DaemonSet choose the command with args
-# (serve, agent, audit). Not built on the development machines (no Docker engine there); CI or a
-# release job builds it:
+# (serve, agent, audit). A release job builds it:
 #   docker build -t ghcr.io/pidguard/pidguard:0.1.0 .
+# The e2e suite builds it as it is with buildah, on a locally assembled base (test/e2e/cluster/image.sh).
 # For reproducible builds, pin both FROM lines by digest (node:24-bookworm-slim@sha256:...).
 
 # Build stage: the full dependency tree, TypeScript compiled to dist/.

@@ -22,8 +22,24 @@ export function unenforcedPidsLimit(pod: KubeObject, observed: ObservedPodPids |
   if (!observed || !Number.isInteger(wanted) || wanted <= 0) return undefined;
   const { pidsMax } = observed;
   if (typeof pidsMax === 'number' && pidsMax <= wanted) return undefined;
-  const actual = pidsMax === undefined ? 'unreadable' : pidsMax === 'max' ? 'max (unlimited)' : String(pidsMax);
-  return `pids.max is ${actual}, the annotation asks for ${wanted} (${observed.source}); is the pidguard agent running on that node with enforcement on?`;
+  return `pids.max is ${describePidsMax(pidsMax)}, the annotation asks for ${wanted} (${observed.source}); is the pidguard agent running on that node with enforcement on?`;
+}
+
+export const UNGUARDED_POD_REASON = `pod without ${PIDS_LIMIT_ANNOTATION} (admitted while pidguard was down or not installed?)`;
+
+/**
+ * For a pod the policy would have rejected or changed (so it got past the
+ * webhook) and that carries no pids-limit: what its node report says its pod
+ * cgroup's pids.max actually is. Undefined when it has a pids-limit
+ * (unenforcedPidsLimit judges those) or nothing is known.
+ */
+export function unguardedPodPids(pod: KubeObject, observed: ObservedPodPids | undefined): string | undefined {
+  if (!observed || pod.metadata?.annotations?.[PIDS_LIMIT_ANNOTATION] !== undefined) return undefined;
+  return `no ${PIDS_LIMIT_ANNOTATION}; on its node pids.max is ${describePidsMax(observed.pidsMax)} (${observed.source})`;
+}
+
+function describePidsMax(pidsMax: ObservedPodPids['pidsMax']): string {
+  return pidsMax === undefined ? 'unreadable' : pidsMax === 'max' ? 'max (unlimited)' : String(pidsMax);
 }
 
 /** Reads the pods of node reports (`pidguard node --json` output) into a map by pod UID; throws naming the bad report. */

@@ -10,7 +10,7 @@ import { resolveMode } from '../policy/mode.js';
 import type { KubeObject } from '../policy/types.js';
 import { getJson, listPages, type ListTarget } from '../kube/paged-list.js';
 import { FindingCollector, type AuditReport, type NamespaceInfo } from './findings.js';
-import { PIDS_ENFORCEMENT_REASON, PIDS_ENFORCEMENT_RULE, unenforcedPidsLimit, type ObservedPodPids } from './pids-enforcement.js';
+import { PIDS_ENFORCEMENT_REASON, PIDS_ENFORCEMENT_RULE, UNGUARDED_POD_REASON, unenforcedPidsLimit, unguardedPodPids, type ObservedPodPids } from './pids-enforcement.js';
 
 export interface AuditOptions {
   config: PolicyConfig;
@@ -55,11 +55,16 @@ export async function runAudit(kubeConfig: KubeConfig, options: AuditOptions): P
         if (!namespaces.has(namespace)) namespaces.set(namespace, namespaceInfo(namespace, undefined, options.config));
         // 'validating': the verdict and the missing mutations, without building a patch nobody applies.
         const namespaceLabels = labels.get(namespace);
-        collector.add(object, evaluate({ object, operation: 'CREATE', mode: 'enforce', config: options.config, phase: 'validating', namespaceLabels }));
+        const evaluation = evaluate({ object, operation: 'CREATE', mode: 'enforce', config: options.config, phase: 'validating', namespaceLabels });
+        collector.add(object, evaluation);
         if (target.kind !== 'Pod') continue;
         pods += 1;
-        const unenforced = unenforcedPidsLimit(object, options.observedPods?.get(object.metadata?.uid ?? ''));
+        const observed = options.observedPods?.get(object.metadata?.uid ?? '');
+        const unenforced = unenforcedPidsLimit(object, observed);
         if (unenforced) collector.addFinding(namespace, object, PIDS_ENFORCEMENT_RULE, PIDS_ENFORCEMENT_REASON, unenforced);
+        // A pod the webhook would have rejected or changed got past it: say what its node actually caps it at.
+        const unguarded = evaluation.violations.length + evaluation.mutations.length > 0 ? unguardedPodPids(object, observed) : undefined;
+        if (unguarded) collector.addFinding(namespace, object, PIDS_ENFORCEMENT_RULE, UNGUARDED_POD_REASON, unguarded);
       }
     }
   }

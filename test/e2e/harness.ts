@@ -48,6 +48,21 @@ export interface Cluster {
     pidFile: string;
     logFile: string;
   };
+  /** The one node (kubelet + containerd + runc, set up by cluster/node-up.sh); helpers in node.ts. */
+  node: {
+    name: string;
+    /** NoSchedule taint key (value "true") of the node: only pods that tolerate it run there. */
+    taint: string;
+    /** containerd's CRI/ctr socket (namespace k8s.io holds the pods' containers and the images). */
+    containerdSocket: string;
+    /** The kubelet's podLogsDir: <ns>_<pod>_<uid>/<container>/<restart>.log. */
+    podLogsDir: string;
+    kubeletLog: string;
+    /** The kubelet's pids.max of the top kubepods cgroup: the pods' PID ceiling (pid_max - systemReserved.pid). */
+    podsPidCeiling: number;
+    /** Local images (imagePullPolicy: Never): tools = busybox + /bomb; dotnet = the same under a .NET image name. */
+    images: { pause: string; tools: string; dotnet: string };
+  };
   /** cert-manager and Prometheus Operator CRD files from their Go modules, or why they are missing. */
   thirdPartyCrds: { files: string[]; error?: string };
 }
@@ -114,7 +129,7 @@ export interface KubectlOptions {
 export function kubectl(args: string[], options: KubectlOptions = {}): Promise<KubectlResult> {
   const c = cluster();
   const fullArgs = ['--kubeconfig', kubeconfigPath(options.as ?? 'admin'), '--cache-dir', join(c.workDir, 'kubectl-cache'), ...args];
-  return run(join(c.binDir, 'kubectl'), fullArgs, toInput(options.input), options.timeoutMs ?? 60_000);
+  return runCommand(join(c.binDir, 'kubectl'), fullArgs, toInput(options.input), options.timeoutMs ?? 60_000);
 }
 
 /** kubectl that must succeed: returns stdout, throws with stderr otherwise. */
@@ -132,7 +147,8 @@ function toInput(input: KubectlOptions['input']): string | undefined {
   return objects.map((object) => JSON.stringify(object)).join('\n---\n');
 }
 
-function run(command: string, args: string[], input: string | undefined, timeoutMs: number): Promise<KubectlResult> {
+/** Runs a command; resolves {code, stdout, stderr} (never throws on a non-zero exit), killed after timeoutMs. */
+export function runCommand(command: string, args: string[], input: string | undefined, timeoutMs: number): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.KUBECONFIG;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `npm run test:e2e`: pidguard against a real kube-apiserver and etcd.
-#   build (cached) -> up -> webhook certificate -> pidguard serve -> register the
-#   webhook configurations rendered from manifests/overlays/e2e -> jest e2e -> down
+#   build (cached) -> up (etcd, kube-apiserver) -> node-up (containerd, kubelet,
+#   kube-scheduler: a one-node cluster) -> webhook certificate -> pidguard serve ->
+#   register the webhook configurations rendered from manifests/overlays/e2e ->
+#   jest e2e -> down (node-down puts the machine's kubepods cgroups back)
 # Extra arguments go to jest (e.g. `npm run test:e2e -- -t dry-run`).
 # PIDGUARD_E2E_KEEP=1 keeps the work dir (logs, kubeconfigs) after the run.
 # PIDGUARD_E2E_HOLD=1 sets everything up, then waits (no jest) until Ctrl-C.
@@ -30,6 +32,12 @@ e2e_log "control plane binaries: ${bin} ($((SECONDS - step))s)"
 step=$SECONDS
 npm run --silent build
 e2e_log "pidguard built ($((SECONDS - step))s)"
+# The shipped artifacts install.e2e.test.ts runs: the image, built from the Dockerfile with
+# buildah, and cert-manager's controller and cainjector (both cached by their inputs).
+step=$SECONDS
+image_archive="$(bash "$cluster_dir/image.sh" | tail -n 1)"
+cert_manager_bin="$(bash "$cluster_dir/cert-manager-build.sh" | tail -n 1)"
+e2e_log "image and cert-manager built ($((SECONDS - step))s)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/pidguard-e2e.XXXXXX")"
 jest_pid=""
@@ -53,6 +61,11 @@ step=$SECONDS
 bash "$cluster_dir/up.sh" "$bin" "$work"
 source "$work/control-plane.env"
 e2e_log "control plane up ($((SECONDS - step))s)"
+printf 'E2E_IMAGE_ARCHIVE=%s\nE2E_CERT_MANAGER_BIN=%s\n' "$image_archive" "$cert_manager_bin" >"$work/artifacts.env"
+step=$SECONDS
+bash "$cluster_dir/node-up.sh" "$bin" "$work"
+source "$work/control-plane.env"
+e2e_log "node up ($((SECONDS - step))s)"
 kubectl_admin=("$bin/kubectl" --kubeconfig "$work/kubeconfig-admin")
 
 # --- the webhook: its own test CA and a serving certificate for 127.0.0.1, made the documented way
@@ -66,12 +79,7 @@ node "$cluster_dir/inject-ca.mjs" "$work/webhook/ca.crt" <"$work/webhooks.render
 # The API server picks new webhook configurations up asynchronously: wait until
 # a BestEffort pod (dry run) in the enforce-by-default `default` namespace is
 # denied by pidguard, so that the first test does not race the registration.
-deadline=$((SECONDS + 60))
-probe() { "${kubectl_admin[@]}" run e2e-registration-probe -n default --image=busybox --restart=Never --dry-run=server 2>&1 || true; }
-until [[ "$(probe)" == *"pidguard denied"* ]]; do
-  ((SECONDS < deadline)) || { probe >&2; e2e_die "the API server does not call pidguard 60s after the webhook configurations were applied (logs: $work/logs)"; }
-  sleep 0.5
-done
+e2e_wait_denying 60 "${kubectl_admin[@]}" || e2e_die "the API server does not call pidguard 60s after the webhook configurations were applied (logs: $work/logs)"
 e2e_log "webhook configurations registered and live"
 
 # --- third-party CRDs for the manifests dry-run test (a failure here is reported by that test)
@@ -82,6 +90,9 @@ if ! crds="$(bash "$cluster_dir/crds.sh" 2>"$work/logs/crds.log")"; then
   e2e_log "third-party CRDs unavailable: $crds_error"
 fi
 
+source "$cluster_dir/node.env"
+E2E_NODE_NAME="$E2E_NODE_NAME" E2E_NODE_TAINT="$E2E_NODE_TAINT" E2E_CONTAINERD_SOCKET="$E2E_CONTAINERD_SOCKET" E2E_PODS_PID_CEILING="$E2E_PODS_PID_CEILING" \
+E2E_TOOLS_IMAGE="$E2E_TOOLS_IMAGE" E2E_DOTNET_IMAGE="$E2E_DOTNET_IMAGE" E2E_PAUSE_IMAGE="$E2E_PAUSE_IMAGE" \
 E2E_SERVER="$E2E_SERVER" E2E_WORK="$work" E2E_BIN="$bin" E2E_CRDS="$crds" E2E_CRDS_ERROR="$crds_error" E2E_REPO="$repo" node -e '
   const { env } = process;
   const work = env.E2E_WORK;
@@ -102,6 +113,15 @@ E2E_SERVER="$E2E_SERVER" E2E_WORK="$work" E2E_BIN="$bin" E2E_CRDS="$crds" E2E_CR
       caFile: `${work}/webhook/ca.crt`,
       pidFile: `${work}/pids/webhook.pid`,
       logFile: `${work}/logs/webhook.log`,
+    },
+    node: {
+      name: env.E2E_NODE_NAME,
+      taint: env.E2E_NODE_TAINT,
+      containerdSocket: env.E2E_CONTAINERD_SOCKET,
+      podLogsDir: `${work}/node/pod-logs`,
+      kubeletLog: `${work}/logs/kubelet.log`,
+      podsPidCeiling: Number(env.E2E_PODS_PID_CEILING),
+      images: { pause: env.E2E_PAUSE_IMAGE, tools: env.E2E_TOOLS_IMAGE, dotnet: env.E2E_DOTNET_IMAGE },
     },
     thirdPartyCrds: { files: env.E2E_CRDS.split("\n").filter(Boolean), error: env.E2E_CRDS_ERROR || undefined },
   };

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the control plane the end-to-end tests run against (kube-apiserver,
-# kubectl, etcd) from the Go module in controlplane/, through the Go module
-# proxy, into a cache outside the repository:
+# Builds the cluster the end-to-end tests run against (kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubelet, kubectl, etcd) from the Go
+# module in controlplane/, through the Go module proxy, into a cache outside
+# the repository:
 #   ${PIDGUARD_E2E_CACHE:-$HOME/.cache/pidguard-e2e}/<k8s version>-<hash>/bin
 # <hash> covers go.mod, go.sum and the Go sources, so a changed pin builds anew.
 # Prints the bin directory on stdout (last line); progress goes to stderr.
@@ -19,7 +20,10 @@ cache="${PIDGUARD_E2E_CACHE:-$HOME/.cache/pidguard-e2e}"
 out="$cache/$k8s_version-$hash"
 bin="$out/bin"
 
-if [[ -x "$bin/kube-apiserver" && -x "$bin/kubectl" && -x "$bin/etcd" ]]; then
+binaries=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl etcd)
+cached=1
+for b in "${binaries[@]}"; do [[ -x "$bin/$b" ]] || cached=0; done
+if ((cached)); then
   echo "build.sh: cached control plane $k8s_version in $bin" >&2
   echo "$bin"
   exit 0
@@ -38,13 +42,14 @@ mkdir -p "$out"
 # build never leaves a half-filled bin/ that a later run would trust.
 staging="$(mktemp -d "$out/bin.partial.XXXXXX")"
 trap 'rm -rf "$staging"' EXIT
-echo "build.sh: building kube-apiserver, kubectl, etcd $k8s_version (first run: several minutes; go $(go env GOVERSION), GOMODCACHE $(go env GOMODCACHE))" >&2
+echo "build.sh: building ${binaries[*]} $k8s_version (first run: several minutes; go $(go env GOVERSION), GOMODCACHE $(go env GOMODCACHE))" >&2
 start=$SECONDS
 (
   cd "$module"
   # go.sum is committed, so go build downloads exactly the pinned modules.
   go build -buildvcs=false -trimpath -ldflags="-s -w $version_flags" -o "$staging/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl ./etcd
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubectl ./etcd
 ) >&2
 rm -rf "$bin"
 mv "$staging" "$bin"

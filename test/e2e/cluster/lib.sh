@@ -60,3 +60,17 @@ e2e_wait_ready() {
     sleep 0.5
   done
 }
+
+# Waits up to <seconds> until the API server calls pidguard for pods: a BestEffort pod (dry run)
+# in the enforce-by-default `default` namespace is denied. The rest are the admin's kubectl
+# command and flags. On timeout, prints what kubectl answered last and returns 1.
+e2e_wait_denying() {
+  local seconds="$1"; shift
+  local deadline=$((SECONDS + seconds)) answer
+  while :; do
+    answer="$("$@" run e2e-registration-probe -n default --image=busybox --restart=Never --dry-run=server 2>&1 || true)"
+    [[ "$answer" == *"pidguard denied"* ]] && return 0
+    ((SECONDS < deadline)) || { echo "$answer" >&2; return 1; }
+    sleep 0.5
+  done
+}

@@ -154,6 +154,7 @@ metadata: {name: default, namespace: kube-system}
 YAML
 
 cat >"$work/control-plane.env" <<ENV
+E2E_BIN=$bin
 E2E_SERVER=$server
 E2E_ETCD_PORT=$etcd_port
 E2E_API_PORT=$api_port

@@ -1,4 +1,4 @@
-import { observedPodsFromReports, unenforcedPidsLimit } from '../../../src/audit/pids-enforcement.js';
+import { observedPodsFromReports, unenforcedPidsLimit, unguardedPodPids } from '../../../src/audit/pids-enforcement.js';
 import type { KubeObject } from '../../../src/policy/types.js';
 
 const pod = (annotation?: string): KubeObject => ({
@@ -25,6 +25,25 @@ describe('unenforcedPidsLimit', () => {
     ['no node data', pod('1024'), undefined],
   ])('says nothing when %s', (_name, object, observed) => {
     expect(unenforcedPidsLimit(object, observed)).toBeUndefined();
+  });
+});
+
+describe('unguardedPodPids', () => {
+  it.each([
+    ['unlimited', 'max', 'pids.max is max (unlimited)'],
+    ['set by the kubelet', 4096, 'pids.max is 4096'],
+    ['unreadable', undefined, 'pids.max is unreadable'],
+  ])('shows the actual pids.max of a pod without pids-limit when it is %s', (_name, pidsMax, actual) => {
+    expect(unguardedPodPids(pod(), { source: 'node-a.json', ...(pidsMax === undefined ? {} : { pidsMax: pidsMax as number | 'max' }) })).toBe(
+      `no pidguard.io/pids-limit; on its node ${actual} (node-a.json)`,
+    );
+  });
+
+  it.each([
+    ['the pod has a pids-limit (unenforcedPidsLimit judges it)', pod('1024'), { source: 'n', pidsMax: 'max' as const }],
+    ['no node data', pod(), undefined],
+  ])('says nothing when %s', (_name, object, observed) => {
+    expect(unguardedPodPids(object, observed)).toBeUndefined();
   });
 });
 

@@ -1,5 +1,5 @@
-// The Dockerfile cannot be built on the development machines (no Docker engine), so these checks
-// read it: the properties the manifests rely on, and that every file it copies reaches the build.
+// These checks read the Dockerfile: the properties the manifests rely on, and that every file it
+// copies reaches the build. The e2e suite builds it (buildah) and runs the image (install.e2e.test.ts).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { find, render, workloads, REPO_ROOT } from './render.js';
