@@ -62,7 +62,6 @@ export const agentCommand: Command = {
       'metrics-port': { type: 'string' },
       'metrics-host': { type: 'string' },
       'no-enforce': { type: 'boolean' },
-      config: { type: 'string' },
       'unenforced-grace': { type: 'string' },
       top: { type: 'string' },
       once: { type: 'boolean' },

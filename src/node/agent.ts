@@ -108,21 +108,26 @@ export class NodeAgent {
   async scanOnce(): Promise<AgentScanResult> {
     const { options } = this;
     const pods = options.pods();
-    const annotated = new Map(pods.filter((pod) => pod.annotations[PIDS_LIMIT_ANNOTATION] !== undefined).map((pod) => [pod.uid, pod]));
-    if (options.enforce && annotated.size > 0) await options.namespaceLabels?.refresh([...new Set([...annotated.values()].map((pod) => pod.namespace))]);
+    const annotated = pods.filter((pod) => pod.annotations[PIDS_LIMIT_ANNOTATION] !== undefined);
+    if (annotated.length > 0) await options.namespaceLabels?.refresh([...new Set(annotated.map((pod) => pod.namespace))]);
+    const namespaceWarnings = new Map<string, string>();
     let scan: NodeScan;
     try {
       this.cgroupNamespace.refresh();
-      scan = scanNode({ procRoot: options.procRoot, cgroupRoot: options.cgroupRoot, pods, top: options.top, cgroupNamespace: this.cgroupNamespace });
+      scan = scanNode({
+        procRoot: options.procRoot,
+        cgroupRoot: options.cgroupRoot,
+        pods,
+        top: options.top,
+        cgroupNamespace: this.cgroupNamespace,
+        pidsBudgetOf: (pod) => this.budgetOf(pod, namespaceWarnings),
+      });
     } catch (error) {
       this.metrics.recordScanError();
       throw error;
     }
     const verdict = judgeNode(scan, options.thresholds);
-    const namespaceWarnings = new Map<string, string>();
-    const enforcement = options.enforce
-      ? enforcePidsLimits(scan, (pod) => this.budgetOf(annotated.get(pod.uid), namespaceWarnings), { cgroupProblems: this.cgroupNamespace.problems() })
-      : [];
+    const enforcement = options.enforce ? enforcePidsLimits(scan, { cgroupProblems: this.cgroupNamespace.problems() }) : [];
     const findings = this.compare(scan, verdict, enforcement);
     this.logScanWarnings(namespaceWarnings);
     this.metrics.recordScan(scan, verdict.level);
@@ -166,8 +171,8 @@ export class NodeAgent {
   }
 
   /** resolvePidsLimit under the pod's namespace ceiling; notes why a namespace's labels could not be used. */
-  private budgetOf(pod: NodePod | undefined, namespaceWarnings: Map<string, string>): ResolvedPidsLimit | undefined {
-    if (pod === undefined) return undefined;
+  private budgetOf(pod: NodePod, namespaceWarnings: Map<string, string>): ResolvedPidsLimit | undefined {
+    if (pod.annotations[PIDS_LIMIT_ANNOTATION] === undefined) return undefined;
     const answer = this.options.namespaceLabels?.labelsOf(pod.namespace);
     let labels: Readonly<Record<string, string>> | undefined;
     if (answer && 'problem' in answer) {

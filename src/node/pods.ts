@@ -4,7 +4,6 @@
 
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
 
 export interface NodePod {
   uid: string;
@@ -12,23 +11,6 @@ export interface NodePod {
   name: string;
   nodeName?: string;
   annotations: Record<string, string>;
-}
-
-/** The kernel's own ceiling for pid_max on 64-bit: no pids.max above it means anything. */
-export const MAX_PIDS_LIMIT = 4_194_304;
-
-export type PidsLimit = { limit: number } | { error: string } | undefined;
-
-/** The pod's `pidguard.io/pids-limit`, parsed; an error names what is wrong with it. */
-export function pidsLimitOf(pod: Pick<NodePod, 'annotations'>): PidsLimit {
-  const raw = pod.annotations[PIDS_LIMIT_ANNOTATION];
-  if (raw === undefined) return undefined;
-  const trimmed = raw.trim();
-  const value = Number(trimmed);
-  if (!/^\d+$/.test(trimmed) || value < 1 || value > MAX_PIDS_LIMIT) {
-    return { error: `${PIDS_LIMIT_ANNOTATION} must be a whole number from 1 to ${MAX_PIDS_LIMIT}, got "${raw}"` };
-  }
-  return { limit: value };
 }
 
 export class PodsFileError extends Error {

@@ -102,12 +102,14 @@ describe('enforcement', () => {
   test('a write the kernel refuses is reported as failed, not thrown', () => {
     annotate(ORDERS, '4096');
     const scan = scanNode({ procRoot: join(root, 'proc'), cgroupRoot: join(root, 'sys/fs/cgroup'), pods, top: 5 });
-    const actions = enforcePidsLimits(scan, (pod) => (pod.uid === ORDERS ? { limit: 4096 } : undefined), {
+    const actions = enforcePidsLimits(scan, {
       write: () => {
         throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
       },
     });
-    expect(actions).toEqual([expect.objectContaining({ pod: expect.objectContaining({ uid: ORDERS }), outcome: 'failed', failure: 'write-refused', reason: expect.stringContaining('EACCES') })]);
+    expect(actions.filter((action) => action.pod.uid === ORDERS)).toEqual([
+      expect.objectContaining({ outcome: 'failed', failure: 'write-refused', reason: expect.stringContaining('EACCES') }),
+    ]);
   });
 });
 
