@@ -77,7 +77,7 @@ export interface AgentOptions {
   reporter?: ClusterReporter;
   log: AgentLog;
   metrics?: AgentMetrics;
-  /** A pod that keeps hitting its limit is reported again only after this long (default 10 min). */
+  /** A pod that keeps hitting its limit is reported again only after this long (default 10 min); unreadable processes too. */
   refusalReportEveryMs?: number;
 }
 
@@ -97,6 +97,8 @@ export class NodeAgent {
   private adjusted = new Map<string, string>();
   private namespaceWarnings = new Map<string, string>();
   private cgroupProblems = '';
+  /** When unreadable processes were last logged; reset when a scan reads them all. */
+  private unreadableLoggedAt = -Infinity;
 
   constructor(private readonly options: AgentOptions) {
     this.metrics = options.metrics ?? new AgentMetrics();
@@ -273,6 +275,12 @@ export class NodeAgent {
     }
     for (const action of findings.newFailures) log('warn', 'pids-limit not enforced', { ...action });
     for (const action of findings.newAdjustments) log('warn', 'pids-limit adjusted', { pod: action.pod, limit: action.limit, adjustment: action.adjustment });
+    // Their threads count in the node's total but not for any pod: offenders may go unnamed.
+    if (scan.unreadableProcesses === 0) this.unreadableLoggedAt = -Infinity;
+    else if (Date.now() - this.unreadableLoggedAt >= (this.options.refusalReportEveryMs ?? 600_000)) {
+      this.unreadableLoggedAt = Date.now();
+      log('warn', 'processes unreadable: their threads are not attributed to pods', { unreadable: scan.unreadableProcesses, examples: scan.unreadableExamples });
+    }
     for (const pod of findings.newlyRefusing) {
       log('warn', 'pod reached its pids limit', { pod: { uid: pod.uid, namespace: pod.namespace, name: pod.name }, pidsMax: pod.pids.max, refusedForks: pod.pids.refusedForks });
     }
