@@ -58,7 +58,7 @@ export async function runAudit(kubeConfig: KubeConfig, options: AuditOptions): P
         collector.add(object, evaluate({ object, operation: 'CREATE', mode: 'enforce', config: options.config, phase: 'validating', namespaceLabels }));
         if (target.kind !== 'Pod') continue;
         pods += 1;
-        const unenforced = unenforcedPidsLimit(object, options.observedPods?.get(object.metadata?.uid ?? ''));
+        const unenforced = unenforcedPidsLimit(object, options.observedPods?.get(object.metadata?.uid ?? ''), options.config, namespaceLabels);
         if (unenforced) collector.addFinding(namespace, object, PIDS_ENFORCEMENT_RULE, PIDS_ENFORCEMENT_REASON, unenforced);
       }
     }

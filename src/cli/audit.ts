@@ -39,7 +39,8 @@ Flags:
       --interval <dur>     with --watch (default 5m)
       --metrics-port <n>   with --watch: GET /metrics, GET /healthz [PIDGUARD_AUDIT_METRICS_PORT] (default 9092)
       --node-report <file> output of \`pidguard node --json\` from a node; repeatable. Pods whose
-                           pidguard.io/pids-limit is not in their cgroup's pids.max become findings
+                           pidguard.io/pids-limit (as the agent resolves it: at most the ceiling,
+                           an invalid value replaced) is not in their cgroup's pids.max become findings
   -h, --help               this help
 
 Exit codes: 0 no findings, 1 findings, 2 error (unreachable API server, missing
