@@ -63,7 +63,7 @@ describe.each(renders)('webhook configurations of %s', (_name, objects) => {
     expect(hook.clientConfig.service?.path ?? new URL(hook.clientConfig.url!).pathname).toBe('/mutate');
   });
 
-  it('call /validate for pod creation and workload creation and updates, never for subresources', () => {
+  it('call /validate for pod and workload creation and updates (a pod update for its pids-limit), never for subresources', () => {
     const hook = webhook('validate.pidguard.io');
     expect(hook.clientConfig.service?.path ?? new URL(hook.clientConfig.url!).pathname).toBe('/validate');
     const covered = new Map<string, string[]>();
@@ -76,7 +76,7 @@ describe.each(renders)('webhook configurations of %s', (_name, objects) => {
     }
     const expected = new Map<string, string[]>();
     for (const [group, resources] of Object.entries(WORKLOAD_RESOURCES)) {
-      for (const resource of resources) expected.set(`${group}/${resource}`, resource === 'pods' ? ['CREATE'] : ['CREATE', 'UPDATE']);
+      for (const resource of resources) expected.set(`${group}/${resource}`, ['CREATE', 'UPDATE']);
     }
     expect(Object.fromEntries(covered)).toEqual(Object.fromEntries(expected));
     expect([...covered.keys()].filter((key) => key.includes('*'))).toEqual([]);
