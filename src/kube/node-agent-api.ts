@@ -104,8 +104,16 @@ function fromKubeconfig(path: string): ApiEndpoint {
     throw new ApiConfigError(`kubeconfig ${path}: user "${String(context.user)}" authenticates through an exec or auth-provider plugin; pidguard's node tools never start processes: use a token or client certificates`);
   }
   const base = dirname(path);
-  const file = (value: unknown) => readFileSync(isAbsolute(String(value)) ? String(value) : join(base, String(value)));
+  const file = (value: unknown) => {
+    const named = isAbsolute(String(value)) ? String(value) : join(base, String(value));
+    try {
+      return Buffer.from(readInputTextSync(named, new InputBudget(MAX_KUBECONFIG_BYTES, 1, 'a PEM file is a few KiB'), `${label}: ${named}`));
+    } catch (error) {
+      throw new ApiConfigError((error as Error).message);
+    }
+  };
   const data = (value: unknown) => Buffer.from(String(value), 'base64');
+  if (!URL.canParse(cluster.server)) throw new ApiConfigError(`kubeconfig ${path}: cluster "${String(context.cluster)}" server "${cluster.server}" is not a URL`);
   const endpoint: ApiEndpoint = { server: new URL(cluster.server), insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true, source: `kubeconfig ${path}` };
   if (cluster['certificate-authority-data']) endpoint.ca = data(cluster['certificate-authority-data']);
   else if (cluster['certificate-authority']) endpoint.ca = file(cluster['certificate-authority']);

@@ -62,6 +62,14 @@ describe('kubeconfig', () => {
     }
   });
 
+  test('a certificate file without end (/dev/zero) or a server that is not a URL is an ApiConfigError', () => {
+    const config = (cluster: string) => `current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nclusters: [{name: k, cluster: ${cluster}}]\nusers: [{name: u, user: {token: t}}]\n`;
+    writeFileSync(join(dir, 'zero'), config('{server: "https://127.0.0.1:1", certificate-authority: /dev/zero}'));
+    expect(() => loadApiEndpoint({ kubeconfig: join(dir, 'zero') })).toThrow(/\/dev\/zero: the input exceeds/);
+    writeFileSync(join(dir, 'url'), config('{server: "not a url"}'));
+    expect(() => loadApiEndpoint({ kubeconfig: join(dir, 'url') })).toThrow(new ApiConfigError(`kubeconfig ${join(dir, 'url')}: cluster "k" server "not a url" is not a URL`));
+  });
+
   test('`pidguard node` with a kubeconfig whose contexts are not a list reports it and goes on (never exit 70)', async () => {
     writeFileSync(join(dir, 'config'), 'current-context: c\ncontexts: 5\n');
     const run = await runCli(['node', '--proc', join(dir, 'none'), '--kubeconfig', join(dir, 'config')]);
