@@ -130,7 +130,10 @@ function skipReason(request: EvaluationRequest, kind: string): string | undefine
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return `${request.operation} is not policed`;
   // A Namespace's labels can be changed through its status and finalize subresources too
   // (kube-apiserver persists metadata from both), so the label guard sees every Namespace UPDATE.
-  if (request.subResource && kind !== 'Namespace') return `subresource ${request.subResource} is not policed`;
+  // A Pod's annotations can be changed through its status subresource too (the API server keeps
+  // the metadata sent there), so pids-limit-guard sees those UPDATEs as well.
+  const podStatusUpdate = kind === 'Pod' && request.subResource === 'status' && request.operation === 'UPDATE';
+  if (request.subResource && kind !== 'Namespace' && !podStatusUpdate) return `subresource ${request.subResource} is not policed`;
   if (!isRecord(request.object)) return 'no object';
   if (kind !== 'Namespace' && !isPodShaped(kind)) return `kind ${kind || '(none)'} is not policed`;
   if (kind === 'Pod' && request.operation === 'UPDATE' && !pidsLimitChanged(request)) {

@@ -56,6 +56,15 @@ describe('pids-limit-guard (Pod UPDATE)', () => {
     expect(evaluate({ object: pod(), oldObject: pod('1024'), operation: 'UPDATE', mode: 'enforce', config: defaultConfig(), userInfo: { username: 'dev' } }).allowed).toBe(false);
   });
 
+  test('the status subresource, which keeps the metadata sent to it, is judged the same way', () => {
+    const viaStatus = evaluate({ object: pod(), oldObject: pod('1024'), operation: 'UPDATE', subResource: 'status', mode: 'enforce', config, userInfo: { username: 'dev' } });
+    expect(viaStatus).toMatchObject({ evaluated: true, allowed: false, violations: [expect.objectContaining({ ruleId: 'pids-limit-guard' })] });
+    const statusOnly = evaluate({ object: pod('1024'), oldObject: pod('1024'), operation: 'UPDATE', subResource: 'status', mode: 'enforce', config, userInfo: { username: 'kubelet' } });
+    expect(statusOnly).toMatchObject({ evaluated: false, allowed: true });
+    const other = evaluate({ object: pod(), oldObject: pod('1024'), operation: 'UPDATE', subResource: 'ephemeralcontainers', mode: 'enforce', config, userInfo: { username: 'dev' } });
+    expect(other).toMatchObject({ evaluated: false, skipReason: 'subresource ephemeralcontainers is not policed' });
+  });
+
   test('judged against the namespace ceiling label: a raise within what it resolves to is none', () => {
     const labels = { 'pidguard.io/pids-limit-ceiling': '256' };
     expect(update(pod('300'), pod('400'), { labels })).toMatchObject({ allowed: true });
