@@ -1,8 +1,11 @@
 // Is a pod's pidguard.io/pids-limit enforced on its node? Answered from node
 // reports (`pidguard node --json`, which the agent's host runs the same scan
-// for): the pod cgroup's pids.max must be at most the annotation.
+// for): the pod cgroup's pids.max must be at most the limit the agent writes
+// for the annotation (pids-budget.ts: at most the ceiling, an invalid value replaced).
 
+import type { PolicyConfig } from '../policy/config.js';
 import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
+import { resolvePidsLimit } from '../policy/pids-budget.js';
 import type { KubeObject } from '../policy/types.js';
 
 /** What one node report says about one pod's pids cgroup. */
@@ -17,12 +20,19 @@ export const PIDS_ENFORCEMENT_RULE = 'pids-limit-enforcement';
 export const PIDS_ENFORCEMENT_REASON = `${PIDS_LIMIT_ANNOTATION} not enforced in the pod's cgroup`;
 
 /** The finding's detail when the annotation is not enforced; undefined when it is, or when nothing is known. */
-export function unenforcedPidsLimit(pod: KubeObject, observed: ObservedPodPids | undefined): string | undefined {
-  const wanted = Number(pod.metadata?.annotations?.[PIDS_LIMIT_ANNOTATION]);
-  if (!observed || !Number.isInteger(wanted) || wanted <= 0) return undefined;
+export function unenforcedPidsLimit(
+  pod: KubeObject,
+  observed: ObservedPodPids | undefined,
+  config: PolicyConfig,
+  namespaceLabels?: Readonly<Record<string, string>>,
+): string | undefined {
+  const annotation = pod.metadata?.annotations?.[PIDS_LIMIT_ANNOTATION];
+  const wanted = typeof annotation === 'string' ? resolvePidsLimit(annotation, config, namespaceLabels) : undefined;
+  if (!observed || wanted === undefined) return undefined;
   const { pidsMax } = observed;
-  if (typeof pidsMax === 'number' && pidsMax <= wanted) return undefined;
-  return `pids.max is ${describePidsMax(pidsMax)}, the annotation asks for ${wanted} (${observed.source}); is the pidguard agent running on that node with enforcement on?`;
+  if (typeof pidsMax === 'number' && pidsMax <= wanted.limit) return undefined;
+  const asked = wanted.problem === undefined ? `the annotation asks for ${wanted.limit}` : `the agent writes ${wanted.limit} for the annotation ${JSON.stringify(annotation)}`;
+  return `pids.max is ${describePidsMax(pidsMax)}, ${asked} (${observed.source}); is the pidguard agent running on that node with enforcement on?`;
 }
 
 export const UNGUARDED_POD_REASON = `pod without ${PIDS_LIMIT_ANNOTATION} (admitted while pidguard was down or not installed?)`;

@@ -60,7 +60,7 @@ export async function runAudit(kubeConfig: KubeConfig, options: AuditOptions): P
         if (target.kind !== 'Pod') continue;
         pods += 1;
         const observed = options.observedPods?.get(object.metadata?.uid ?? '');
-        const unenforced = unenforcedPidsLimit(object, observed);
+        const unenforced = unenforcedPidsLimit(object, observed, options.config, namespaceLabels);
         if (unenforced) collector.addFinding(namespace, object, PIDS_ENFORCEMENT_RULE, PIDS_ENFORCEMENT_REASON, unenforced);
         // A pod the webhook would have rejected or changed got past it: say what its node actually caps it at.
         const unguarded = evaluation.violations.length + evaluation.mutations.length > 0 ? unguardedPodPids(object, observed) : undefined;

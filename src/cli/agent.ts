@@ -15,6 +15,9 @@ import { EXIT_CODES } from '../node/verdict.js';
 import { loadConfig } from './config-file.js';
 import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags, USAGE_EXIT } from './args.js';
 import { CliError, type CliIO, type Command } from './io.js';
+
+/** As `serve`: the agent could not start (its metrics port is taken). */
+const STARTUP_EXIT = 1;
 import { connectApi, loadPodsFileOrFail, NODE_SOURCE_FLAGS, resolveNodeSources } from './node.js';
 
 const HELP = `pidguard agent: node agent (run as a DaemonSet with hostPID and the host's /proc and cgroup mounts)
@@ -62,7 +65,6 @@ export const agentCommand: Command = {
       'metrics-port': { type: 'string' },
       'metrics-host': { type: 'string' },
       'no-enforce': { type: 'boolean' },
-      config: { type: 'string' },
       'unenforced-grace': { type: 'string' },
       top: { type: 'string' },
       once: { type: 'boolean' },
@@ -145,7 +147,11 @@ export const agentCommand: Command = {
       }
     }
 
-    const http = await startAgentHttp(agent, metricsPort, values['metrics-host'] ?? '0.0.0.0', intervalMs * 3 + 5000);
+    const metricsHost = values['metrics-host'] ?? '0.0.0.0';
+    const http = await startAgentHttp(agent, metricsPort, metricsHost, intervalMs * 3 + 5000).catch(async (error: Error) => {
+      await stopWatch?.();
+      throw new CliError(`cannot start: metrics port ${metricsHost}:${metricsPort}: ${error.message}`, STARTUP_EXIT);
+    });
     log('info', 'agent started', {
       node: sources.nodeName,
       proc: sources.procRoot,

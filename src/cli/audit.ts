@@ -1,7 +1,6 @@
 // `pidguard audit`: what would the policy reject or change among the objects
 // that already run? One shot for people and CI, or --watch for Prometheus.
 
-import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { runAudit, type AuditRun } from '../audit/run-audit.js';
@@ -12,6 +11,7 @@ import { createJsonLogger } from '../log.js';
 import { durationFlag, flagOrEnv, integerFlag, parseFlags } from './args.js';
 import { clusterFromFlags } from './cluster.js';
 import { loadConfig } from './config-file.js';
+import { InputBudget, readInputText } from '../input/yaml-input.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { formatTable } from './table.js';
 
@@ -39,7 +39,8 @@ Flags:
       --interval <dur>     with --watch (default 5m)
       --metrics-port <n>   with --watch: GET /metrics, GET /healthz [PIDGUARD_AUDIT_METRICS_PORT] (default 9092)
       --node-report <file> output of \`pidguard node --json\` from a node; repeatable. Pods whose
-                           pidguard.io/pids-limit is not in their cgroup's pids.max become findings;
+                           pidguard.io/pids-limit (as the agent resolves it: at most the ceiling,
+                           an invalid value replaced) is not in their cgroup's pids.max become findings;
                            pods the policy would change that have none show their actual pids.max
   -h, --help               this help
 
@@ -94,14 +95,19 @@ export const auditCommand: Command = {
   },
 };
 
+/** All --node-report files together: a node report is a few MiB even with every pod of a full node. */
+export const MAX_NODE_REPORTS_BYTES = 256 * 1024 * 1024;
+
 async function readNodeReports(files: string[]) {
   const reports = [];
+  const budget = new InputBudget(MAX_NODE_REPORTS_BYTES, files.length, 'audit fewer nodes at once');
   for (const file of files) {
+    const text = await readInputText(file, undefined, budget, `node report ${file}`);
     let document: unknown;
     try {
-      document = JSON.parse(await readFile(file, 'utf8'));
+      document = JSON.parse(text);
     } catch (error) {
-      throw new CliError(`cannot read node report ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, AUDIT_ERROR_EXIT);
+      throw new CliError(`cannot read node report ${file}: ${(error as Error).message}`, AUDIT_ERROR_EXIT);
     }
     reports.push({ source: file, document });
   }

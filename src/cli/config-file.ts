@@ -4,7 +4,7 @@
 
 import { ConfigError, defaultConfig, parseConfig, type PolicyConfig } from '../policy/config.js';
 import { CliError } from './io.js';
-import { forEachYamlDocument, InputBudget, readInputText } from './yaml-input.js';
+import { forEachYamlDocument, InputBudget, readInputText } from '../input/yaml-input.js';
 
 export const CONFIG_EXIT = 2;
 

@@ -14,7 +14,7 @@ import { loadConfig } from './config-file.js';
 import { CliError, type Command } from './io.js';
 import { readManifests, type Manifest } from './manifests.js';
 import { formatTable } from './table.js';
-import { InputBudget, sourceName, UNREADABLE_INPUT_EXIT } from './yaml-input.js';
+import { InputBudget, sourceName, UNREADABLE_INPUT_EXIT } from '../input/yaml-input.js';
 
 const OUTPUTS = ['table', 'json', 'yaml', 'report'] as const;
 type Output = (typeof OUTPUTS)[number];

@@ -1,6 +1,7 @@
 // `pidguard <command>`: dispatch, top-level help, and the one place that turns
 // errors into exit codes and messages.
 
+import { InputError } from '../input/yaml-input.js';
 import { CliError, type CliIO, type Command } from './io.js';
 
 /** Commands load lazily so `pidguard node` on a starving node loads no webhook or API client code. */
@@ -57,7 +58,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   try {
     return await command.run(rest, io);
   } catch (error) {
-    if (error instanceof CliError) {
+    if (error instanceof CliError || error instanceof InputError) {
       io.stderr.write(`pidguard ${name}: ${error.message}\n`);
       return error.exitCode;
     }

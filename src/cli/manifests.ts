@@ -16,7 +16,7 @@ import { isRecord } from '../policy/workloads.js';
 import { CliError } from './io.js';
 import {
   cannotRead, documentError, forEachYamlDocument, readInputText, sourceName, UNREADABLE_INPUT_EXIT, type InputBudget,
-} from './yaml-input.js';
+} from '../input/yaml-input.js';
 
 export interface Manifest {
   /** File path, or `-` for stdin. */

@@ -5,12 +5,17 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { KubeApi, loadApiEndpoint } from '../kube/node-agent-api.js';
+import { NamespaceLabelsCache } from '../kube/node-agent-namespaces.js';
 import { listNodePods } from '../kube/node-agent-pods.js';
 import { readPodsFile, PodsFileError, type NodePod } from '../node/pods.js';
+import type { PolicyConfig } from '../policy/config.js';
+import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
+import { resolvePidsLimit } from '../policy/pids-budget.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { scanNode, type NodeScan, type PodUsage } from '../node/scan.js';
 import { budgetOf, EXIT_CODES, formatCount, formatPercent, judgeNode, podLabel, thresholdsError, type Thresholds, type Verdict } from '../node/verdict.js';
 import { flagOrEnv, integerFlag, parseFlags, ratioFlag, USAGE_EXIT } from './args.js';
+import { loadConfig } from './config-file.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { formatTable, printable, terminalSafeJson } from './table.js';
 
@@ -20,6 +25,7 @@ export const NODE_SOURCE_FLAGS = {
   'cgroup-root': { type: 'string' },
   sys: { type: 'string' },
   'pods-file': { type: 'string' },
+  config: { type: 'string' },
   kubeconfig: { type: 'string' },
   'node-name': { type: 'string' },
   'warning-ratio': { type: 'string' },
@@ -74,6 +80,8 @@ export function loadPodsFileOrFail(path: string): NodePod[] {
 interface PodsLookup {
   pods: NodePod[];
   source: string;
+  /** The namespaces of annotated pods, for their pids-limit-ceiling label (API server only). */
+  namespaceLabels?: NamespaceLabelsCache;
 }
 
 async function lookUpPods(sources: NodeSources, env: NodeJS.ProcessEnv): Promise<PodsLookup> {
@@ -87,7 +95,9 @@ async function lookUpPods(sources: NodeSources, env: NodeJS.ProcessEnv): Promise
   if (!api) return { pods: [], source: 'none (no kubeconfig and not in a cluster: pods shown by UID; use --pods-file or --kubeconfig)' };
   try {
     const pods = await listNodePods(api, sources.nodeName);
-    return { pods, source: `API server (${pods.length} pods on node ${sources.nodeName})` };
+    const namespaceLabels = new NamespaceLabelsCache(api, { waitMs: 5000 });
+    await namespaceLabels.refresh([...new Set(pods.filter((pod) => pod.annotations[PIDS_LIMIT_ANNOTATION] !== undefined).map((pod) => pod.namespace))]);
+    return { pods, source: `API server (${pods.length} pods on node ${sources.nodeName})`, namespaceLabels };
   } catch (error) {
     return { pods: [], source: `none (${(error as Error).message})` };
   } finally {
@@ -118,6 +128,8 @@ Flags:
   --cgroup-root DIR      cgroup mount root (default /sys/fs/cgroup)
   --sys DIR              sysfs root; the cgroup root is DIR/fs/cgroup (instead of --cgroup-root)
   --pods-file FILE       the node's pods as a JSON/YAML PodList (no API server needed)
+  --config FILE          [PIDGUARD_CONFIG] the policy config (the agent's): pids.ceiling and
+                         dotnet.pidsLimit, to show the pids-limit the agent enforces (default: built-in)
   --kubeconfig FILE      [KUBECONFIG] name pods through the API server (else in-cluster, else ~/.kube/config)
   --node-name NAME       [NODE_NAME] node whose pods to list (default: the host name)
   --top N                processes and pods to show (default 10)
@@ -136,10 +148,11 @@ export const nodeCommand: Command = {
     const { values } = parseFlags(argv, { ...NODE_SOURCE_FLAGS, top: { type: 'string' }, json: { type: 'boolean' } });
     const sources = resolveNodeSources(values, io.env);
     const top = integerFlag(values.top ?? '10', '--top', 1, 1000);
+    const config = await loadConfig(flagOrEnv(values.config, io.env, 'PIDGUARD_CONFIG'));
     const lookup = await lookUpPods(sources, io.env);
     let scan: NodeScan;
     try {
-      scan = scanNode({ procRoot: sources.procRoot, cgroupRoot: sources.cgroupRoot, pods: lookup.pods, top });
+      scan = scanNode({ procRoot: sources.procRoot, cgroupRoot: sources.cgroupRoot, pods: lookup.pods, top, pidsBudgetOf: enforcedLimit(config, lookup) });
     } catch (error) {
       if (error instanceof ProcUnreadableError) throw new CliError(printable(error.message), EXIT_CODES.unreadable);
       throw error;
@@ -149,6 +162,20 @@ export const nodeCommand: Command = {
     return EXIT_CODES[verdict.level];
   },
 };
+
+/**
+ * The limit the agent would write for a pod: its namespace's ceiling label when
+ * read; otherwise the config ceiling, and the problem says the label was not read.
+ */
+function enforcedLimit(config: PolicyConfig, lookup: PodsLookup) {
+  return (pod: NodePod) => {
+    const answer = lookup.namespaceLabels?.labelsOf(pod.namespace);
+    const budget = resolvePidsLimit(pod.annotations[PIDS_LIMIT_ANNOTATION], config, answer && 'labels' in answer ? answer.labels : undefined);
+    if (budget === undefined || answer === undefined || 'labels' in answer) return budget;
+    const unread = `${answer.problem}; judged against the config ceiling ${config.pids.ceiling}`;
+    return { ...budget, problem: budget.problem === undefined ? unread : `${budget.problem} (${unread})` };
+  };
+}
 
 export function nodeReportJson(scan: NodeScan, verdict: Verdict, podsSource: string) {
   return {
@@ -223,6 +250,17 @@ function unreadableSummary(scan: NodeScan): string {
   return `${formatCount(scan.unreadableProcesses)} unreadable (${examples}${more}; skipped)`;
 }
 
+/** The limit the agent enforces; an annotation that was lowered or replaced is shown beside it. */
+function pidsLimitCell(pod: PodUsage): string {
+  if (pod.pidsLimit === undefined) return '-';
+  const limit = formatCount(pod.pidsLimit);
+  const written = pod.pidsLimitAnnotation ?? '';
+  const shown = written.length > 24 ? `${written.slice(0, 23)}…` : written;
+  if (pod.pidsLimitReason === 'above-ceiling') return `${limit} (annotation ${shown} above ceiling)`;
+  if (pod.pidsLimitReason === 'invalid') return `${limit} (annotation ${JSON.stringify(shown)} invalid)`;
+  return limit;
+}
+
 function podRow(pod: PodUsage): string[] {
   const optional = (value: number | string | undefined) => (value === undefined ? '-' : typeof value === 'number' ? formatCount(value) : value);
   return [
@@ -233,7 +271,7 @@ function podRow(pod: PodUsage): string[] {
     optional(pod.pids.current),
     optional(pod.pids.max),
     optional(pod.pids.refusedForks),
-    pod.pidsLimitError !== undefined ? 'invalid' : optional(pod.pidsLimit),
+    pidsLimitCell(pod),
     pod.limitSetBy,
   ];
 }

@@ -2,35 +2,36 @@
 // the webhook without a cluster: either a mapping `namespace: {label: value}`
 // or a NamespaceList / List as printed by `kubectl get namespaces -o yaml`.
 
-import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
+import { forEachYamlDocument, InputBudget, readInputText } from '../input/yaml-input.js';
 import { isRecord } from '../policy/workloads.js';
 import { copyLabels, type NamespaceLabelSource } from './namespace-labels.js';
 
 export class NamespacesFileError extends Error {
-  constructor(path: string, problem: string) {
-    super(`namespaces file ${path}: ${problem}`);
+  constructor(message: string) {
+    super(message);
     this.name = 'NamespacesFileError';
   }
 }
 
+/** Labels of every namespace of a large cluster, as `kubectl get namespaces -o yaml` prints them, fit many times over. */
+export const MAX_NAMESPACES_FILE_BYTES = 32 * 1024 * 1024;
+
 export async function loadNamespacesFile(path: string): Promise<NamespaceLabelSource> {
-  let text: string;
+  let document: unknown = null;
   try {
-    text = await readFile(path, 'utf8');
+    const budget = new InputBudget(MAX_NAMESPACES_FILE_BYTES, 1, 'a namespaces file holds labels only');
+    const label = `namespaces file ${path}`;
+    const text = await readInputText(path, undefined, budget, label);
+    forEachYamlDocument(text, label, budget, (value) => {
+      document = value;
+    });
   } catch (error) {
-    throw new NamespacesFileError(path, `cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  let document: unknown;
-  try {
-    document = parse(text);
-  } catch (error) {
-    throw new NamespacesFileError(path, `not valid YAML: ${(error as Error).message}`);
+    throw new NamespacesFileError((error as Error).message);
   }
   try {
     return staticNamespaceLabels(parseNamespaceLabels(document ?? {}));
   } catch (error) {
-    throw new NamespacesFileError(path, (error as Error).message);
+    throw new NamespacesFileError(`namespaces file ${path}: ${(error as Error).message}`);
   }
 }
 

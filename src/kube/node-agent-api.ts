@@ -14,7 +14,8 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { dirname, isAbsolute, join } from 'node:path';
-import { parse } from 'yaml';
+import { forEachYamlDocument, InputBudget, InputError, readInputTextSync } from '../input/yaml-input.js';
+import { isRecord } from '../policy/workloads.js';
 import { apiStatusMessage, networkErrorMessage } from './api-errors.js';
 
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -64,39 +65,55 @@ export function loadApiEndpoint(source: EndpointSource): ApiEndpoint | undefined
   return undefined;
 }
 
+/** The fields read, as found: each checked before use (a kubeconfig is hand-edited). */
 interface KubeconfigFile {
-  'current-context'?: string;
-  clusters?: Array<{ name: string; cluster: Record<string, unknown> }>;
-  users?: Array<{ name: string; user: Record<string, unknown> }>;
-  contexts?: Array<{ name: string; context: { cluster: string; user: string } }>;
+  'current-context'?: unknown;
+  clusters?: unknown;
+  users?: unknown;
+  contexts?: unknown;
 }
 
+/** A kubeconfig with certificates embedded for dozens of clusters fits many times over. */
+export const MAX_KUBECONFIG_BYTES = 4 * 1024 * 1024;
+
 function fromKubeconfig(path: string): ApiEndpoint {
-  let text: string;
+  const label = `kubeconfig ${path}`;
+  let config: unknown = null;
   try {
-    text = readFileSync(path, 'utf8');
+    const budget = new InputBudget(MAX_KUBECONFIG_BYTES, 1, 'a kubeconfig is one small YAML document');
+    forEachYamlDocument(readInputTextSync(path, budget, label), label, budget, (value) => {
+      config = value;
+    });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw Object.assign(new ApiConfigError(`kubeconfig ${path} does not exist`), { code: 'ENOENT' });
-    throw new ApiConfigError(`cannot read kubeconfig ${path}: ${(error as Error).message}`);
+    if (error instanceof InputError && error.code === 'ENOENT') throw Object.assign(new ApiConfigError(`kubeconfig ${path} does not exist`), { code: 'ENOENT' });
+    throw new ApiConfigError((error as Error).message);
   }
-  let config: KubeconfigFile;
-  try {
-    config = parse(text) as KubeconfigFile;
-  } catch (error) {
-    throw new ApiConfigError(`kubeconfig ${path} is not valid YAML: ${(error as Error).message}`);
-  }
-  const contextName = config?.['current-context'];
-  const context = config?.contexts?.find((candidate) => candidate.name === contextName)?.context;
-  if (!context) throw new ApiConfigError(`kubeconfig ${path}: current-context "${contextName ?? ''}" is not among its contexts`);
-  const cluster = config.clusters?.find((candidate) => candidate.name === context.cluster)?.cluster;
-  const user = config.users?.find((candidate) => candidate.name === context.user)?.user ?? {};
-  if (!cluster || typeof cluster.server !== 'string') throw new ApiConfigError(`kubeconfig ${path}: cluster "${context.cluster}" has no server`);
+  const kubeconfig: KubeconfigFile = isRecord(config) ? config : {};
+  const named = <T>(list: unknown, name: unknown, field: string): T | undefined => {
+    if (!Array.isArray(list)) return undefined;
+    const entry: unknown = list.find((candidate: unknown) => isRecord(candidate) && candidate.name === name);
+    return isRecord(entry) && isRecord(entry[field]) ? (entry[field] as T) : undefined;
+  };
+  const contextName = kubeconfig['current-context'];
+  const context = named<{ cluster: unknown; user: unknown }>(kubeconfig.contexts, contextName, 'context');
+  if (!context) throw new ApiConfigError(`kubeconfig ${path}: current-context "${String(contextName ?? '')}" is not among its contexts`);
+  const cluster = named<Record<string, unknown>>(kubeconfig.clusters, context.cluster, 'cluster');
+  const user = named<Record<string, unknown>>(kubeconfig.users, context.user, 'user') ?? {};
+  if (!cluster || typeof cluster.server !== 'string') throw new ApiConfigError(`kubeconfig ${path}: cluster "${String(context.cluster)}" has no server`);
   if (user.exec || user['auth-provider']) {
-    throw new ApiConfigError(`kubeconfig ${path}: user "${context.user}" authenticates through an exec or auth-provider plugin; pidguard's node tools never start processes: use a token or client certificates`);
+    throw new ApiConfigError(`kubeconfig ${path}: user "${String(context.user)}" authenticates through an exec or auth-provider plugin; pidguard's node tools never start processes: use a token or client certificates`);
   }
   const base = dirname(path);
-  const file = (value: unknown) => readFileSync(isAbsolute(String(value)) ? String(value) : join(base, String(value)));
+  const file = (value: unknown) => {
+    const named = isAbsolute(String(value)) ? String(value) : join(base, String(value));
+    try {
+      return Buffer.from(readInputTextSync(named, new InputBudget(MAX_KUBECONFIG_BYTES, 1, 'a PEM file is a few KiB'), `${label}: ${named}`));
+    } catch (error) {
+      throw new ApiConfigError((error as Error).message);
+    }
+  };
   const data = (value: unknown) => Buffer.from(String(value), 'base64');
+  if (!URL.canParse(cluster.server)) throw new ApiConfigError(`kubeconfig ${path}: cluster "${String(context.cluster)}" server "${cluster.server}" is not a URL`);
   const endpoint: ApiEndpoint = { server: new URL(cluster.server), insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true, source: `kubeconfig ${path}` };
   if (cluster['certificate-authority-data']) endpoint.ca = data(cluster['certificate-authority-data']);
   else if (cluster['certificate-authority']) endpoint.ca = file(cluster['certificate-authority']);

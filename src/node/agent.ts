@@ -77,7 +77,7 @@ export interface AgentOptions {
   reporter?: ClusterReporter;
   log: AgentLog;
   metrics?: AgentMetrics;
-  /** A pod that keeps hitting its limit is reported again only after this long (default 10 min). */
+  /** A pod that keeps hitting its limit is reported again only after this long (default 10 min); unreadable processes too. */
   refusalReportEveryMs?: number;
 }
 
@@ -97,6 +97,8 @@ export class NodeAgent {
   private adjusted = new Map<string, string>();
   private namespaceWarnings = new Map<string, string>();
   private cgroupProblems = '';
+  /** When unreadable processes were last logged; reset when a scan reads them all. */
+  private unreadableLoggedAt = -Infinity;
 
   constructor(private readonly options: AgentOptions) {
     this.metrics = options.metrics ?? new AgentMetrics();
@@ -108,21 +110,26 @@ export class NodeAgent {
   async scanOnce(): Promise<AgentScanResult> {
     const { options } = this;
     const pods = options.pods();
-    const annotated = new Map(pods.filter((pod) => pod.annotations[PIDS_LIMIT_ANNOTATION] !== undefined).map((pod) => [pod.uid, pod]));
-    if (options.enforce && annotated.size > 0) await options.namespaceLabels?.refresh([...new Set([...annotated.values()].map((pod) => pod.namespace))]);
+    const annotated = pods.filter((pod) => pod.annotations[PIDS_LIMIT_ANNOTATION] !== undefined);
+    if (annotated.length > 0) await options.namespaceLabels?.refresh([...new Set(annotated.map((pod) => pod.namespace))]);
+    const namespaceWarnings = new Map<string, string>();
     let scan: NodeScan;
     try {
       this.cgroupNamespace.refresh();
-      scan = scanNode({ procRoot: options.procRoot, cgroupRoot: options.cgroupRoot, pods, top: options.top, cgroupNamespace: this.cgroupNamespace });
+      scan = scanNode({
+        procRoot: options.procRoot,
+        cgroupRoot: options.cgroupRoot,
+        pods,
+        top: options.top,
+        cgroupNamespace: this.cgroupNamespace,
+        pidsBudgetOf: (pod) => this.budgetOf(pod, namespaceWarnings),
+      });
     } catch (error) {
       this.metrics.recordScanError();
       throw error;
     }
     const verdict = judgeNode(scan, options.thresholds);
-    const namespaceWarnings = new Map<string, string>();
-    const enforcement = options.enforce
-      ? enforcePidsLimits(scan, (pod) => this.budgetOf(annotated.get(pod.uid), namespaceWarnings), { cgroupProblems: this.cgroupNamespace.problems() })
-      : [];
+    const enforcement = options.enforce ? enforcePidsLimits(scan, { cgroupProblems: this.cgroupNamespace.problems() }) : [];
     const findings = this.compare(scan, verdict, enforcement);
     this.logScanWarnings(namespaceWarnings);
     this.metrics.recordScan(scan, verdict.level);
@@ -166,8 +173,8 @@ export class NodeAgent {
   }
 
   /** resolvePidsLimit under the pod's namespace ceiling; notes why a namespace's labels could not be used. */
-  private budgetOf(pod: NodePod | undefined, namespaceWarnings: Map<string, string>): ResolvedPidsLimit | undefined {
-    if (pod === undefined) return undefined;
+  private budgetOf(pod: NodePod, namespaceWarnings: Map<string, string>): ResolvedPidsLimit | undefined {
+    if (pod.annotations[PIDS_LIMIT_ANNOTATION] === undefined) return undefined;
     const answer = this.options.namespaceLabels?.labelsOf(pod.namespace);
     let labels: Readonly<Record<string, string>> | undefined;
     if (answer && 'problem' in answer) {
@@ -268,6 +275,12 @@ export class NodeAgent {
     }
     for (const action of findings.newFailures) log('warn', 'pids-limit not enforced', { ...action });
     for (const action of findings.newAdjustments) log('warn', 'pids-limit adjusted', { pod: action.pod, limit: action.limit, adjustment: action.adjustment });
+    // Their threads count in the node's total but not for any pod: offenders may go unnamed.
+    if (scan.unreadableProcesses === 0) this.unreadableLoggedAt = -Infinity;
+    else if (Date.now() - this.unreadableLoggedAt >= (this.options.refusalReportEveryMs ?? 600_000)) {
+      this.unreadableLoggedAt = Date.now();
+      log('warn', 'processes unreadable: their threads are not attributed to pods', { unreadable: scan.unreadableProcesses, examples: scan.unreadableExamples });
+    }
     for (const pod of findings.newlyRefusing) {
       log('warn', 'pod reached its pids limit', { pod: { uid: pod.uid, namespace: pod.namespace, name: pod.name }, pidsMax: pod.pids.max, refusedForks: pod.pids.refusedForks });
     }

@@ -7,9 +7,8 @@
 // admin set. A pod whose limit cannot be applied gets a `failed` action that
 // says why; the agent makes it loud (agent.ts).
 
-import type { ResolvedPidsLimit } from '../policy/pids-budget.js';
 import { lowers, readPidsUsage, writePidsMax } from './pids-cgroup.js';
-import type { NodeScan, PodRef, PodUsage } from './scan.js';
+import type { NodeScan, PodRef } from './scan.js';
 
 export type EnforcementOutcome = 'lowered' | 'unchanged' | 'failed';
 
@@ -39,18 +38,17 @@ export interface EnforceOptions {
   cgroupProblems?: readonly string[];
 }
 
-/** Writes each pod's resolved limit where it lowers pids.max; reports every pod that has one. */
-export function enforcePidsLimits(scan: NodeScan, budgetOf: (pod: PodUsage) => ResolvedPidsLimit | undefined, options: EnforceOptions = {}): EnforcementAction[] {
+/** Writes each pod's resolved limit (the scan's pidsLimit) where it lowers pids.max; reports every pod that has one. */
+export function enforcePidsLimits(scan: NodeScan, options: EnforceOptions = {}): EnforcementAction[] {
   const write = options.write ?? writePidsMax;
   const actions: EnforcementAction[] = [];
   for (const pod of scan.pods) {
-    const budget = budgetOf(pod);
-    if (budget === undefined) continue;
-    const { limit } = budget;
+    const limit = pod.pidsLimit;
+    if (limit === undefined) continue;
     const base = {
       pod: { uid: pod.uid, ...(pod.name !== undefined ? { namespace: pod.namespace, name: pod.name } : {}) },
       limit,
-      ...(budget.problem !== undefined ? { adjustment: budget.problem } : {}),
+      ...(pod.pidsLimitProblem !== undefined ? { adjustment: pod.pidsLimitProblem } : {}),
     };
     const failed = (failure: EnforcementFailure, reason: string, extra: Partial<EnforcementAction> = {}) => actions.push({ ...base, ...extra, outcome: 'failed', failure, reason });
     if (!pod.cgroup) {

@@ -2,9 +2,7 @@
 // the pids-limit annotation. They come from the API server (src/kube) or from a
 // --pods-file (a PodList, a List, a Pod, or an array of Pods; JSON or YAML).
 
-import { readFileSync } from 'node:fs';
-import { parseAllDocuments } from 'yaml';
-import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
+import { forEachYamlDocument, InputBudget, readInputTextSync } from '../input/yaml-input.js';
 
 export interface NodePod {
   uid: string;
@@ -12,23 +10,6 @@ export interface NodePod {
   name: string;
   nodeName?: string;
   annotations: Record<string, string>;
-}
-
-/** The kernel's own ceiling for pid_max on 64-bit: no pids.max above it means anything. */
-export const MAX_PIDS_LIMIT = 4_194_304;
-
-export type PidsLimit = { limit: number } | { error: string } | undefined;
-
-/** The pod's `pidguard.io/pids-limit`, parsed; an error names what is wrong with it. */
-export function pidsLimitOf(pod: Pick<NodePod, 'annotations'>): PidsLimit {
-  const raw = pod.annotations[PIDS_LIMIT_ANNOTATION];
-  if (raw === undefined) return undefined;
-  const trimmed = raw.trim();
-  const value = Number(trimmed);
-  if (!/^\d+$/.test(trimmed) || value < 1 || value > MAX_PIDS_LIMIT) {
-    return { error: `${PIDS_LIMIT_ANNOTATION} must be a whole number from 1 to ${MAX_PIDS_LIMIT}, got "${raw}"` };
-  }
-  return { limit: value };
 }
 
 export class PodsFileError extends Error {
@@ -64,17 +45,24 @@ export function toNodePod(object: PodLike): NodePod | undefined {
   return pod;
 }
 
+/** `kubectl get pods -o yaml` of a node full of pods (110 by default, managedFields and all) fits many times over. */
+export const MAX_PODS_FILE_BYTES = 64 * 1024 * 1024;
+const MAX_PODS_FILE_DOCUMENTS = 100_000;
+
+const podsFileBudget = () => new InputBudget(MAX_PODS_FILE_BYTES, MAX_PODS_FILE_DOCUMENTS, 'a node\'s pods fit far below it');
+
 /** Parses the text of a pods file. Objects that are not Pods are an error, so typos do not pass silently. */
-export function parsePodsDocument(text: string, source: string): NodePod[] {
-  const documents = parseAllDocuments(text);
+export function parsePodsDocument(text: string, source: string, budget = podsFileBudget()): NodePod[] {
   const objects: unknown[] = [];
-  for (const document of documents) {
-    if (document.errors.length > 0) throw new PodsFileError(`${source}: not valid JSON/YAML: ${document.errors[0]?.message}`);
-    const value: unknown = document.toJS();
-    if (value === null || value === undefined) continue;
-    if (Array.isArray(value)) objects.push(...value);
-    else if (typeof value === 'object' && Array.isArray((value as { items?: unknown }).items)) objects.push(...((value as { items: unknown[] }).items));
-    else objects.push(value);
+  try {
+    forEachYamlDocument(text, source, budget, (value) => {
+      if (value === null || value === undefined) return;
+      if (Array.isArray(value)) objects.push(...value);
+      else if (typeof value === 'object' && Array.isArray((value as { items?: unknown }).items)) objects.push(...((value as { items: unknown[] }).items));
+      else objects.push(value);
+    });
+  } catch (error) {
+    throw new PodsFileError(`not valid JSON/YAML: ${(error as Error).message}`);
   }
   const pods: NodePod[] = [];
   objects.forEach((object, index) => {
@@ -89,11 +77,12 @@ export function parsePodsDocument(text: string, source: string): NodePod[] {
 }
 
 export function readPodsFile(path: string): NodePod[] {
+  const budget = podsFileBudget();
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readInputTextSync(path, budget, `pods file ${path}`);
   } catch (error) {
-    throw new PodsFileError(`cannot read pods file ${path}: ${(error as Error).message}`);
+    throw new PodsFileError((error as Error).message);
   }
-  return parsePodsDocument(text, path);
+  return parsePodsDocument(text, path, budget);
 }

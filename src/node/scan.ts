@@ -15,7 +15,10 @@ import {
   type QosClass,
 } from './cgroup-path.js';
 import { parsePidsMax, readPidsUsage, type PidsUsage } from './pids-cgroup.js';
-import { pidsLimitOf, type NodePod } from './pods.js';
+import { defaultConfig } from '../policy/config.js';
+import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
+import { resolvePidsLimit, type ResolvedPidsLimit } from '../policy/pids-budget.js';
+import type { NodePod } from './pods.js';
 import { listProcessIds, parseSafeWhole, readCmdline, readNodeTasks, readProcessCgroup, readProcessStatus, readSmallFileOrWhy, type NodeTasks } from './procfs.js';
 import { detectRuntime, type Runtime } from './runtime.js';
 
@@ -28,7 +31,16 @@ export interface ScanOptions {
   top: number;
   /** Places /proc/<pid>/cgroup paths in the mount (the agent keeps one across scans); default: a fresh one. */
   cgroupNamespace?: CgroupNamespace;
+  /**
+   * The limit a known pod's pidguard.io/pids-limit stands for (pids-budget.ts
+   * under the policy config and its namespace's ceiling label); default: the
+   * built-in config, no namespace labels.
+   */
+  pidsBudgetOf?: (pod: NodePod) => ResolvedPidsLimit | undefined;
 }
+
+const builtInConfig = defaultConfig();
+const builtInBudget = (pod: NodePod) => resolvePidsLimit(pod.annotations[PIDS_LIMIT_ANNOTATION], builtInConfig);
 
 export interface PodRef {
   uid: string;
@@ -59,9 +71,14 @@ export interface PodUsage extends PodRef {
   processes: number;
   threads: number;
   pids: PidsUsage;
-  /** The pod's pidguard.io/pids-limit, when valid. */
+  /** The limit the agent enforces for the pod's pidguard.io/pids-limit: at most the ceiling, an invalid value replaced. */
   pidsLimit?: number;
-  pidsLimitError?: string;
+  /** The annotation as written. */
+  pidsLimitAnnotation?: string;
+  /** Why pidsLimit is not the annotation as written (pids-budget.ts's message)... */
+  pidsLimitProblem?: string;
+  /** ...and in one word. */
+  pidsLimitReason?: 'above-ceiling' | 'invalid';
   limitSetBy: LimitSetBy;
 }
 
@@ -225,7 +242,7 @@ export function scanNode(options: ScanOptions): NodeScan {
   seen.sort((a, b) => b.threads - a.threads || a.pid - b.pid);
   const top = seen.slice(0, Math.max(0, options.top)).map((process) => describeProcess(options.procRoot, process, known));
   const holders = rankHolders(options, podsByUid, outsidePods, top, known);
-  const pods = [...podsByUid.values()].map((pod) => describePod(pod, known.get(pod.uid)));
+  const pods = [...podsByUid.values()].map((pod) => describePod(pod, known.get(pod.uid), options.pidsBudgetOf ?? builtInBudget));
   pods.sort((a, b) => (b.pids.current ?? b.threads) - (a.pids.current ?? a.threads) || a.uid.localeCompare(b.uid));
 
   const kubepods = readKubepods(options.cgroupRoot, [...podsByUid.values()].flatMap((pod) => (pod.cgroup ? [pod.cgroup.dir] : [])));
@@ -348,14 +365,18 @@ function podRef(uid: string, pod: NodePod | undefined): PodRef {
   return pod ? { uid, namespace: pod.namespace, name: pod.name } : { uid };
 }
 
-function describePod(pod: PodAccumulator, known: NodePod | undefined): PodUsage {
+function describePod(pod: PodAccumulator, known: NodePod | undefined, pidsBudgetOf: (pod: NodePod) => ResolvedPidsLimit | undefined): PodUsage {
   const pids = pod.cgroup ? readPidsUsage(pod.cgroup.dir) : {};
   const usage: PodUsage = { ...podRef(pod.uid, known), processes: pod.processes, threads: pod.threads, pids, limitSetBy: 'unknown' };
   if (pod.qos) usage.qos = pod.qos;
   if (pod.cgroup) usage.cgroup = pod.cgroup;
-  const limit = known ? pidsLimitOf(known) : undefined;
-  if (limit && 'limit' in limit) usage.pidsLimit = limit.limit;
-  if (limit && 'error' in limit) usage.pidsLimitError = limit.error;
+  const budget = known ? pidsBudgetOf(known) : undefined;
+  if (known && budget) {
+    usage.pidsLimit = budget.limit;
+    usage.pidsLimitAnnotation = known.annotations[PIDS_LIMIT_ANNOTATION] as string;
+    if (budget.problem !== undefined) usage.pidsLimitProblem = budget.problem;
+    if (budget.reason !== undefined) usage.pidsLimitReason = budget.reason;
+  }
   if (pids.max === 'max') usage.limitSetBy = 'none';
   else if (typeof pids.max === 'number') usage.limitSetBy = pids.max === usage.pidsLimit ? 'pidguard' : 'kubelet';
   return usage;

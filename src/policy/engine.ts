@@ -4,12 +4,12 @@
 
 import type { PolicyConfig } from './config.js';
 import { diff } from './json-patch.js';
-import { MUTATIONS_ANNOTATION } from './keys.js';
+import { MUTATIONS_ANNOTATION, PIDS_LIMIT_ANNOTATION } from './keys.js';
 import { joinWithin, MUTATION_RECORD_MAX_BYTES, mutationRecord, WARNINGS_MAX_BYTES } from './mutation-record.js';
 import { copyForMutation } from './pod-copy.js';
 import { podShapeProblem } from './pod-shape.js';
 import { computeQosClass } from './qos.js';
-import { RULES, type Rule } from './rules/index.js';
+import { RULES, type Finding, type Rule } from './rules/index.js';
 import type {
   KubeObject, Mode, ObjectMeta, Operation, PatchOperation, PodTemplate, QosClass, UserInfo,
 } from './types.js';
@@ -120,7 +120,8 @@ export function evaluate(request: EvaluationRequest, rules: readonly Rule[] = RU
     const problem = podShapeProblem(request.object as KubeObject);
     if (problem) return Object.assign(base, { skipReason: `malformed object: ${problem}`, malformed: problem });
   }
-  const judged = base.kind === 'Namespace' ? judgeNamespace(request, rules) : judgePod(request, rules);
+  const judged =
+    base.kind === 'Namespace' ? judgeNamespace(request, rules) : base.kind === 'Pod' && request.operation === 'UPDATE' ? judgePodUpdate(request, rules) : judgePod(request, rules);
   return decide(base, judged, request.mode);
 }
 
@@ -129,10 +130,13 @@ function skipReason(request: EvaluationRequest, kind: string): string | undefine
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return `${request.operation} is not policed`;
   // A Namespace's labels can be changed through its status and finalize subresources too
   // (kube-apiserver persists metadata from both), so the label guard sees every Namespace UPDATE.
-  if (request.subResource && kind !== 'Namespace') return `subresource ${request.subResource} is not policed`;
+  // A Pod's annotations can be changed through its status subresource too (the API server keeps
+  // the metadata sent there), so pids-limit-guard sees those UPDATEs as well.
+  const podStatusUpdate = kind === 'Pod' && request.subResource === 'status' && request.operation === 'UPDATE';
+  if (request.subResource && kind !== 'Namespace' && !podStatusUpdate) return `subresource ${request.subResource} is not policed`;
   if (!isRecord(request.object)) return 'no object';
   if (kind !== 'Namespace' && !isPodShaped(kind)) return `kind ${kind || '(none)'} is not policed`;
-  if (kind === 'Pod' && request.operation === 'UPDATE') {
+  if (kind === 'Pod' && request.operation === 'UPDATE' && !pidsLimitChanged(request)) {
     return 'pod updates cannot change resources, env or QoS class';
   }
   if (kind !== 'Namespace' && request.operation === 'UPDATE' && request.oldObject) {
@@ -155,11 +159,10 @@ const MAX_WARNING_BYTES = 1024;
 function judgePod(request: EvaluationRequest, rules: readonly Rule[]): Judgement {
   const original = request.object as KubeObject;
   const mutated = copyForMutation(original);
-  const pod = podTemplateOf(mutated);
-  if (!pod) {
-    // No pod spec to judge: the API server's own validation rejects the object.
-    return { violations: [], mutations: [], patch: [] };
-  }
+  // evaluate() ran podShapeProblem() first, and copyForMutation() keeps the path
+  // it checked, so the copy has a pod spec with a containers list (the
+  // "judged or malformed, never throws" property tests cover every pod kind).
+  const pod = podTemplateOf(mutated) as PodTemplate;
   const mutations: Mutation[] = [];
   const ruleWarnings: RuleWarning[] = [];
   let ruleId = '';
@@ -193,19 +196,39 @@ function judgePod(request: EvaluationRequest, rules: readonly Rule[]): Judgement
   return { violations, mutations, patch, ruleWarnings, ...(qosClass ? { qosClass } : {}) };
 }
 
+/** Pod metadata is mutable after admission: only a change of its pids-limit is judged. */
+function pidsLimitChanged(request: EvaluationRequest): boolean {
+  const annotationOf = (object: KubeObject | null | undefined) => (isRecord(object?.metadata?.annotations) ? object.metadata.annotations[PIDS_LIMIT_ANNOTATION] : undefined);
+  return annotationOf(request.object) !== annotationOf(request.oldObject);
+}
+
+function judgePodUpdate(request: EvaluationRequest, rules: readonly Rule[]): Judgement {
+  const update = {
+    pod: request.object?.metadata ?? {},
+    oldPod: request.oldObject?.metadata ?? {},
+    userInfo: request.userInfo ?? {},
+    ...(request.namespaceLabels ? { namespaceLabels: request.namespaceLabels } : {}),
+  };
+  return checksOnly(rules, (rule) => (rule.target === 'pod-update-check' ? rule.check(update, request.config) : undefined));
+}
+
+/** The judgement of requests only checks see (a Namespace, a Pod UPDATE): no mutations, no patch. */
+function checksOnly(rules: readonly Rule[], check: (rule: Rule) => Finding | undefined): Judgement {
+  const violations: Violation[] = [];
+  for (const rule of rules) {
+    const finding = check(rule);
+    if (finding) violations.push({ ruleId: rule.id, ...finding });
+  }
+  return { violations, mutations: [], patch: [] };
+}
+
 function judgeNamespace(request: EvaluationRequest, rules: readonly Rule[]): Judgement {
   const change = {
     namespace: request.object?.metadata ?? {},
     oldNamespace: request.operation === 'UPDATE' ? (request.oldObject?.metadata ?? {}) : undefined,
     userInfo: request.userInfo ?? {},
   };
-  const violations: Violation[] = [];
-  for (const rule of rules) {
-    if (rule.target !== 'namespace-check') continue;
-    const finding = rule.check(change, request.config);
-    if (finding) violations.push({ ruleId: rule.id, ...finding });
-  }
-  return { violations, mutations: [], patch: [] };
+  return checksOnly(rules, (rule) => (rule.target === 'namespace-check' ? rule.check(change, request.config) : undefined));
 }
 
 /** Applies the mode: enforce denies and patches; audit only tells. */

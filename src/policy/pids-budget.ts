@@ -17,6 +17,8 @@ export interface ResolvedPidsLimit {
   limit: number;
   /** Set when the annotation's value was not used as it is: says why and what replaced it. */
   problem?: string;
+  /** Set with `problem`: the value was above the ceiling, or not a whole number from 1 to 4194304. */
+  reason?: 'above-ceiling' | 'invalid';
 }
 
 /** The namespace's pidguard.io/pids-limit-ceiling label, else the config's pids.ceiling. */
@@ -51,11 +53,12 @@ export function resolvePidsLimit(
     const limit = Math.min(config.dotnet.pidsLimit, ceiling);
     return {
       limit,
+      reason: 'invalid',
       problem: `${PIDS_LIMIT_ANNOTATION}=${quotedValue(annotationValue)} is not a whole number from 1 to ${MAX_PIDS_LIMIT}; replaced with ${limit}`,
     };
   }
   if (value > ceiling) {
-    return { limit: ceiling, problem: `${PIDS_LIMIT_ANNOTATION}=${quotedValue(annotationValue)} is above the ceiling ${ceiling}; lowered to ${ceiling}` };
+    return { limit: ceiling, reason: 'above-ceiling', problem: `${PIDS_LIMIT_ANNOTATION}=${quotedValue(annotationValue)} is above the ceiling ${ceiling}; lowered to ${ceiling}` };
   }
   return { limit: value };
 }

@@ -4,10 +4,11 @@
 import { dotnetGuard } from './dotnet-guard.js';
 import { namespaceLabelGuard } from './namespace-label-guard.js';
 import { pidsCeiling } from './pids-ceiling.js';
+import { pidsLimitGuard } from './pids-limit-guard.js';
 import { requireResources } from './require-resources.js';
 import type { Rule } from './rule.js';
 
-export const RULES: readonly Rule[] = validateRegistry([dotnetGuard, pidsCeiling, requireResources, namespaceLabelGuard]);
+export const RULES: readonly Rule[] = validateRegistry([dotnetGuard, pidsCeiling, requireResources, namespaceLabelGuard, pidsLimitGuard]);
 
 /** Rejects a registry with duplicate or malformed ids or missing descriptions, so a broken rule cannot ship. */
 export function validateRegistry(rules: readonly Rule[]): readonly Rule[] {

@@ -76,4 +76,18 @@ export interface NamespaceCheckRule extends RuleInfo {
   check(change: NamespaceChange, config: PolicyConfig): Finding | undefined;
 }
 
-export type Rule = PodCheckRule | PodMutationRule | NamespaceCheckRule;
+export interface PodUpdate {
+  pod: ObjectMeta;
+  oldPod: ObjectMeta;
+  userInfo: UserInfo;
+  /** Labels of the pod's namespace, when the caller knows them (the ceiling). */
+  namespaceLabels?: Readonly<Record<string, string>>;
+}
+
+/** Judges a Pod UPDATE (only its metadata can change what pidguard set). */
+export interface PodUpdateCheckRule extends RuleInfo {
+  target: 'pod-update-check';
+  check(update: PodUpdate, config: PolicyConfig): Finding | undefined;
+}
+
+export type Rule = PodCheckRule | PodMutationRule | NamespaceCheckRule | PodUpdateCheckRule;

@@ -1,5 +1,8 @@
 import { observedPodsFromReports, unenforcedPidsLimit, unguardedPodPids } from '../../../src/audit/pids-enforcement.js';
+import { defaultConfig } from '../../../src/policy/config.js';
 import type { KubeObject } from '../../../src/policy/types.js';
+
+const config = defaultConfig();
 
 const pod = (annotation?: string): KubeObject => ({
   kind: 'Pod',
@@ -12,7 +15,7 @@ describe('unenforcedPidsLimit', () => {
     ['higher', 4096, 'pids.max is 4096, the annotation asks for 1024 (node-a.json)'],
     ['unreadable', undefined, 'pids.max is unreadable, the annotation asks for 1024 (node-a.json)'],
   ])('reports a cgroup whose limit is %s', (_name, pidsMax, detail) => {
-    expect(unenforcedPidsLimit(pod('1024'), { source: 'node-a.json', ...(pidsMax === undefined ? {} : { pidsMax: pidsMax as number | 'max' }) })).toBe(
+    expect(unenforcedPidsLimit(pod('1024'), { source: 'node-a.json', ...(pidsMax === undefined ? {} : { pidsMax: pidsMax as number | 'max' }) }, config)).toBe(
       `${detail}; is the pidguard agent running on that node with enforcement on?`,
     );
   });
@@ -21,10 +24,16 @@ describe('unenforcedPidsLimit', () => {
     ['enforced exactly', pod('1024'), { source: 'n', pidsMax: 1024 }],
     ['stricter (kubelet podPidsLimit)', pod('1024'), { source: 'n', pidsMax: 512 }],
     ['no annotation', pod(), { source: 'n', pidsMax: 'max' as const }],
-    ['an invalid annotation', pod('lots'), { source: 'n', pidsMax: 'max' as const }],
     ['no node data', pod('1024'), undefined],
   ])('says nothing when %s', (_name, object, observed) => {
-    expect(unenforcedPidsLimit(object, observed)).toBeUndefined();
+    expect(unenforcedPidsLimit(object, observed, config)).toBeUndefined();
+  });
+
+  it('judges against the limit the agent writes: an invalid or above-ceiling annotation is no way around the check', () => {
+    expect(unenforcedPidsLimit(pod('lots'), { source: 'n', pidsMax: 'max' }, config)).toMatch(/^pids\.max is max \(unlimited\), the agent writes 1024 for the annotation "lots" \(n\)/);
+    expect(unenforcedPidsLimit(pod('4194304'), { source: 'n', pidsMax: 5000 }, config)).toMatch(/^pids\.max is 5000, the agent writes 4096 for the annotation "4194304" \(n\)/);
+    expect(unenforcedPidsLimit(pod('4194304'), { source: 'n', pidsMax: 300 }, { ...config, pids: { ceiling: 512 } }, { 'pidguard.io/pids-limit-ceiling': '256' })).toMatch(/writes 256/);
+    expect(unenforcedPidsLimit(pod('4194304'), { source: 'n', pidsMax: 4096 }, config)).toBeUndefined();
   });
 });
 

@@ -75,3 +75,16 @@ describe('pidguard audit errors', () => {
     expect(stderr).toContain(message);
   });
 });
+
+describe('pidguard audit --node-report', () => {
+  test('a report past the cap fails before it is parsed, exit 2 naming it', async () => {
+    const { truncateSync } = await import('node:fs');
+    const { MAX_NODE_REPORTS_BYTES } = await import('../../../src/cli/audit.js');
+    const path = join(scratch, 'huge-report.json');
+    writeFileSync(path, '{"pods": []}');
+    truncateSync(path, MAX_NODE_REPORTS_BYTES + 1);
+    const run = await runCli(['audit', '--node-report', path, '--kubeconfig', kubeconfigFor('https://127.0.0.1:1')]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`node report ${path}: the input exceeds ${MAX_NODE_REPORTS_BYTES} bytes`);
+  });
+});

@@ -63,7 +63,7 @@ describe.each(renders)('webhook configurations of %s', (_name, objects) => {
     expect(hook.clientConfig.service?.path ?? new URL(hook.clientConfig.url!).pathname).toBe('/mutate');
   });
 
-  it('call /validate for pod creation and workload creation and updates, never for subresources', () => {
+  it('call /validate for pod and workload creation and updates (a pod update for its pids-limit), never for subresources', () => {
     const hook = webhook('validate.pidguard.io');
     expect(hook.clientConfig.service?.path ?? new URL(hook.clientConfig.url!).pathname).toBe('/validate');
     const covered = new Map<string, string[]>();
@@ -76,9 +76,12 @@ describe.each(renders)('webhook configurations of %s', (_name, objects) => {
     }
     const expected = new Map<string, string[]>();
     for (const [group, resources] of Object.entries(WORKLOAD_RESOURCES)) {
-      for (const resource of resources) expected.set(`${group}/${resource}`, resource === 'pods' ? ['CREATE'] : ['CREATE', 'UPDATE']);
+      for (const resource of resources) expected.set(`${group}/${resource}`, ['CREATE', 'UPDATE']);
     }
+    // pids-limit-guard: a pod's status subresource keeps the metadata sent to it.
+    expected.set('/pods/status', ['UPDATE']);
     expect(Object.fromEntries(covered)).toEqual(Object.fromEntries(expected));
+    expect(hook.matchConditions?.map((condition) => condition.name)).toEqual(['pod-update-changes-pids-limit']);
     expect([...covered.keys()].filter((key) => key.includes('*'))).toEqual([]);
   });
 
@@ -136,7 +139,9 @@ describe.each(renders)('webhook configurations of %s', (_name, objects) => {
       "(has(oldObject.metadata.labels) && oldObject.metadata.labels.exists(key, key.startsWith('pidguard.io/') && " +
       "!(has(object.metadata.labels) && key in object.metadata.labels)))",
     );
-    for (const name of POD_WEBHOOKS) expect(webhook(name).matchConditions).toBeUndefined();
+    expect(webhook('mutate.pidguard.io').matchConditions).toBeUndefined();
+    // validate.pidguard.io filters only Pod UPDATEs (pids-limit-guard): CREATEs and workloads always pass.
+    expect(webhook('validate.pidguard.io').matchConditions?.[0]?.expression).toMatch(/^!\(request\.resource\.resource == 'pods' && request\.operation == 'UPDATE'\) \|\|/);
   });
 });
 

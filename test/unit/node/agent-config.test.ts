@@ -2,7 +2,7 @@
 // webhook's policy file and writes min(annotation, pids.ceiling); a broken file
 // stops it before it scans (exit 2, naming the field). Needs `npm run build`.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,4 +55,28 @@ test('a config error stops the agent before it writes anything: exit 2 naming th
   expect(run.status).toBe(2);
   expect(run.stderr).toContain('pids.ceiling');
   expect(ordersMax()).toBe('max');
+});
+
+test('a metrics port in use is exit 1 "cannot start", like serve, not an unexpected error (70)', async () => {
+  const { createServer } = await import('node:net');
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const { port } = blocker.address() as { port: number };
+  try {
+    const run = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(repo, 'bin/pidguard.js'), 'agent', '--proc', join(root, 'proc'), '--cgroup-root', join(root, 'sys/fs/cgroup'), '--pods-file', join(root, 'pods.yaml'), '--metrics-host', '127.0.0.1', '--metrics-port', String(port)], { env: { PATH: process.env.PATH ?? '' } });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const timer = setTimeout(() => child.kill('SIGTERM'), 20_000);
+      child.on('close', (status) => {
+        clearTimeout(timer);
+        resolve({ status, stderr });
+      });
+    });
+    expect(run.stderr).not.toContain('unexpected error');
+    expect(run.stderr).toContain(`cannot start: metrics port 127.0.0.1:${port}`);
+    expect(run.status).toBe(1);
+  } finally {
+    blocker.close();
+  }
 });

@@ -1,7 +1,7 @@
 // The agent on a copy of the incident tree: enforcement only lowers, findings
 // are reported once, metrics carry the pods, and a reporter sees each change.
 
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -102,12 +102,14 @@ describe('enforcement', () => {
   test('a write the kernel refuses is reported as failed, not thrown', () => {
     annotate(ORDERS, '4096');
     const scan = scanNode({ procRoot: join(root, 'proc'), cgroupRoot: join(root, 'sys/fs/cgroup'), pods, top: 5 });
-    const actions = enforcePidsLimits(scan, (pod) => (pod.uid === ORDERS ? { limit: 4096 } : undefined), {
+    const actions = enforcePidsLimits(scan, {
       write: () => {
         throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
       },
     });
-    expect(actions).toEqual([expect.objectContaining({ pod: expect.objectContaining({ uid: ORDERS }), outcome: 'failed', failure: 'write-refused', reason: expect.stringContaining('EACCES') })]);
+    expect(actions.filter((action) => action.pod.uid === ORDERS)).toEqual([
+      expect.objectContaining({ outcome: 'failed', failure: 'write-refused', reason: expect.stringContaining('EACCES') }),
+    ]);
   });
 });
 
@@ -274,5 +276,23 @@ describe('findings and reporting', () => {
     expect(text).toMatch(/pidguard_pod_pids_refused_forks\{namespace="analytics",pod="report-svc-0",uid="[^"]+"\} 3/);
     expect(text).toContain('pidguard_scan_duration_seconds_count 1');
     expect(text).toMatch(/pidguard_agent_threads \d+/);
+  });
+});
+
+describe('unreadable processes', () => {
+  test('are a warn log once per episode (with the metric), not only a metric', async () => {
+    mkdirSync(join(root, 'proc/70/status'), { recursive: true });
+    const nodeAgent = agent();
+    await nodeAgent.scanOnce();
+    const warned = () => logs.filter((entry) => entry.message === 'processes unreadable: their threads are not attributed to pods');
+    expect(warned()).toEqual([expect.objectContaining({ level: 'warn', fields: expect.objectContaining({ unreadable: 1, examples: [expect.objectContaining({ pid: 70 })] }) })]);
+    expect(await metricLine(nodeAgent, 'pidguard_scan_skipped_processes{reason="unreadable"}')).toEqual(['pidguard_scan_skipped_processes{reason="unreadable"} 1']);
+    await nodeAgent.scanOnce();
+    expect(warned()).toHaveLength(1);
+    rmSync(join(root, 'proc/70'), { recursive: true });
+    await nodeAgent.scanOnce();
+    mkdirSync(join(root, 'proc/71/status'), { recursive: true });
+    await nodeAgent.scanOnce();
+    expect(warned()).toHaveLength(2);
   });
 });

@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { defaultConfig } from '../../../src/policy/config.js';
 import { evaluate } from '../../../src/policy/engine.js';
+import { POD_KINDS, podTemplatePath } from '../../../src/policy/workloads.js';
 import { resolvePidsLimit } from '../../../src/policy/pids-budget.js';
 import { applyPatch } from '../../../src/policy/json-patch.js';
 import { deepFreeze } from './pods.js';
@@ -103,6 +104,30 @@ describe('engine properties', () => {
         const result = evaluate({ object: deepFreeze(broken) as KubeObject, operation: 'CREATE', mode: mode as 'enforce' | 'audit', config });
         if (result.malformed) expect(result).toMatchObject({ evaluated: false, allowed: true, patch: [] });
         else applyPatch(broken, result.patch);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a workload of any pod kind is either malformed or judged, whatever JSON stands on the way to or in its template', () => {
+    const kinds = POD_KINDS.filter((kind) => kind !== 'Pod');
+    fc.assert(
+      fc.property(podArbitrary, fc.constantFrom(...kinds), fc.nat(), fc.jsonValue(), (pod, kind, cut, value) => {
+        const templatePath = podTemplatePath(kind) as readonly string[];
+        const template = { metadata: pod.metadata, spec: pod.spec };
+        const workload: Record<string, any> = { apiVersion: 'apps/v1', kind, metadata: { name: 'w', namespace: 'ns' } };
+        let node = workload;
+        for (const key of templatePath.slice(0, -1)) node = node[key] = {};
+        node[templatePath.at(-1)!] = template;
+        // Replace one step on the way down (or in the template) by arbitrary JSON.
+        const paths = [...templatePath.map((_, depth) => templatePath.slice(0, depth + 1)), [...templatePath, 'spec'], [...templatePath, 'spec', 'containers']];
+        const path = paths[cut % paths.length] as readonly string[];
+        let parent = workload;
+        for (const key of path.slice(0, -1)) parent = parent[key];
+        parent[path.at(-1)!] = value;
+        const result = evaluate({ object: deepFreeze(workload) as KubeObject, operation: 'CREATE', mode: 'enforce', config });
+        if (result.malformed) expect(result).toMatchObject({ evaluated: false, allowed: true, patch: [] });
+        else expect(result.evaluated).toBe(true);
       }),
       { numRuns: 2000 },
     );

@@ -35,6 +35,7 @@ describe('resolvePidsLimit', () => {
   it('lowers a value above the ceiling to the ceiling', () => {
     expect(resolvePidsLimit('4194304', config)).toEqual({
       limit: 4096,
+      reason: 'above-ceiling',
       problem: 'pidguard.io/pids-limit="4194304" is above the ceiling 4096; lowered to 4096',
     });
   });

@@ -62,9 +62,9 @@ describe('namespaces file', () => {
     expect(() => parseNamespaceLabels(['x'])).toThrow(/must be a mapping/);
     expect(() => parseNamespaceLabels({ 'team-a': { 'pidguard.io/mode': 1 } })).toThrow(/team-a: label "pidguard.io\/mode" must be a string, got number/);
     expect(() => parseNamespaceLabels({ kind: 'List', items: [{}] })).toThrow(/items\[0\] has no metadata.name/);
-    await expect(loadNamespacesFile(join(work, 'missing.yaml'))).rejects.toThrow(/cannot read: ENOENT/);
+    await expect(loadNamespacesFile(join(work, 'missing.yaml'))).rejects.toThrow(/cannot read namespaces file .*missing.yaml: ENOENT/);
     writeFileSync(join(work, 'broken.yaml'), 'a: [\n');
-    await expect(loadNamespacesFile(join(work, 'broken.yaml'))).rejects.toThrow(/not valid YAML/);
+    await expect(loadNamespacesFile(join(work, 'broken.yaml'))).rejects.toThrow(/namespaces file .*broken.yaml: document 0: .* at line 2/);
   });
 
   it('treats __proto__ keys as plain data: no prototype is set, nothing is polluted', async () => {

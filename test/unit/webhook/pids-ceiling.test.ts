@@ -41,3 +41,20 @@ describe('PID budget ceiling at admission', () => {
     expect(applyPatch(greedy('team-a'), decodePatch(mutated) as never).metadata?.annotations?.['pidguard.io/pids-limit']).toBe('4096');
   });
 });
+
+describe('a pod\'s pids-limit after admission (Pod UPDATE to /validate)', () => {
+  const { app } = testApp({ namespaceLabels: namespaces({ capped: { 'pidguard.io/pids-limit-ceiling': '512' }, 'team-a': {} }) });
+  const running = (limit?: string): KubeObject => dotnetPod({ namespace: 'team-a', annotations: limit === undefined ? {} : { 'pidguard.io/pids-limit': limit } });
+
+  it('denies removing it (403 naming the rule), allows lowering it', async () => {
+    const removed = await post(app, '/validate', { operation: 'UPDATE', namespace: 'team-a', oldObject: running('1024'), object: running() });
+    expect(removed).toMatchObject({ allowed: false, status: { code: 403, message: expect.stringContaining('may not remove pidguard.io/pids-limit') } });
+    const lowered = await post(app, '/validate', { operation: 'UPDATE', namespace: 'team-a', oldObject: running('1024'), object: running('512') });
+    expect(lowered).toMatchObject({ allowed: true });
+  });
+
+  it('lets system:masters raise it', async () => {
+    const raised = await post(app, '/validate', { operation: 'UPDATE', namespace: 'team-a', oldObject: running('1024'), object: running('2048'), userInfo: { username: 'admin', groups: ['system:masters'] } });
+    expect(raised).toMatchObject({ allowed: true });
+  });
+});

@@ -1,16 +1,27 @@
 // The one reader of user-supplied YAML files (manifests for `evaluate`, the
-// policy config): bounded before anything is parsed. A byte budget is checked
+// policy config, the node tools' pods file and kubeconfig, the webhook's
+// namespaces file): bounded before anything is parsed. A byte budget is checked
 // against a file's size before it is opened and counted while it is read (stdin
 // and pipes have no size), documents are composed one at a time (never the
 // whole file's syntax tree at once), aliases are expanded at most MAX_ALIAS_COUNT
 // times, and every failure names the file and the document index, exit 2.
 
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Composer, LineCounter, Parser, type YAMLError } from 'yaml';
-import { CliError } from './io.js';
 
 export const UNREADABLE_INPUT_EXIT = 2;
+
+/** Input that cannot be read or parsed within its budget; the CLI exits with exitCode, other edges wrap the message. */
+export class InputError extends Error {
+  /** The errno code (ENOENT, EACCES) when the file could not be opened or read. */
+  code?: string;
+
+  constructor(message: string, readonly exitCode: number = UNREADABLE_INPUT_EXIT) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
 
 /** yaml's own default, stated: an alias bomb ("billion laughs") fails instead of expanding. */
 const MAX_ALIAS_COUNT = 100;
@@ -38,15 +49,15 @@ export class InputBudget {
     if (this.bytes > this.maxBytes) throw this.tooLarge(source);
   }
 
-  private tooLarge(source: string): CliError {
-    return new CliError(`${source}: the input exceeds ${this.maxBytes} bytes in total; ${this.raiseBytes}`, UNREADABLE_INPUT_EXIT);
+  private tooLarge(source: string): InputError {
+    return new InputError(`${source}: the input exceeds ${this.maxBytes} bytes in total; ${this.raiseBytes}`, UNREADABLE_INPUT_EXIT);
   }
 
   /** Counts one YAML document or List item; throws past maxDocuments. */
   takeDocument(source: string, index: number): void {
     this.documents += 1;
     if (this.documents > this.maxDocuments) {
-      throw new CliError(`${source}: document ${index}: more than ${this.maxDocuments} documents and List items in total`, UNREADABLE_INPUT_EXIT);
+      throw new InputError(`${source}: document ${index}: more than ${this.maxDocuments} documents and List items in total`, UNREADABLE_INPUT_EXIT);
     }
   }
 }
@@ -69,7 +80,7 @@ export async function readInputText(path: string, stdin: NodeJS.ReadableStream |
     const info = await stat(path).catch((error: unknown) => {
       throw cannotRead(label, error);
     });
-    if (info.isDirectory()) throw new CliError(`${label}: is a directory`, UNREADABLE_INPUT_EXIT);
+    if (info.isDirectory()) throw new InputError(`${label}: is a directory`, UNREADABLE_INPUT_EXIT);
     if (info.isFile()) budget.checkSize(label, info.size);
     stream = createReadStream(path);
   }
@@ -82,10 +93,42 @@ export async function readInputText(path: string, stdin: NodeJS.ReadableStream |
     }
   } catch (error) {
     if (stream !== stdin) (stream as NodeJS.ReadableStream & { destroy(): void }).destroy();
-    if (error instanceof CliError) throw error;
+    if (error instanceof InputError) throw error;
     throw cannotRead(label, error);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * readInputText for the synchronous edges (the node tools' kubeconfig and pods
+ * file): the same budget, read in chunks so that a pipe cannot send more than it allows.
+ */
+export function readInputTextSync(path: string, budget: InputBudget, label = path): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw cannotRead(label, error);
+  }
+  try {
+    const info = fstatSync(fd);
+    if (info.isDirectory()) throw new InputError(`${label}: is a directory`, UNREADABLE_INPUT_EXIT);
+    if (info.isFile()) budget.checkSize(label, info.size);
+    const chunks: Buffer[] = [];
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(64 * 1024);
+      const count = readSync(fd, chunk);
+      if (count === 0) break;
+      budget.takeBytes(label, count);
+      chunks.push(chunk.subarray(0, count));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    throw cannotRead(label, error);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -120,8 +163,8 @@ export function forEachYamlDocument(text: string, label: string, budget: InputBu
   }
 }
 
-export function documentError(label: string, index: number, problem: string): CliError {
-  return new CliError(`${label}: document ${index}: ${problem}`, UNREADABLE_INPUT_EXIT);
+export function documentError(label: string, index: number, problem: string): InputError {
+  return new InputError(`${label}: document ${index}: ${problem}`, UNREADABLE_INPUT_EXIT);
 }
 
 function positioned(error: YAMLError, lines: LineCounter): string {
@@ -130,6 +173,9 @@ function positioned(error: YAMLError, lines: LineCounter): string {
   return `${message} at line ${line}, column ${col}`;
 }
 
-export function cannotRead(label: string, error: unknown): CliError {
-  return new CliError(`cannot read ${label}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, UNREADABLE_INPUT_EXIT);
+export function cannotRead(label: string, error: unknown): InputError {
+  const { code } = error as NodeJS.ErrnoException;
+  const problem = new InputError(`cannot read ${label}: ${code ?? (error as Error).message}`, UNREADABLE_INPUT_EXIT);
+  if (code !== undefined) problem.code = code;
+  return problem;
 }
