@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+// PIDGUARD_BENCH_ROOT: another checkout whose built `pidguard serve` to measure with this
+// benchmark's load and baseline (a before/after comparison by the same method).
+const root = process.env.PIDGUARD_BENCH_ROOT ?? fileURLToPath(new URL('..', import.meta.url));
 
 /** A temporary directory with development certificates (for localhost) and a namespaces file. */
 export async function benchWorkDirectory() {
