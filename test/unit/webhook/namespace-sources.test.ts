@@ -188,7 +188,9 @@ describe('informer cache against a fake API server', () => {
     api.namespaces.set('team-a', { 'pidguard.io/mode': 'audit' });
     api.namespaces.set('default', {});
     source = startNamespaceCache(kubeConfigFor(await api.start()), { retryDelayMs: () => 50 });
-    await eventually(() => source.isReady(), 'the cache to sync');
+    // isReady() turns true once the list is cached, 'synced' once the watch is open too: the
+    // tests below need the watch (on a loaded machine it opens well after the list).
+    await eventually(() => source.isReady() && source.state() === 'synced', 'the cache to sync and its watch to open');
   });
   afterAll(async () => {
     await source.stop();
