@@ -5,7 +5,7 @@
 import type { PolicyConfig } from './config.js';
 import { diff } from './json-patch.js';
 import { MUTATIONS_ANNOTATION, PIDS_LIMIT_ANNOTATION } from './keys.js';
-import { joinWithin, MUTATION_RECORD_MAX_BYTES, mutationRecord, WARNINGS_MAX_BYTES } from './mutation-record.js';
+import { entryOf, joinWithin, MUTATION_RECORD_MAX_BYTES, mutationRecord, WARNINGS_MAX_BYTES } from './mutation-record.js';
 import { copyForMutation } from './pod-copy.js';
 import { podShapeProblem } from './pod-shape.js';
 import { computeQosClass } from './qos.js';
@@ -294,8 +294,7 @@ export function denialMessage(evaluation: Pick<Evaluation, 'kind' | 'name' | 'vi
 
 /** `container "app": cpu request 100m, ...; annotation ...`, bounded like the mutation record. */
 export function mutationSummary(evaluation: Pick<Evaluation, 'mutations'>): string {
-  const entries = evaluation.mutations.map((m) => (m.container ? `container "${m.container}": ${m.summary}` : m.summary));
-  return joinWithin(entries, '; ', MUTATION_RECORD_MAX_BYTES);
+  return joinWithin(evaluation.mutations.map(entryOf), '; ', MUTATION_RECORD_MAX_BYTES);
 }
 
 function nameOf(metadata: ObjectMeta | undefined): string {

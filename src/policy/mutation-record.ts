@@ -75,7 +75,8 @@ function render(changes: readonly RecordedChange[]): string {
   return groups.join(' | ');
 }
 
-function entryOf(change: RecordedChange): string {
+/** One change as the record and the summaries show it: `container "app": cpu request 100m, ...`, or the summary alone. */
+export function entryOf(change: Pick<RecordedChange, 'container' | 'summary'>): string {
   return change.container === undefined ? change.summary : `container "${change.container}": ${change.summary}`;
 }
 
