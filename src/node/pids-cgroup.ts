@@ -9,7 +9,7 @@
 
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSmallFile } from './procfs.js';
+import { parseSafeWhole, readSmallFile } from './procfs.js';
 
 export interface PidsUsage {
   /** Tasks in the cgroup and its descendants. */
@@ -20,10 +20,9 @@ export interface PidsUsage {
   refusedForks?: number;
 }
 
-function parseCount(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const trimmed = text.trim();
-  return /^\d+$/.test(trimmed) ? Number(trimmed) : undefined;
+/** A pids.current-style count: a whole number within Number's exact range, else undefined. */
+export function parseCount(text: string | undefined): number | undefined {
+  return text === undefined ? undefined : parseSafeWhole(text.trim());
 }
 
 export function parsePidsMax(text: string | undefined): number | 'max' | undefined {

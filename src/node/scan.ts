@@ -14,12 +14,12 @@ import {
   type PidsCgroupDir,
   type QosClass,
 } from './cgroup-path.js';
-import { parsePidsMax, readPidsUsage, type PidsUsage } from './pids-cgroup.js';
+import { parseCount, parsePidsMax, readPidsUsage, type PidsUsage } from './pids-cgroup.js';
 import { defaultConfig } from '../policy/config.js';
 import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
 import { resolvePidsLimit, type ResolvedPidsLimit } from '../policy/pids-budget.js';
 import type { NodePod } from './pods.js';
-import { listProcessIds, parseSafeWhole, readCmdline, readNodeTasks, readProcessCgroup, readProcessStatus, readSmallFileOrWhy, type NodeTasks } from './procfs.js';
+import { listProcessIds, readCmdline, readNodeTasks, readProcessCgroup, readProcessStatus, readSmallFileOrWhy, type NodeTasks } from './procfs.js';
 import { detectRuntime, type Runtime } from './runtime.js';
 
 export interface ScanOptions {
@@ -332,7 +332,7 @@ export function readKubepods(cgroupRoot: string, podDirs: readonly string[]): Ku
     }
     const currentText = readSmallFileOrWhy(`${dir}/pids.current`);
     const max = parsePidsMax(maxText);
-    const current = typeof currentText === 'string' ? parseSafeWhole(currentText.trim()) : undefined;
+    const current = typeof currentText === 'string' ? parseCount(currentText) : undefined;
     if (max !== undefined && current !== undefined) return { dir, current, max };
     problems.push(typeof currentText !== 'string' ? currentText.problem : `${dir}: pids.max or pids.current is not a number`);
   }
