@@ -32,7 +32,13 @@ export function checkJsonShape(body: Uint8Array): void {
   for (let i = 0; i < length; i++) {
     const byte = body[i];
     if (byte === QUOTE) {
-      i = closingQuote(body, i);
+      // Skip the string in this loop: most of a review is short strings, and a native
+      // indexOf per string cost more than the bytes it skips (4.4 vs 3.6 us on a 2.7 KB review).
+      for (i++; i < length; i++) {
+        const inString = body[i];
+        if (inString === QUOTE) break;
+        if (inString === BACKSLASH) i++; // the escaped byte cannot close the string
+      }
     } else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
       if (++depth > MAX_JSON_DEPTH) throw new WebhookError('JSON_TOO_COMPLEX', `nested deeper than ${MAX_JSON_DEPTH} levels (at byte ${i})`);
       if (++containers > MAX_JSON_CONTAINERS) throw new WebhookError('JSON_TOO_COMPLEX', `more than ${MAX_JSON_CONTAINERS} objects and arrays`);
@@ -40,17 +46,4 @@ export function checkJsonShape(body: Uint8Array): void {
       depth--;
     }
   }
-}
-
-/** Index of the quote that closes the string opened at `open` (the body's length if none does). */
-function closingQuote(body: Uint8Array, open: number): number {
-  let quote = body.indexOf(QUOTE, open + 1);
-  while (quote !== -1) {
-    // Escaped when preceded by an odd run of backslashes; each run is walked once, so the scan stays linear.
-    let backslashes = 0;
-    for (let j = quote - 1; body[j] === BACKSLASH; j--) backslashes++;
-    if (backslashes % 2 === 0) return quote;
-    quote = body.indexOf(QUOTE, quote + 1);
-  }
-  return body.length;
 }
