@@ -29,11 +29,12 @@ export function rssMiB(pid) {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) / 1024;
 }
 
-export async function startPidguard(work, paths, extraArgs = []) {
+/** namespacesFile: false starts it without --namespaces-file (which wins over a cluster). */
+export async function startPidguard(work, paths, extraArgs = [], { namespacesFile = true } = {}) {
   const log = openSync(join(work, 'pidguard.log'), 'w');
   const child = spawn(process.execPath, [
     join(root, 'bin/pidguard.js'), 'serve', '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1',
-    '--tls-cert', paths.cert, '--tls-key', paths.key, '--namespaces-file', join(work, 'namespaces.yaml'), ...extraArgs,
+    '--tls-cert', paths.cert, '--tls-key', paths.key, ...(namespacesFile ? ['--namespaces-file', join(work, 'namespaces.yaml')] : []), ...extraArgs,
   ], { stdio: ['ignore', 'ignore', log] });
   closeSync(log);
   const deadline = Date.now() + 30_000;

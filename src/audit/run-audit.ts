@@ -2,13 +2,12 @@
 // and judges each with the webhook's engine. Objects are evaluated as enforce
 // would judge them; each finding carries its namespace's real mode.
 
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { PolicyConfig } from '../policy/config.js';
 import { evaluate } from '../policy/engine.js';
 import { MODE_LABEL, SYSTEM_NAMESPACES } from '../policy/keys.js';
 import { resolveMode } from '../policy/mode.js';
 import type { KubeObject } from '../policy/types.js';
-import { getJson, listPages, type ListTarget } from '../kube/paged-list.js';
+import { listObjects, type KubeTransport, type ListTarget } from '../kube/transport.js';
 import { FindingCollector, type AuditReport, type NamespaceInfo } from './findings.js';
 import { PIDS_ENFORCEMENT_REASON, PIDS_ENFORCEMENT_RULE, UNGUARDED_POD_REASON, unenforcedPidsLimit, unguardedPodPids, type ObservedPodPids } from './pids-enforcement.js';
 
@@ -42,13 +41,13 @@ export interface AuditRun {
   pods: number;
 }
 
-export async function runAudit(kubeConfig: KubeConfig, options: AuditOptions): Promise<AuditRun> {
+export async function runAudit(transport: KubeTransport, options: AuditOptions): Promise<AuditRun> {
   const labels = new Map<string, Record<string, string>>();
-  const namespaces = await readNamespaces(kubeConfig, options, labels);
+  const namespaces = await readNamespaces(transport, options, labels);
   const collector = new FindingCollector(namespaces);
   let pods = 0;
   for (const target of WORKLOADS) {
-    for await (const page of listPages(kubeConfig, target, { namespace: options.namespace, pageSize: options.pageSize, timeoutMs: options.timeoutMs })) {
+    for await (const page of listObjects<KubeObject>(transport, target, { namespace: options.namespace, pageSize: options.pageSize })) {
       for (const object of page) {
         if (target.kind === 'ReplicaSet' || target.kind === 'Job') collector.rememberController(object);
         const namespace = object.metadata?.namespace ?? '';
@@ -72,7 +71,7 @@ export async function runAudit(kubeConfig: KubeConfig, options: AuditOptions): P
 }
 
 /** The namespaces' infos; their labels go into `labels` (the PID budget ceiling depends on them). */
-async function readNamespaces(kubeConfig: KubeConfig, options: AuditOptions, labels: Map<string, Record<string, string>>): Promise<Map<string, NamespaceInfo>> {
+async function readNamespaces(transport: KubeTransport, options: AuditOptions, labels: Map<string, Record<string, string>>): Promise<Map<string, NamespaceInfo>> {
   const namespaces = new Map<string, NamespaceInfo>();
   const add = (object: KubeObject) => {
     const name = object.metadata?.name ?? '';
@@ -81,10 +80,10 @@ async function readNamespaces(kubeConfig: KubeConfig, options: AuditOptions, lab
   };
   if (options.namespace) {
     const path = `/api/v1/namespaces/${encodeURIComponent(options.namespace)}`;
-    add((await getJson(kubeConfig, path, options.timeoutMs, `get namespace ${options.namespace}`)) as KubeObject);
+    add(await transport.call<KubeObject>('GET', path, `get namespace ${options.namespace}`));
     return namespaces;
   }
-  for await (const page of listPages(kubeConfig, NAMESPACES, { pageSize: options.pageSize, timeoutMs: options.timeoutMs })) page.forEach(add);
+  for await (const page of listObjects<KubeObject>(transport, NAMESPACES, { pageSize: options.pageSize })) page.forEach(add);
   return namespaces;
 }
 

@@ -3,12 +3,12 @@
 // --no-enforce), serves /metrics and /healthz, and with a cluster records
 // Events and the PIDPressureRisk node condition. --once scans a single time.
 
-import { NamespaceLabelsCache } from '../kube/node-agent-namespaces.js';
-import { NodePodWatch } from '../kube/node-agent-pods.js';
-import { KubeNodeReporter } from '../kube/node-agent-reporter.js';
 import { createJsonLogger } from '../log.js';
 import { NodeAgent, warmThreadPool, type AgentLog, type AgentNamespaceLabels, type ClusterReporter } from '../node/agent.js';
 import { startAgentHttp } from '../node/agent-http.js';
+import { NamespaceLabelsCache } from '../node/agent-namespaces.js';
+import { NodePodWatch } from '../node/agent-pod-watch.js';
+import { KubeNodeReporter } from '../node/agent-reporter.js';
 import type { NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { EXIT_CODES } from '../node/verdict.js';
@@ -38,7 +38,7 @@ Flags:
                           a pod whose cgroup is not found is reported only after this long (default 30s)
   --pods-file FILE        the node's pods as a JSON/YAML PodList instead of the API server
   --kubeconfig FILE       [KUBECONFIG] API server for the pod watch, Events and the node condition
-                          (else in-cluster; without either the agent runs offline)
+                          (else in-cluster, else ~/.kube/config; without any the agent runs offline)
   --top N                 processes exported as metrics (default 10)
   --warning-ratio R       tasks/ceiling for a warning (default 0.7)
   --critical-ratio R      tasks/ceiling for critical (default 0.9)
@@ -94,13 +94,13 @@ export const agentCommand: Command = {
     } else {
       let api;
       try {
-        api = connectApi(sources, io.env, false);
+        api = connectApi(sources, io.env);
       } catch (error) {
         throw new CliError((error as Error).message, USAGE_EXIT);
       }
       if (api) {
         const connected = api;
-        const watch = new NodePodWatch(connected, sources.nodeName, { onError: (message) => log('warn', 'pod watch failed; retrying', { error: message }) });
+        const watch = new NodePodWatch(connected, sources.nodeName, { onError: (message: string) => log('warn', 'pod watch failed; retrying', { error: message }) });
         await watch.start().catch((error: Error) => log('warn', 'pod list failed; the watch keeps retrying', { error: error.message }));
         pods = () => watch.pods();
         stopWatch = async () => {

@@ -6,7 +6,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { runAudit, type AuditRun } from '../audit/run-audit.js';
 import type { AuditReport, Finding, NamespaceReport } from '../audit/findings.js';
 import { observedPodsFromReports } from '../audit/pids-enforcement.js';
-import { KubeRequestError } from '../kube/paged-list.js';
+import { KubeApiError, KubeTransport } from '../kube/transport.js';
 import { createJsonLogger } from '../log.js';
 import { durationFlag, flagOrEnv, integerFlag, parseFlags } from './args.js';
 import { clusterFromFlags } from './cluster.js';
@@ -72,13 +72,14 @@ export const auditCommand: Command = {
       timeoutMs: durationFlag(values.timeout, '--timeout', 1000),
       ...(values['node-report'] ? { observedPods: await readNodeReports(values['node-report']) } : {}),
     };
-    const kubeConfig = clusterFromFlags(values.kubeconfig, io.env, AUDIT_ERROR_EXIT);
-    if (!kubeConfig) throw new CliError('no cluster: pass --kubeconfig, set KUBECONFIG, or run in a pod', AUDIT_ERROR_EXIT);
+    const endpoint = clusterFromFlags(values.kubeconfig, io.env, AUDIT_ERROR_EXIT, { clientNodeAuth: true });
+    if (!endpoint) throw new CliError('no cluster: pass --kubeconfig, set KUBECONFIG, or run in a pod', AUDIT_ERROR_EXIT);
+    const transport = new KubeTransport(endpoint, { timeoutMs: options.timeoutMs });
     const audit = async (): Promise<AuditRun> => {
       try {
-        return await runAudit(kubeConfig, options);
+        return await runAudit(transport, options);
       } catch (error) {
-        if (error instanceof KubeRequestError) throw new CliError(error.message, AUDIT_ERROR_EXIT);
+        if (error instanceof KubeApiError) throw new CliError(error.message, AUDIT_ERROR_EXIT);
         throw error;
       }
     };

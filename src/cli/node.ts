@@ -4,9 +4,9 @@
 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { KubeApi, loadApiEndpoint } from '../kube/node-agent-api.js';
-import { NamespaceLabelsCache } from '../kube/node-agent-namespaces.js';
-import { listNodePods } from '../kube/node-agent-pods.js';
+import { AgentApiClient } from '../node/agent-api.js';
+import { NamespaceLabelsCache } from '../node/agent-namespaces.js';
+import { listNodePods } from '../node/agent-pod-watch.js';
 import { readPodsFile, PodsFileError, type NodePod } from '../node/pods.js';
 import type { PolicyConfig } from '../policy/config.js';
 import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
@@ -15,6 +15,7 @@ import { ProcUnreadableError } from '../node/procfs.js';
 import { scanNode, type NodeScan, type PodUsage } from '../node/scan.js';
 import { budgetOf, EXIT_CODES, formatCount, formatPercent, judgeNode, podLabel, thresholdsError, type Thresholds, type Verdict } from '../node/verdict.js';
 import { flagOrEnv, integerFlag, parseFlags, ratioFlag, USAGE_EXIT } from './args.js';
+import { clusterEndpoint } from './cluster.js';
 import { loadConfig } from './config-file.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { formatTable, printable, terminalSafeJson } from './table.js';
@@ -86,9 +87,9 @@ interface PodsLookup {
 
 async function lookUpPods(sources: NodeSources, env: NodeJS.ProcessEnv): Promise<PodsLookup> {
   if (sources.podsFile) return { pods: loadPodsFileOrFail(sources.podsFile), source: `pods file ${sources.podsFile}` };
-  let api: KubeApi | undefined;
+  let api: AgentApiClient | undefined;
   try {
-    api = connectApi(sources, env, true);
+    api = connectApi(sources, env);
   } catch (error) {
     return { pods: [], source: `none (${(error as Error).message})` };
   }
@@ -105,14 +106,10 @@ async function lookUpPods(sources: NodeSources, env: NodeJS.ProcessEnv): Promise
   }
 }
 
-/** The API server from --kubeconfig/KUBECONFIG, else in-cluster, else (for `node`) ~/.kube/config. */
-export function connectApi(sources: NodeSources, env: NodeJS.ProcessEnv, tryHome: boolean): KubeApi | undefined {
-  const endpoint = loadApiEndpoint({
-    ...(sources.kubeconfig ? { kubeconfig: sources.kubeconfig } : {}),
-    ...(env.KUBERNETES_SERVICE_HOST ? { inCluster: { host: env.KUBERNETES_SERVICE_HOST, port: env.KUBERNETES_SERVICE_PORT ?? '443' } } : {}),
-    ...(tryHome && env.HOME ? { homeKubeconfig: join(env.HOME, '.kube/config') } : {}),
-  });
-  return endpoint ? new KubeApi(endpoint, 5000) : undefined;
+/** The API server from --kubeconfig/KUBECONFIG, else in-cluster, else ~/.kube/config. */
+export function connectApi(sources: NodeSources, env: NodeJS.ProcessEnv): AgentApiClient | undefined {
+  const endpoint = clusterEndpoint(sources.kubeconfig, env);
+  return endpoint ? new AgentApiClient(endpoint) : undefined;
 }
 
 const HELP = `pidguard node: one-shot triage of a node in a PID incident

@@ -4,13 +4,16 @@
 
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { startNamespaceCache } from '../kube/namespace-cache.js';
 import { loadNamespacesFile } from '../kube/namespace-file.js';
 import { noNamespaceLabels, type NamespaceLabelSource } from '../kube/namespace-labels.js';
+import { KubeTransport } from '../kube/transport.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
 import { createJsonLogger, type Logger } from '../log.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from '../webhook/limits.js';
 import { startWebhookServer, type RunningWebhookServer } from '../webhook/server.js';
 import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { clusterFromFlags } from './cluster.js';
 import { loadConfig } from './config-file.js';
 import { CliError, type Command } from './io.js';
 
@@ -34,8 +37,8 @@ Flags (environment variable in brackets):
   --config PATH          policy configuration (YAML) [PIDGUARD_CONFIG] (default: built-in)
   --namespaces-file PATH static namespace labels (YAML: name -> labels, or a NamespaceList)
                          [PIDGUARD_NAMESPACES_FILE]; wins over a cluster
-  --kubeconfig PATH      cluster to watch namespaces in [KUBECONFIG]; in a pod the
-                         in-cluster configuration is used when neither is given
+  --kubeconfig PATH      cluster to watch namespaces in [KUBECONFIG]; else in a pod the
+                         in-cluster configuration, else ~/.kube/config
   --shutdown-delay D     after SIGTERM, keep serving this long with /readyz answering 503
                          [PIDGUARD_SHUTDOWN_DELAY] (default 0s; e.g. 5s in a cluster)
   --body-budget-mib N    request body MiB held at once, all requests together; beyond it the
@@ -87,12 +90,7 @@ export const serveCommand: Command = {
 
     const config = await loadConfig(flagOrEnv(values.config, env, 'PIDGUARD_CONFIG'));
     if (values['generate-dev-cert']) await generateDevCertificateIfAbsent(certPath, keyPath, logger);
-    const namespaceLabels = await namespaceLabelSource(
-      flagOrEnv(values['namespaces-file'], env, 'PIDGUARD_NAMESPACES_FILE'),
-      flagOrEnv(values.kubeconfig, env, 'KUBECONFIG'),
-      env,
-      logger,
-    );
+    const namespaceLabels = await namespaceLabelSource(flagOrEnv(values['namespaces-file'], env, 'PIDGUARD_NAMESPACES_FILE'), values.kubeconfig, env, logger);
 
     let server;
     try {
@@ -144,7 +142,7 @@ async function generateDevCertificateIfAbsent(certPath: string, keyPath: string,
   logger.info('generated a development certificate', { ...paths, dnsNames: DEFAULT_DEV_DNS_NAMES, ipAddresses: DEFAULT_DEV_IP_ADDRESSES });
 }
 
-async function namespaceLabelSource(file: string | undefined, kubeconfig: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): Promise<NamespaceLabelSource> {
+async function namespaceLabelSource(file: string | undefined, kubeconfigFlag: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): Promise<NamespaceLabelSource> {
   if (file !== undefined) {
     try {
       return await loadNamespacesFile(file);
@@ -152,23 +150,13 @@ async function namespaceLabelSource(file: string | undefined, kubeconfig: string
       throw new CliError((error as Error).message, STARTUP_EXIT);
     }
   }
-  // ~/.kube/config is deliberately not used: a server must not pick up whatever cluster a developer last used.
-  const inCluster = env.KUBERNETES_SERVICE_HOST !== undefined;
-  if (kubeconfig === undefined && !inCluster) {
+  const endpoint = clusterFromFlags(kubeconfigFlag, env, STARTUP_EXIT);
+  if (!endpoint) {
     logger.warn('no cluster and no --namespaces-file: every namespace gets the default mode (fail closed)');
     return noNamespaceLabels();
   }
-  // Loaded only when a cluster is configured: @kubernetes/client-node alone adds ~70 MiB of RSS.
-  const [{ loadKubeConfig }, { startNamespaceCache }] = await Promise.all([import('../kube/client.js'), import('../kube/namespace-cache.js')]);
-  let kubeConfig;
-  try {
-    kubeConfig = loadKubeConfig({ kubeconfig, inCluster });
-  } catch (error) {
-    throw new CliError(`cannot load the cluster configuration: ${(error as Error).message}`, STARTUP_EXIT);
-  }
-  if (!kubeConfig) throw new CliError('no cluster configuration found', STARTUP_EXIT);
-  logger.info('watching namespaces', { server: kubeConfig.getCurrentCluster()?.server });
-  return startNamespaceCache(kubeConfig, {
+  logger.info('watching namespaces', { server: endpoint.server.origin, from: endpoint.source });
+  return startNamespaceCache(new KubeTransport(endpoint), {
     onEvent(event) {
       if (event.kind === 'synced') logger.info('namespace cache synced', { namespaces: event.namespaces });
       else logger.warn('namespace list/watch failed; lookups fall back to direct reads', { error: event.message, retryInMs: event.retryInMs });

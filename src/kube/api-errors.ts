@@ -1,6 +1,5 @@
-// One wording for every failed Kubernetes API call, whichever client made it
-// (client-node in the webhook, raw HTTPS in the audit and the node agent):
-// what was attempted, and what to do about it.
+// One wording for every failed Kubernetes API call (kube/transport.ts): what
+// was attempted, and what to do about it.
 
 /** An HTTP error status from the API server. `body` is its Status object (text or parsed) when it sent one. */
 export function apiStatusMessage(status: number, body: unknown, attempted: string): string {
@@ -8,7 +7,7 @@ export function apiStatusMessage(status: number, body: unknown, attempted: strin
   const detail = message ? `: ${message}` : '';
   if (status === 401) return `unauthorized (401) to ${attempted}: check the kubeconfig's credentials${detail}`;
   if (status === 403) return `forbidden (403) to ${attempted}${detail}`;
-  if (status === 410) return `the list expired (410) while trying to ${attempted}: the objects changed faster than they could be paged; retry${detail}`;
+  if (status === 410) return `the resource version expired (410) while trying to ${attempted}: the objects changed faster than they could be read; list again${detail}`;
   return `the API server answered ${status} to ${attempted}${detail}`;
 }
 

@@ -1,41 +1,24 @@
-// Connecting to the Kubernetes API, shared by the webhook, the agent and the
-// audit. The caller (src/cli) decides where the kubeconfig comes from.
+// @kubernetes/client-node, for one thing only: `pidguard audit` run by a person
+// whose kubeconfig authenticates through an exec or auth-provider plugin (cloud
+// CLIs), basic auth or impersonation. client-node computes the headers; the
+// requests themselves go through kube/transport.ts like every other call.
+// Loaded on demand: it costs ~75 MiB of resident memory.
 
-import { existsSync } from 'node:fs';
-import { ApiException, KubeConfig } from '@kubernetes/client-node';
-import { apiStatusMessage, networkErrorMessage } from './api-errors.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Kubeconfig } from './kubeconfig.js';
 
-export interface ClusterSource {
-  /** A kubeconfig file (flag or KUBECONFIG); wins over in-cluster. */
-  kubeconfig?: string;
-  /** True when running in a pod (KUBERNETES_SERVICE_HOST is set). */
-  inCluster?: boolean;
-  /** ~/.kube/config, tried last. */
-  homeKubeconfig?: string;
-}
-
-/** The cluster to talk to, or undefined when there is none (offline use). Throws on a broken kubeconfig. */
-export function loadKubeConfig(source: ClusterSource): KubeConfig | undefined {
+/** The authentication headers client-node sends for the kubeconfig's current user, got anew per request (plugins cache and refresh their tokens). */
+export function clientNodeAuthHeaders(kubeconfig: Kubeconfig): () => Promise<Record<string, string>> {
   const config = new KubeConfig();
-  if (source.kubeconfig) {
-    if (!existsSync(source.kubeconfig)) throw new Error(`kubeconfig ${source.kubeconfig} does not exist`);
-    config.loadFromFile(source.kubeconfig);
-    return config;
-  }
-  if (source.inCluster) {
-    config.loadFromCluster();
-    return config;
-  }
-  if (source.homeKubeconfig && existsSync(source.homeKubeconfig)) {
-    config.loadFromFile(source.homeKubeconfig);
-    return config;
-  }
-  return undefined;
-}
-
-/** One line that says what went wrong with a client-node API call (see api-errors.ts). */
-export function describeApiError(error: unknown, attempted: string): string {
-  if (error instanceof ApiException) return apiStatusMessage(error.code, error.body, attempted);
-  const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-  return networkErrorMessage({ ...err, code: err?.code ?? err?.cause?.code, message: err?.message ?? String(error) }, attempted);
+  config.loadFromFile(kubeconfig.path);
+  return async () => {
+    const options: { headers: Record<string, string>; auth?: string; cert?: unknown } = { headers: {} };
+    await config.applyToHTTPSOptions(options);
+    // An exec credential may carry a client certificate instead of a token: the transport's TLS settings are fixed, so say so.
+    if (options.cert && !kubeconfig.cert) throw new Error(`the ${kubeconfig.needsClientNode ?? 'plugin'} of user "${kubeconfig.userName}" returned a client certificate; pidguard only uses the tokens such plugins return`);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(options.headers)) if (typeof value === 'string') headers[name.toLowerCase()] = value;
+    if (options.auth) headers.authorization = `Basic ${Buffer.from(options.auth).toString('base64')}`;
+    return headers;
+  };
 }

@@ -9,7 +9,9 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadNamespacesFile, MAX_NAMESPACES_FILE_BYTES, NamespacesFileError } from '../../../src/kube/namespace-file.js';
-import { ApiConfigError, loadApiEndpoint, MAX_KUBECONFIG_BYTES } from '../../../src/kube/node-agent-api.js';
+import { endpointFor, KubeconfigError, MAX_KUBECONFIG_BYTES } from '../../../src/kube/kubeconfig.js';
+
+const loadEndpoint = (path: string) => endpointFor({ kind: 'kubeconfig', path, from: '--kubeconfig' });
 import { MAX_PODS_FILE_BYTES, PodsFileError, readPodsFile } from '../../../src/node/pods.js';
 import { runCli } from '../cli/run-cli.js';
 
@@ -47,27 +49,27 @@ describe('--namespaces-file', () => {
 });
 
 describe('kubeconfig', () => {
-  test('a file past the cap is an ApiConfigError naming it', () => {
+  test('a file past the cap is a KubeconfigError naming it', () => {
     const path = oversized('config', MAX_KUBECONFIG_BYTES);
-    expect(() => loadApiEndpoint({ kubeconfig: path })).toThrow(ApiConfigError);
-    expect(() => loadApiEndpoint({ kubeconfig: path })).toThrow(/exceeds/);
+    expect(() => loadEndpoint(path)).toThrow(KubeconfigError);
+    expect(() => loadEndpoint(path)).toThrow(/exceeds/);
   });
 
-  test('an alias bomb, or contexts that are not a list, is an ApiConfigError, not a TypeError', () => {
+  test('an alias bomb, or contexts that are not a list, is a KubeconfigError, not a TypeError', () => {
     writeFileSync(join(dir, 'bomb'), aliasBomb);
-    expect(() => loadApiEndpoint({ kubeconfig: join(dir, 'bomb') })).toThrow(ApiConfigError);
+    expect(() => loadEndpoint(join(dir, 'bomb'))).toThrow(KubeconfigError);
     for (const [name, text] of [['contexts', 'current-context: c\ncontexts: 5\n'], ['clusters', 'current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nclusters: {k: 1}\n'], ['scalar', '42\n']]) {
       writeFileSync(join(dir, name as string), text as string);
-      expect(() => loadApiEndpoint({ kubeconfig: join(dir, name as string) })).toThrow(ApiConfigError);
+      expect(() => loadEndpoint(join(dir, name as string))).toThrow(KubeconfigError);
     }
   });
 
-  test('a certificate file without end (/dev/zero) or a server that is not a URL is an ApiConfigError', () => {
+  test('a certificate file without end (/dev/zero) or a server that is not a URL is a KubeconfigError', () => {
     const config = (cluster: string) => `current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nclusters: [{name: k, cluster: ${cluster}}]\nusers: [{name: u, user: {token: t}}]\n`;
     writeFileSync(join(dir, 'zero'), config('{server: "https://127.0.0.1:1", certificate-authority: /dev/zero}'));
-    expect(() => loadApiEndpoint({ kubeconfig: join(dir, 'zero') })).toThrow(/\/dev\/zero: the input exceeds/);
+    expect(() => loadEndpoint(join(dir, 'zero'))).toThrow(/\/dev\/zero: the input exceeds/);
     writeFileSync(join(dir, 'url'), config('{server: "not a url"}'));
-    expect(() => loadApiEndpoint({ kubeconfig: join(dir, 'url') })).toThrow(new ApiConfigError(`kubeconfig ${join(dir, 'url')}: cluster "k" server "not a url" is not a URL`));
+    expect(() => loadEndpoint(join(dir, 'url'))).toThrow(new KubeconfigError(`kubeconfig ${join(dir, 'url')}: cluster "k" server "not a url" is not a URL`));
   });
 
   test('`pidguard node` with a kubeconfig whose contexts are not a list reports it and goes on (never exit 70)', async () => {

@@ -1,7 +1,7 @@
-// The agent's small API client over real TLS, against a stand-in API server
-// that checks what it is sent (the end-to-end test runs it against a real
-// kube-apiserver): kubeconfig loading, the field-selected list and watch of the
-// node's pods (with relist on 410), and the reporter's PATCH and Events.
+// The agent's API client over real TLS, against a stand-in API server that
+// checks what it is sent (the end-to-end test runs it against a real
+// kube-apiserver): the field-selected list and watch of the node's pods (with
+// relist on 410), and the reporter's PATCH and Events.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -10,10 +10,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { ApiConfigError, KubeApi, loadApiEndpoint } from '../../../src/kube/node-agent-api.js';
-import { NamespaceLabelsCache } from '../../../src/kube/node-agent-namespaces.js';
-import { listNodePods, NodePodWatch } from '../../../src/kube/node-agent-pods.js';
-import { KubeNodeReporter } from '../../../src/kube/node-agent-reporter.js';
+import { endpointFor, locateCluster } from '../../../src/kube/kubeconfig.js';
+import { AgentApiClient } from '../../../src/node/agent-api.js';
+import { NamespaceLabelsCache } from '../../../src/node/agent-namespaces.js';
+import { listNodePods, NodePodWatch } from '../../../src/node/agent-pod-watch.js';
+import { KubeNodeReporter } from '../../../src/node/agent-reporter.js';
 import { NodeAgent } from '../../../src/node/agent.js';
 import { generateDevCertificates } from '../../../src/webhook/dev-certificates.js';
 
@@ -58,27 +59,23 @@ function kubeconfig(user: Record<string, unknown>): string {
 
 const pod = (name: string, uid: string, resourceVersion: string) => ({ metadata: { name, namespace: 'shop', uid, resourceVersion, annotations: { 'pidguard.io/pids-limit': '300' } }, spec: { nodeName: 'worker-7' } });
 
-describe('loadApiEndpoint', () => {
-  test('a kubeconfig with a relative CA path and a token', () => {
-    const endpoint = loadApiEndpoint({ kubeconfig: kubeconfig({ token: 's3cret' }) });
-    expect(endpoint?.server.href).toBe(`https://127.0.0.1:${port}/`);
-    expect(endpoint?.ca?.toString()).toBe(certs.caCert);
-    expect(endpoint?.token?.()).toBe('s3cret');
-  });
-
+describe('the agent\'s cluster', () => {
   test('exec plugins are refused: the agent never starts processes', () => {
-    expect(() => loadApiEndpoint({ kubeconfig: kubeconfig({ exec: { command: 'aws' } }) })).toThrow(/never start processes/);
+    expect(() => endpointFor({ kind: 'kubeconfig', path: kubeconfig({ exec: { command: 'aws' } }), from: '--kubeconfig' })).toThrow(/never start processes/);
   });
 
-  test('a missing kubeconfig is an error naming it; a missing ~/.kube/config means offline', () => {
-    expect(() => loadApiEndpoint({ kubeconfig: join(dir, 'nope') })).toThrow(new ApiConfigError(`kubeconfig ${join(dir, 'nope')} does not exist`));
-    expect(loadApiEndpoint({ homeKubeconfig: join(dir, 'nope') })).toBeUndefined();
+  test('a missing ~/.kube/config means offline', () => {
+    expect(locateCluster(undefined, { HOME: dir })).toBeUndefined();
   });
 });
 
+function agentApi(user: Record<string, unknown>): AgentApiClient {
+  return new AgentApiClient(endpointFor({ kind: 'kubeconfig', path: kubeconfig(user), from: '--kubeconfig' }));
+}
+
 test('the node\'s pods are listed with the spec.nodeName field selector and a bearer token, over verified TLS', async () => {
   handler = (_request, _body, response) => response.end(JSON.stringify({ metadata: { resourceVersion: '5' }, items: [pod('a', 'U1', '4')] }));
-  const api = new KubeApi(loadApiEndpoint({ kubeconfig: kubeconfig({ token: 't' }) })!);
+  const api = agentApi({ token: 't' });
   try {
     expect(await listNodePods(api, 'worker-7')).toEqual([{ uid: 'u1', namespace: 'shop', name: 'a', nodeName: 'worker-7', annotations: { 'pidguard.io/pids-limit': '300' } }]);
   } finally {
@@ -108,7 +105,7 @@ test('the watch follows adds and deletes, and relists when the server answers 41
     // After the relist: hold the watch open until the client stops.
     response.write(`${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '51' } } })}\n`);
   };
-  const api = new KubeApi(loadApiEndpoint({ kubeconfig: kubeconfig({ token: 't' }) })!);
+  const api = agentApi({ token: 't' });
   const errors: string[] = [];
   const watch = new NodePodWatch(api, 'worker-7', { onError: (message) => errors.push(message) }, 10);
   await watch.start();
@@ -134,7 +131,7 @@ test('the reporter patches the condition with a strategic merge patch and create
     const [status, body] = answers[`${request.method} ${request.url}`] ?? [404, { message: 'not found' }];
     response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
-  const api = new KubeApi(loadApiEndpoint({ kubeconfig: kubeconfig({ token: 't' }) })!);
+  const api = agentApi({ token: 't' });
   const agent = new NodeAgent({
     procRoot: new URL('../../fixtures/node/incident/proc', import.meta.url).pathname,
     cgroupRoot: new URL('../../fixtures/node/incident/sys/fs/cgroup', import.meta.url).pathname,
@@ -170,7 +167,7 @@ test('the agent\'s watch drops pods that finished: they have no cgroup left to l
     response.write(`${JSON.stringify({ type: 'MODIFIED', object: { ...pod('running', 'u1', '11'), status: { phase: 'Failed' } } })}\n`);
     response.write(`${JSON.stringify({ type: 'ADDED', object: { ...pod('new', 'u3', '12'), status: { phase: 'Pending' } } })}\n`);
   };
-  const api = new KubeApi(loadApiEndpoint({ kubeconfig: kubeconfig({ token: 't' }) })!);
+  const api = agentApi({ token: 't' });
   const watch = new NodePodWatch(api, 'worker-7', { onError: () => undefined }, 10);
   await watch.start();
   expect(watch.pods().map((p) => p.name)).toEqual(['running']);
@@ -193,7 +190,7 @@ test('namespace labels: one GET per namespace, cached for the TTL; a failed read
     const [status, body] = answers[request.url ?? ''] ?? [500, {}];
     response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
-  const api = new KubeApi(loadApiEndpoint({ kubeconfig: kubeconfig({ token: 't' }) })!);
+  const api = agentApi({ token: 't' });
   const cache = new NamespaceLabelsCache(api, { ttlMs: 60_000, now: () => now });
   try {
     await cache.refresh(['shop', 'locked', 'gone']);
@@ -223,7 +220,7 @@ test('the reporter: an unenforced pod sets PIDPressureRisk (PidsLimitNotEnforced
     const body = request.url === '/api/v1/nodes/worker-7' ? { metadata: { uid: 'node-uid' }, status: { conditions: [] } } : {};
     response.writeHead(request.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
-  const api = new KubeApi(loadApiEndpoint({ kubeconfig: kubeconfig({ token: 't' }) })!);
+  const api = agentApi({ token: 't' });
   const root = mkdtempSync(join(tmpdir(), 'pidguard-reporter-'));
   writeFileSync(join(root, 'loadavg'), '0.1 0.1 0.1 1/500 99\n');
   mkdirSync(join(root, 'sys/kernel'), { recursive: true });

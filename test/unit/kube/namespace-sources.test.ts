@@ -1,20 +1,23 @@
-// Namespace label sources: the static file, the informer cache against a small
-// fake API server on loopback (list, watch, direct read), and failing closed
-// when the API server is unreachable.
+// Namespace label sources: the static file, the list+watch cache against a
+// small fake API server on loopback over TLS (list, watch, direct read), and
+// failing closed when the API server is unreachable.
 
 import { jest } from '@jest/globals';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { KubeConfig } from '@kubernetes/client-node';
+import { createServer as createTcpServer } from 'node:net';
 import { startNamespaceCache } from '../../../src/kube/namespace-cache.js';
 import { loadNamespacesFile, parseNamespaceLabels } from '../../../src/kube/namespace-file.js';
 import type { NamespaceLabelSource } from '../../../src/kube/namespace-labels.js';
-import { bestEffortPod, review, testApp } from './support.js';
+import { KubeTransport } from '../../../src/kube/transport.js';
+import { generateDevCertificates } from '../../../src/webhook/dev-certificates.js';
+import { bestEffortPod, review, testApp } from '../webhook/support.js';
 
 jest.setTimeout(20_000);
 
@@ -29,15 +32,10 @@ async function eventually(check: () => boolean, what: string): Promise<void> {
   }
 }
 
-function kubeConfigFor(server: string): KubeConfig {
-  const config = new KubeConfig();
-  config.loadFromOptions({
-    clusters: [{ name: 'test', server, skipTLSVerify: true }],
-    users: [{ name: 'test', token: 'test-token' }],
-    contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
-    currentContext: 'test',
-  });
-  return config;
+const certs = generateDevCertificates({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], days: 1 });
+
+function transportFor(server: string): KubeTransport {
+  return new KubeTransport({ server: new URL(server), ca: Buffer.from(certs.caCert), authHeaders: () => ({ authorization: 'Bearer test-token' }), insecureSkipTlsVerify: false, source: 'test' });
 }
 
 describe('namespaces file', () => {
@@ -82,10 +80,10 @@ describe('namespaces file', () => {
   });
 });
 
-describe('informer cache, API server unreachable', () => {
+describe('namespace cache, API server unreachable', () => {
   let closedPort: number;
   beforeAll(async () => {
-    const probe = createServer().listen(0, '127.0.0.1');
+    const probe = createTcpServer().listen(0, '127.0.0.1');
     await once(probe, 'listening');
     closedPort = (probe.address() as AddressInfo).port;
     probe.close();
@@ -94,13 +92,13 @@ describe('informer cache, API server unreachable', () => {
 
   it('is not ready, reports failing, and answers every lookup as unavailable', async () => {
     const failures: string[] = [];
-    const source = startNamespaceCache(kubeConfigFor(`https://127.0.0.1:${closedPort}`), {
+    const source = startNamespaceCache(transportFor(`https://127.0.0.1:${closedPort}`), {
       retryDelayMs: () => 50,
       onEvent: (event) => event.kind === 'failure' && failures.push(event.message),
     });
     try {
       const lookup = await source.labelsOf('exempt');
-      expect(lookup).toEqual({ found: false, reason: expect.stringMatching(/API server unreachable \(ECONNREFUSED\) while trying to read namespace "exempt"/) });
+      expect(lookup).toEqual({ found: false, reason: expect.stringMatching(/API server 127\.0\.0\.1:\d+ unreachable \(ECONNREFUSED\) while trying to read namespace "exempt"/) });
       await eventually(() => failures.length >= 2, 'retried list/watch failures');
       expect(failures[0]).toMatch(/unreachable \(ECONNREFUSED\) while trying to list and watch namespaces/);
       expect(source.isReady()).toBe(false);
@@ -111,12 +109,12 @@ describe('informer cache, API server unreachable', () => {
   });
 
   it('fails closed through the webhook: the default mode applies, with a warning, and /readyz is 503', async () => {
-    const source = startNamespaceCache(kubeConfigFor(`https://127.0.0.1:${closedPort}`), { retryDelayMs: () => 50 });
+    const source = startNamespaceCache(transportFor(`https://127.0.0.1:${closedPort}`), { retryDelayMs: () => 50 });
     try {
       const { app } = testApp({ namespaceLabels: source });
       const res = await request(app).post('/validate').set('content-type', 'application/json').send(review({ namespace: 'exempt', object: bestEffortPod() }));
       expect(res.body.response.status.code).toBe(403);
-      expect(res.body.response.warnings[0]).toMatch(/could not read the labels of namespace "exempt" \(API server unreachable.*\); applying the cluster default mode enforce \(fail closed\)/);
+      expect(res.body.response.warnings[0]).toMatch(/could not read the labels of namespace "exempt" \(API server 127\.0\.0\.1:\d+ unreachable.*\); applying the cluster default mode enforce \(fail closed\)/);
       expect((await request(app).get('/readyz')).status).toBe(503);
     } finally {
       await source.stop();
@@ -130,13 +128,13 @@ class FakeApiServer {
   readonly directReads: string[] = [];
   private watchers: ServerResponse[] = [];
   private version = 10;
-  private server: Server = createServer((req, res) => {
+  private server: Server = createServer({ cert: certs.cert, key: certs.key }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const json = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (url.pathname === '/api/v1/namespaces' && url.searchParams.get('watch') === 'true') {
+    if (url.pathname === '/api/v1/namespaces' && url.searchParams.get('watch') === '1') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.flushHeaders();
       this.watchers.push(res);
@@ -159,7 +157,7 @@ class FakeApiServer {
   async start(): Promise<string> {
     this.server.listen(0, '127.0.0.1');
     await once(this.server, 'listening');
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
   /** Changes a namespace and tells the watchers, as the API server would. */
@@ -181,13 +179,13 @@ class FakeApiServer {
   }
 }
 
-describe('informer cache against a fake API server', () => {
+describe('namespace cache against a fake API server', () => {
   const api = new FakeApiServer();
   let source: NamespaceLabelSource;
   beforeAll(async () => {
     api.namespaces.set('team-a', { 'pidguard.io/mode': 'audit' });
     api.namespaces.set('default', {});
-    source = startNamespaceCache(kubeConfigFor(await api.start()), { retryDelayMs: () => 50 });
+    source = startNamespaceCache(transportFor(await api.start()), { retryDelayMs: () => 50 });
     // isReady() turns true once the list is cached, 'synced' once the watch is open too: the
     // tests below need the watch (on a loaded machine it opens well after the list).
     await eventually(() => source.isReady() && source.state() === 'synced', 'the cache to sync and its watch to open');

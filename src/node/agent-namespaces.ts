@@ -4,13 +4,10 @@
 // a TTL. A failed read keeps the labels last read; a namespace never read
 // answers with the reason, and the agent then applies the config ceiling.
 
-import type { AgentNamespaceLabels, NamespaceLabelsAnswer } from '../node/agent.js';
-import { ApiError, type KubeApi } from './node-agent-api.js';
-import { copyLabels } from './namespace-labels.js';
-
-interface NamespaceObject {
-  metadata?: { labels?: Record<string, unknown> };
-}
+import { copyLabels } from '../kube/namespace-labels.js';
+import { KubeApiError } from '../kube/transport.js';
+import type { AgentNamespaceLabels, NamespaceLabelsAnswer } from './agent.js';
+import type { AgentApiClient } from './agent-api.js';
 
 interface Entry {
   labels?: Readonly<Record<string, string>>;
@@ -31,7 +28,7 @@ export class NamespaceLabelsCache implements AgentNamespaceLabels {
   private entries = new Map<string, Entry>();
 
   constructor(
-    private readonly api: KubeApi,
+    private readonly api: AgentApiClient,
     private readonly options: NamespaceLabelsCacheOptions = {},
   ) {}
 
@@ -65,12 +62,12 @@ export class NamespaceLabelsCache implements AgentNamespaceLabels {
 
   private async read(name: string, entry: Entry, now: number): Promise<void> {
     try {
-      const namespace = await this.api.call<NamespaceObject>('GET', `/api/v1/namespaces/${encodeURIComponent(name)}`, `read namespace ${name}`);
+      const namespace = await this.api.readNamespace(name);
       entry.labels = copyLabels(namespace.metadata?.labels ?? {}, `namespace ${name}`);
       delete entry.problem;
     } catch (error) {
       // A deleted namespace has no ceiling label: its pods are on their way out.
-      if (error instanceof ApiError && error.status === 404) entry.labels = {};
+      if (error instanceof KubeApiError && error.status === 404) entry.labels = {};
       else entry.problem = `cannot read the labels of namespace ${name}: ${(error as Error).message}`;
     }
     entry.readAt = now;

@@ -5,11 +5,11 @@
 // not, so the node's protection has a hole); False once neither holds. Only
 // changes are sent, so a steady node costs no API calls.
 
-import type { AgentScanResult, ClusterReporter } from '../node/agent.js';
-import type { EnforcementAction } from '../node/enforce.js';
-import type { PodRef, PodUsage } from '../node/scan.js';
-import { formatCount, holderText, podLabel, type VerdictLevel } from '../node/verdict.js';
-import type { KubeApi } from './node-agent-api.js';
+import type { AgentScanResult, ClusterReporter } from './agent.js';
+import type { AgentApiClient } from './agent-api.js';
+import type { EnforcementAction } from './enforce.js';
+import type { PodRef, PodUsage } from './scan.js';
+import { formatCount, holderText, podLabel, type VerdictLevel } from './verdict.js';
 
 export const PID_PRESSURE_RISK_CONDITION = 'PIDPressureRisk';
 export const EVENT_COMPONENT = 'pidguard-agent';
@@ -37,11 +37,6 @@ export const CONDITION_REASONS = {
 /** Pods named in the condition's message at most (the count is always given). */
 const CONDITION_PODS_SHOWN = 5;
 
-interface NodeObject {
-  metadata?: { uid?: string };
-  status?: { conditions?: Array<{ type: string; status: string; reason?: string }> };
-}
-
 interface ConditionState {
   status: 'True' | 'False';
   reason: string;
@@ -54,7 +49,7 @@ export class KubeNodeReporter implements ClusterReporter {
   private condition: ConditionState | undefined;
 
   constructor(
-    private readonly api: KubeApi,
+    private readonly api: AgentApiClient,
     private readonly nodeName: string,
     private readonly now: () => Date = () => new Date(),
   ) {}
@@ -95,7 +90,7 @@ export class KubeNodeReporter implements ClusterReporter {
 
   private async loadNode(): Promise<void> {
     if (this.nodeUid !== undefined) return;
-    const node = await this.api.call<NodeObject>('GET', `/api/v1/nodes/${encodeURIComponent(this.nodeName)}`, `read node ${this.nodeName}`);
+    const node = await this.api.readNode(this.nodeName);
     this.nodeUid = node.metadata?.uid;
     const existing = node.status?.conditions?.find((condition) => condition.type === PID_PRESSURE_RISK_CONDITION);
     if (existing && (existing.status === 'True' || existing.status === 'False')) this.condition = { status: existing.status, reason: existing.reason ?? '' };
@@ -124,14 +119,7 @@ export class KubeNodeReporter implements ClusterReporter {
       lastHeartbeatTime: time,
     };
     if (statusChanged) condition.lastTransitionTime = time;
-    // Strategic merge: conditions merge by `type`, so the kubelet's own conditions are untouched.
-    await this.api.call(
-      'PATCH',
-      `/api/v1/nodes/${encodeURIComponent(this.nodeName)}/status`,
-      `patch the ${PID_PRESSURE_RISK_CONDITION} condition of node ${this.nodeName}`,
-      { status: { conditions: [condition] } },
-      'application/strategic-merge-patch+json',
-    );
+    await this.api.patchNodeCondition(this.nodeName, condition);
     this.condition = wanted;
   }
 
@@ -170,7 +158,7 @@ export class KubeNodeReporter implements ClusterReporter {
       lastTimestamp: time,
       count: 1,
     };
-    await this.api.call('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, `create a ${reason} Event on ${involvedObject.kind} ${involvedObject.name}`, body);
+    await this.api.createEvent(body);
   }
 }
 
