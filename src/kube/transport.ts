@@ -196,13 +196,20 @@ export class KubeTransport {
     const options: RequestOptions = { method, agent: this.agent, headers };
     return new Promise<{ response: IncomingMessage; finish: () => void; request: ReturnType<typeof request> }>((resolve, reject) => {
       const req = request(url, options);
-      const timer = setTimeout(() => req.destroy(new KubeApiError(undefined, 'Timeout', `the API server did not answer within ${timeoutMs / 1000}s to ${attempted}`)), timeoutMs);
+      let answer: IncomingMessage | undefined;
+      const timer = setTimeout(() => {
+        const error = new KubeApiError(undefined, 'Timeout', `the API server did not answer within ${timeoutMs / 1000}s to ${attempted}`);
+        // Once the headers are in, the body being read is what must fail with it.
+        answer?.destroy(error);
+        req.destroy(error);
+      }, timeoutMs);
       const finish = () => clearTimeout(timer);
       req.on('error', (error: NodeJS.ErrnoException) => {
         finish();
         reject(error instanceof KubeApiError ? error : new KubeApiError(undefined, '', networkErrorMessage(error, attempted, url.host)));
       });
       req.on('response', (response) => {
+        answer = response;
         const status = response.statusCode ?? 0;
         if (status >= 200 && status < 300) {
           resolve({ response, finish, request: req });
