@@ -6,7 +6,7 @@ import { jest } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +56,14 @@ describe('pidguard serve flags', () => {
     expect(await runCli(['serve', '--handshake-timeout', 'soon'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--handshake-timeout must be a duration') });
     const badFile = await runCli(['serve', '--namespaces-file', join(work, 'nope.yaml')]);
     expect(badFile).toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot read namespaces file .*nope.yaml: ENOENT/) });
+  });
+
+  it('uses ~/.kube/config when there is no --kubeconfig, KUBECONFIG or pod, as every command does', async () => {
+    const home = join(work, 'home');
+    mkdirSync(join(home, '.kube'), { recursive: true });
+    writeFileSync(join(home, '.kube/config'), 'apiVersion: v1\nkind: Config\ncurrent-context: gone\ncontexts: []\n');
+    const run = await runCli(['serve', '--tls-cert', join(work, 'nope.crt'), '--tls-key', join(work, 'nope.key')], { env: { HOME: home } });
+    expect(run).toMatchObject({ code: 1, stderr: `pidguard serve: cannot load the cluster configuration: kubeconfig ${join(home, '.kube/config')}: current-context "gone" is not among its contexts\n` });
   });
 });
 
