@@ -152,12 +152,14 @@ export class KubeTransport {
     const query = new URLSearchParams({ watch: '1', allowWatchBookmarks: 'true', resourceVersion, timeoutSeconds: String(WATCH_TIMEOUT_SECONDS) });
     const url = `${path}${path.includes('?') ? '&' : '?'}${query}`;
     let aborted = false;
-    let stop: () => void = () => undefined;
+    let sent: ReturnType<typeof request> | undefined;
     const done = (async () => {
-      const { response, finish, request: req } = await this.open('GET', url, attempted, this.limits.timeoutMs, undefined, undefined);
+      const { response, finish, request: req } = await this.open('GET', url, attempted, this.limits.timeoutMs, undefined, undefined, (started) => {
+        sent = started;
+        if (aborted) started.destroy();
+      });
       // The call's deadline covers the answer's headers; from here on the idle limit guards the stream.
       finish();
-      stop = () => req.destroy();
       if (aborted) {
         req.destroy();
         return;
@@ -171,7 +173,7 @@ export class KubeTransport {
       }),
       abort: () => {
         aborted = true;
-        stop();
+        sent?.destroy();
       },
     };
   }
@@ -181,7 +183,7 @@ export class KubeTransport {
   }
 
   /** Sends a request and resolves with a 2xx response whose body is still to be read; the deadline covers reading it too until finish(). */
-  private async open(method: string, path: string, attempted: string, timeoutMs: number, payload: Buffer | undefined, contentType: string | undefined) {
+  private async open(method: string, path: string, attempted: string, timeoutMs: number, payload: Buffer | undefined, contentType: string | undefined, onRequest?: (req: ReturnType<typeof request>) => void) {
     const url = new URL(path, this.endpoint.server);
     let headers: Record<string, string>;
     try {
@@ -196,6 +198,7 @@ export class KubeTransport {
     const options: RequestOptions = { method, agent: this.agent, headers };
     return new Promise<{ response: IncomingMessage; finish: () => void; request: ReturnType<typeof request> }>((resolve, reject) => {
       const req = request(url, options);
+      onRequest?.(req);
       let answer: IncomingMessage | undefined;
       const timer = setTimeout(() => {
         const error = new KubeApiError(undefined, 'Timeout', `the API server did not answer within ${timeoutMs / 1000}s to ${attempted}`);

@@ -229,6 +229,18 @@ describe('bounds', () => {
     expect(new URL(seen[0]!.url, 'https://x').searchParams.get('timeoutSeconds')).toBe('300');
   });
 
+  test('abort() before the server answered closes the request at once', async () => {
+    handler = () => undefined; // never answers
+    const api = transport({ timeoutMs: 60_000 });
+    const watch = api.watch('/api/v1/namespaces', '1', 'watch namespaces', () => undefined);
+    await eventually(() => seen.length === 1, 'the watch request');
+    const [request] = [...open];
+    watch.abort();
+    await expect(watch.done).resolves.toBeUndefined();
+    await eventually(() => request!.destroyed || request!.socket === null || request!.socket.destroyed, 'the server to see the connection close');
+    api.close();
+  });
+
   test('abort() ends a watch quietly', async () => {
     handler = (_request, response) => {
       response.writeHead(200, { 'content-type': 'application/json' });
