@@ -30,6 +30,8 @@ export interface ListWatchOptions<T, V> {
 }
 
 const DEFAULT_PAGE_SIZE = 500;
+/** A watch that lasted less than this before the server ended it is not opened again at once. */
+const MIN_WATCH_MS = 1000;
 
 export class ListWatch<T extends WatchedObject, V> {
   private cache = new Map<string, V>();
@@ -88,9 +90,11 @@ export class ListWatch<T extends WatchedObject, V> {
 
   private loop(): void {
     if (this.stopped) return;
+    let watchedSince = Date.now();
     const run = async () => {
       if (!this.listed || this.resourceVersion === '') await this.list();
       if (this.stopped) return;
+      watchedSince = Date.now();
       const watch = this.transport.watch<T>(this.options.path, this.resourceVersion, this.options.attempted, (event) => this.apply(event), () => {
         this.failures = 0;
         this.options.onWatching?.();
@@ -99,7 +103,12 @@ export class ListWatch<T extends WatchedObject, V> {
       await watch.done;
     };
     run().then(
-      () => this.loop(),
+      () => {
+        // A watch the server ends at once (a proxy cutting it) is opened again after a delay, not in a tight loop.
+        if (Date.now() - watchedSince >= MIN_WATCH_MS) return this.loop();
+        this.retry = setTimeout(() => this.loop(), this.options.retryDelayMs(1));
+        this.retry.unref();
+      },
       (error: unknown) => {
         if (this.stopped) return;
         const failure = error instanceof KubeApiError ? error : new KubeApiError(undefined, '', `${this.options.attempted}: ${(error as Error).message}`);

@@ -129,6 +129,32 @@ test('a list+watch follows events and bookmarks, watches again from the last ver
   expect(errors[0]!.message).toMatch(/^the resource version expired \(410\) while trying to list and watch namespaces.*too old resource version/);
 });
 
+test('a watch the server ends at once is not opened again in a tight loop', async () => {
+  let watches = 0;
+  handler = (request, response) => {
+    if (new URL(request.url ?? '/', 'https://x').searchParams.get('watch') !== '1') return json(response, 200, { metadata: { resourceVersion: '3' }, items: [] });
+    watches += 1;
+    response.writeHead(200, { 'content-type': 'application/json' }).end();
+  };
+  const api = transport();
+  const delays: number[] = [];
+  const cache = new ListWatch<{ metadata?: { name?: string } }, string>(api, {
+    path: '/api/v1/namespaces',
+    attempted: 'list and watch namespaces',
+    keyOf: (object) => object.metadata?.name,
+    valueOf: (object) => object.metadata?.name,
+    retryDelayMs: (failures) => (delays.push(failures), 60_000),
+  });
+  try {
+    await cache.start();
+    await eventually(() => delays.length === 1, 'the delay before watching again');
+    expect(watches).toBe(1);
+  } finally {
+    cache.stop();
+    api.close();
+  }
+});
+
 describe('errors', () => {
   test('a Status answer becomes status, reason and a message naming the call', async () => {
     handler = (_request, response) => json(response, 403, { kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403, message: 'nodes "w" is forbidden: User "x" cannot patch resource "nodes/status"' });
