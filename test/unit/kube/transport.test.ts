@@ -138,7 +138,7 @@ test('a watch the server ends at once is not opened again in a tight loop', asyn
   };
   const api = transport();
   const delays: number[] = [];
-  const cache = new ListWatch<{ metadata?: { name?: string } }, string>(api, {
+  const cache = new ListWatch<{ metadata?: { name?: string; resourceVersion?: string } }, string>(api, {
     path: '/api/v1/namespaces',
     attempted: 'list and watch namespaces',
     keyOf: (object) => object.metadata?.name,
