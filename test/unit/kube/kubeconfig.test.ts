@@ -112,6 +112,11 @@ describe('where the cluster is', () => {
     expect(() => endpointFor({ kind: 'kubeconfig', path: join(dir, 'nope'), from: 'KUBECONFIG' })).toThrow(`kubeconfig ${join(dir, 'nope')} does not exist`);
   });
 
+  it('a proxy-url is refused rather than ignored', () => {
+    const path = write('config', single({ 'proxy-url': 'http://proxy.example:3128' }, { token: 't' }));
+    expect(() => endpointFor({ kind: 'kubeconfig', path, from: '--kubeconfig' })).toThrow(/cluster "k" has a proxy-url; pidguard does not connect through proxies/);
+  });
+
   it('plugin users are refused unless the caller authenticates them through client-node (audit)', () => {
     const path = write('config', single({ 'certificate-authority': 'pki/ca.crt' }, { exec: { command: 'gke-gcloud-auth-plugin', apiVersion: 'client.authentication.k8s.io/v1beta1' } }));
     expect(() => endpointFor({ kind: 'kubeconfig', path, from: '--kubeconfig' })).toThrow(/authenticates through an exec plugin; only `pidguard audit` supports that/);
