@@ -100,6 +100,7 @@ export function readKubeconfig(path: string): Kubeconfig {
   const user = named(config.users, context.user, 'user') ?? {};
   if (!cluster || typeof cluster.server !== 'string') throw new KubeconfigError(`kubeconfig ${path}: cluster "${String(context.cluster)}" has no server`);
   if (!URL.canParse(cluster.server)) throw new KubeconfigError(`kubeconfig ${path}: cluster "${String(context.cluster)}" server "${cluster.server}" is not a URL`);
+  if (new URL(cluster.server).protocol !== 'https:') throw new KubeconfigError(`kubeconfig ${path}: cluster "${String(context.cluster)}" server "${cluster.server}" is not https; pidguard only talks to the API server over TLS`);
   // Said rather than ignored: requests would otherwise go around the proxy the kubeconfig names.
   if (cluster['proxy-url']) throw new KubeconfigError(`kubeconfig ${path}: cluster "${String(context.cluster)}" has a proxy-url; pidguard does not connect through proxies`);
   const base = dirname(path);

@@ -112,6 +112,11 @@ describe('where the cluster is', () => {
     expect(() => endpointFor({ kind: 'kubeconfig', path: join(dir, 'nope'), from: 'KUBECONFIG' })).toThrow(`kubeconfig ${join(dir, 'nope')} does not exist`);
   });
 
+  it('a server that is not https is refused with a message', () => {
+    const path = write('config', single({ server: 'http://127.0.0.1:8001' }, {}));
+    expect(() => endpointFor({ kind: 'kubeconfig', path, from: '--kubeconfig' })).toThrow(`kubeconfig ${path}: cluster "k" server "http://127.0.0.1:8001" is not https; pidguard only talks to the API server over TLS`);
+  });
+
   it('a proxy-url is refused rather than ignored', () => {
     const path = write('config', single({ 'proxy-url': 'http://proxy.example:3128' }, { token: 't' }));
     expect(() => endpointFor({ kind: 'kubeconfig', path, from: '--kubeconfig' })).toThrow(/cluster "k" has a proxy-url; pidguard does not connect through proxies/);
