@@ -11,13 +11,10 @@ import { NodeAgent, warmThreadPool, type AgentLog, type AgentNamespaceLabels, ty
 import { startAgentHttp } from '../node/agent-http.js';
 import type { NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
-import { EXIT_CODES } from '../node/verdict.js';
 import { loadConfig } from './config-file.js';
-import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags } from './args.js';
+import { EXIT, VERDICT_EXIT } from './exit-codes.js';
 import { CliError, type CliIO, type Command } from './io.js';
-
-/** As `serve`: the agent could not start (its metrics port is taken). */
-const STARTUP_EXIT = 1;
 import { connectApi, loadPodsFileOrFail, NODE_SOURCE_FLAGS, resolveNodeSources } from './node.js';
 
 const HELP = `pidguard agent: node agent (run as a DaemonSet with hostPID and the host's /proc and cgroup mounts)
@@ -96,7 +93,7 @@ export const agentCommand: Command = {
       try {
         api = connectApi(sources, io.env, false);
       } catch (error) {
-        throw new CliError((error as Error).message, USAGE_EXIT);
+        throw new CliError((error as Error).message, EXIT.usage);
       }
       if (api) {
         const connected = api;
@@ -138,9 +135,9 @@ export const agentCommand: Command = {
           summary: result.verdict.summary,
           enforcement: result.enforcement.map((action) => ({ pod: action.pod, outcome: action.outcome, limit: action.limit, reason: action.reason, ...(action.adjustment ? { adjustment: action.adjustment } : {}) })),
         });
-        return EXIT_CODES[result.verdict.level];
+        return VERDICT_EXIT[result.verdict.level];
       } catch (error) {
-        if (error instanceof ProcUnreadableError) throw new CliError(error.message, EXIT_CODES.unreadable);
+        if (error instanceof ProcUnreadableError) throw new CliError(error.message, EXIT.unreadable);
         throw error;
       } finally {
         await stopWatch?.();
@@ -150,7 +147,7 @@ export const agentCommand: Command = {
     const metricsHost = values['metrics-host'] ?? '0.0.0.0';
     const http = await startAgentHttp(agent, metricsPort, metricsHost, intervalMs * 3 + 5000).catch(async (error: Error) => {
       await stopWatch?.();
-      throw new CliError(`cannot start: metrics port ${metricsHost}:${metricsPort}: ${error.message}`, STARTUP_EXIT);
+      throw new CliError(`cannot start: metrics port ${metricsHost}:${metricsPort}: ${error.message}`, EXIT.cannotStart);
     });
     log('info', 'agent started', {
       node: sources.nodeName,
@@ -172,6 +169,6 @@ export const agentCommand: Command = {
     await agent.stop();
     await stopWatch?.();
     await new Promise((resolve) => http.server.close(resolve));
-    return 0;
+    return EXIT.ok;
   },
 };

@@ -11,12 +11,10 @@ import { createJsonLogger } from '../log.js';
 import { durationFlag, flagOrEnv, integerFlag, parseFlags } from './args.js';
 import { clusterFromFlags } from './cluster.js';
 import { loadConfig } from './config-file.js';
+import { EXIT } from './exit-codes.js';
 import { InputBudget, readInputText } from '../input/yaml-input.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { formatTable } from './table.js';
-
-export const FINDINGS_EXIT = 1;
-export const AUDIT_ERROR_EXIT = 2;
 
 const HELP = `Usage: pidguard audit [flags]
 
@@ -72,13 +70,13 @@ export const auditCommand: Command = {
       timeoutMs: durationFlag(values.timeout, '--timeout', 1000),
       ...(values['node-report'] ? { observedPods: await readNodeReports(values['node-report']) } : {}),
     };
-    const kubeConfig = clusterFromFlags(values.kubeconfig, io.env, AUDIT_ERROR_EXIT);
-    if (!kubeConfig) throw new CliError('no cluster: pass --kubeconfig, set KUBECONFIG, or run in a pod', AUDIT_ERROR_EXIT);
+    const kubeConfig = clusterFromFlags(values.kubeconfig, io.env, EXIT.usage);
+    if (!kubeConfig) throw new CliError('no cluster: pass --kubeconfig, set KUBECONFIG, or run in a pod', EXIT.usage);
     const audit = async (): Promise<AuditRun> => {
       try {
         return await runAudit(kubeConfig, options);
       } catch (error) {
-        if (error instanceof KubeRequestError) throw new CliError(error.message, AUDIT_ERROR_EXIT);
+        if (error instanceof KubeRequestError) throw new CliError(error.message, EXIT.usage);
         throw error;
       }
     };
@@ -91,7 +89,7 @@ export const auditCommand: Command = {
     const run = await audit();
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     io.stdout.write(values.json ? `${JSON.stringify({ ...run.report, podsEvaluated: run.pods, seconds }, null, 2)}\n` : renderReport(run.report));
-    return run.report.summary.findings > 0 ? FINDINGS_EXIT : 0;
+    return run.report.summary.findings > 0 ? EXIT.findings : EXIT.ok;
   },
 };
 
@@ -107,14 +105,14 @@ async function readNodeReports(files: string[]) {
     try {
       document = JSON.parse(text);
     } catch (error) {
-      throw new CliError(`cannot read node report ${file}: ${(error as Error).message}`, AUDIT_ERROR_EXIT);
+      throw new CliError(`cannot read node report ${file}: ${(error as Error).message}`, EXIT.usage);
     }
     reports.push({ source: file, document });
   }
   try {
     return observedPodsFromReports(reports);
   } catch (error) {
-    throw new CliError((error as Error).message, AUDIT_ERROR_EXIT);
+    throw new CliError((error as Error).message, EXIT.usage);
   }
 }
 
@@ -215,5 +213,5 @@ async function watch(audit: () => Promise<AuditRun>, intervalMs: number, port: n
   }
   await new Promise<void>((resolve) => server.close(() => resolve()));
   logger.info('audit watch stopped');
-  return 0;
+  return EXIT.ok;
 }

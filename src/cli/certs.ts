@@ -3,7 +3,8 @@
 
 import { X509Certificate } from 'node:crypto';
 import { DEFAULT_DEV_DNS_NAMES, DEFAULT_DEV_IP_ADDRESSES, devCertificatePaths, generateDevCertificates, writeDevCertificates } from '../webhook/dev-certificates.js';
-import { integerFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { integerFlag, parseFlags } from './args.js';
+import { EXIT } from './exit-codes.js';
 import { CliError, type Command } from './io.js';
 
 const HELP = `pidguard certs: generate a development CA and a serving certificate
@@ -34,7 +35,7 @@ export const certsCommand: Command = {
       ip: { type: 'string', multiple: true },
       days: { type: 'string' },
     });
-    if (values.out === undefined) throw new CliError('--out DIR is required (see --help)', USAGE_EXIT);
+    if (values.out === undefined) throw new CliError('--out DIR is required (see --help)', EXIT.usage);
     const days = integerFlag(values.days ?? '365', '--days', 1, 3650);
     const named = values.dns !== undefined || values.ip !== undefined;
     const dnsNames = named ? (values.dns ?? []) : DEFAULT_DEV_DNS_NAMES;
@@ -43,13 +44,13 @@ export const certsCommand: Command = {
     try {
       certificates = generateDevCertificates({ dnsNames, ipAddresses, days });
     } catch (error) {
-      throw new CliError((error as Error).message, USAGE_EXIT);
+      throw new CliError((error as Error).message, EXIT.usage);
     }
     const paths = devCertificatePaths(values.out);
     try {
       await writeDevCertificates(certificates, paths);
     } catch (error) {
-      throw new CliError(`cannot write to ${values.out}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1);
+      throw new CliError(`cannot write to ${values.out}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, EXIT.cannotStart);
     }
     const leaf = new X509Certificate(certificates.cert);
     io.stdout.write(
@@ -59,6 +60,6 @@ export const certsCommand: Command = {
         '',
       ].join('\n'),
     );
-    return 0;
+    return EXIT.ok;
   },
 };

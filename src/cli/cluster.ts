@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/client.js';
 import { flagOrEnv } from './args.js';
+import { EXIT } from './exit-codes.js';
 import { CliError } from './io.js';
 
-export function clusterFromFlags(kubeconfigFlag: string | undefined, env: NodeJS.ProcessEnv, exitCode = 2): KubeConfig | undefined {
+export function clusterFromFlags(kubeconfigFlag: string | undefined, env: NodeJS.ProcessEnv, exitCode: number = EXIT.usage): KubeConfig | undefined {
   const kubeconfig = flagOrEnv(kubeconfigFlag, env, 'KUBECONFIG');
   try {
     return loadKubeConfig({

@@ -3,10 +3,9 @@
 // No file = built-in defaults.
 
 import { ConfigError, defaultConfig, parseConfig, type PolicyConfig } from '../policy/config.js';
+import { EXIT } from './exit-codes.js';
 import { CliError } from './io.js';
 import { forEachYamlDocument, InputBudget, readInputText } from '../input/yaml-input.js';
-
-export const CONFIG_EXIT = 2;
 
 /** A policy config is a few hundred bytes; anything near this is not one. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -23,7 +22,7 @@ export async function loadConfig(path: string | undefined): Promise<PolicyConfig
   try {
     return parseConfig(document);
   } catch (error) {
-    if (error instanceof ConfigError) throw new CliError(`${path}: ${error.message}`, CONFIG_EXIT);
+    if (error instanceof ConfigError) throw new CliError(`${path}: ${error.message}`, EXIT.usage);
     throw error;
   }
 }

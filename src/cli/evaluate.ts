@@ -9,17 +9,16 @@ import { applyPatch } from '../policy/json-patch.js';
 import { resolveMode } from '../policy/mode.js';
 import { MODES, type KubeObject, type Mode } from '../policy/types.js';
 import { isPodShaped, isRecord } from '../policy/workloads.js';
-import { byteSizeFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { byteSizeFlag, parseFlags } from './args.js';
 import { loadConfig } from './config-file.js';
+import { EXIT } from './exit-codes.js';
 import { CliError, type Command } from './io.js';
 import { readManifests, type Manifest } from './manifests.js';
 import { formatTable } from './table.js';
-import { InputBudget, sourceName, UNREADABLE_INPUT_EXIT } from '../input/yaml-input.js';
+import { InputBudget, sourceName } from '../input/yaml-input.js';
 
 const OUTPUTS = ['table', 'json', 'yaml', 'report'] as const;
 type Output = (typeof OUTPUTS)[number];
-
-export const DENIED_EXIT = 1;
 
 /**
  * What one run reads at most, checked before parsing. 16 MiB is ten times the
@@ -75,11 +74,11 @@ export const evaluateCommand: Command = {
       config: { type: 'string' },
       'max-input-bytes': { type: 'string', default: DEFAULT_MAX_INPUT_BYTES },
     });
-    if (!values.filename || values.filename.length === 0) throw new CliError('-f/--filename is required (see --help)', USAGE_EXIT);
+    if (!values.filename || values.filename.length === 0) throw new CliError('-f/--filename is required (see --help)', EXIT.usage);
     const output = values.output as Output;
-    if (!OUTPUTS.includes(output)) throw new CliError(`-o must be one of ${OUTPUTS.join(', ')}, got "${values.output}"`, USAGE_EXIT);
+    if (!OUTPUTS.includes(output)) throw new CliError(`-o must be one of ${OUTPUTS.join(', ')}, got "${values.output}"`, EXIT.usage);
     if (values.mode !== undefined && !MODES.includes(values.mode as Mode)) {
-      throw new CliError(`--mode must be one of ${MODES.join(', ')}, got "${values.mode}"`, USAGE_EXIT);
+      throw new CliError(`--mode must be one of ${MODES.join(', ')}, got "${values.mode}"`, EXIT.usage);
     }
     const maxInputBytes = byteSizeFlag(values['max-input-bytes'], '--max-input-bytes', 1, MAX_INPUT_BYTES_CEILING);
     const config = await loadConfig(values.config);
@@ -102,7 +101,7 @@ export const evaluateCommand: Command = {
     }
     io.stdout.write(render(output, results, manifests));
     for (const { modeWarning } of results) if (modeWarning) io.stderr.write(`warning: ${modeWarning}\n`);
-    return results.some((r) => !r.evaluation.allowed) ? DENIED_EXIT : 0;
+    return results.some((r) => !r.evaluation.allowed) ? EXIT.findings : EXIT.ok;
   },
 };
 
@@ -132,7 +131,7 @@ function namespaceLabelsIn(manifests: Manifest[]): Map<string, Record<string, st
         throw new CliError(
           `Namespace "${metadata.name}" is defined twice with different labels (${differing.join(', ')}):\n  ${where(earlier.manifest)}\n  ${where(manifest)}\n` +
             'which one the cluster keeps depends on the order they are applied in: keep one',
-          UNREADABLE_INPUT_EXIT,
+          EXIT.usage,
         );
       }
     }
@@ -142,7 +141,7 @@ function namespaceLabelsIn(manifests: Manifest[]): Map<string, Record<string, st
 }
 
 function rejectedAsMalformed(objects: string[]): CliError {
-  return new CliError(`the API server would reject ${objects.length === 1 ? 'this object' : 'these objects'} as malformed:\n  ${objects.join('\n  ')}`, UNREADABLE_INPUT_EXIT);
+  return new CliError(`the API server would reject ${objects.length === 1 ? 'this object' : 'these objects'} as malformed:\n  ${objects.join('\n  ')}`, EXIT.usage);
 }
 
 /** `file: document N`, as every input error names a document. */

@@ -13,9 +13,8 @@ import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeObject } from '../policy/types.js';
 import { isRecord } from '../policy/workloads.js';
-import { CliError } from './io.js';
 import {
-  cannotRead, documentError, forEachYamlDocument, readInputText, sourceName, UNREADABLE_INPUT_EXIT, type InputBudget,
+  cannotRead, documentError, forEachYamlDocument, InputError, readInputText, sourceName, type InputBudget,
 } from '../input/yaml-input.js';
 
 export interface Manifest {
@@ -85,7 +84,7 @@ async function walk(directory: string, info: Stats, directories: Map<string, str
     if (entry.isDirectory()) files.push(...(await walk(child, entry, directories, note)));
     else if (!MANIFEST_FILE.test(name)) continue;
     else if (entry.isFile()) files.push(child);
-    else throw new CliError(`cannot read ${child}: not a regular file`, UNREADABLE_INPUT_EXIT);
+    else throw new InputError(`cannot read ${child}: not a regular file`);
   }
   return files;
 }
@@ -98,6 +97,6 @@ async function examine(path: string): Promise<Stats> {
     const link = await lstat(path).catch(() => undefined);
     if (!link?.isSymbolicLink()) throw cannotRead(path, error);
     const target = await readlink(path).catch(() => '?');
-    throw new CliError(`cannot read ${path}: a dangling symlink to ${target} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`, UNREADABLE_INPUT_EXIT);
+    throw new InputError(`cannot read ${path}: a dangling symlink to ${target} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
   }
 }

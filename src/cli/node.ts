@@ -13,8 +13,9 @@ import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
 import { resolvePidsLimit } from '../policy/pids-budget.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { scanNode, type NodeScan, type PodUsage } from '../node/scan.js';
-import { budgetOf, EXIT_CODES, formatCount, formatPercent, judgeNode, podLabel, thresholdsError, type Thresholds, type Verdict } from '../node/verdict.js';
-import { flagOrEnv, integerFlag, parseFlags, ratioFlag, USAGE_EXIT } from './args.js';
+import { budgetOf, formatCount, formatPercent, judgeNode, podLabel, thresholdsError, type Thresholds, type Verdict } from '../node/verdict.js';
+import { flagOrEnv, integerFlag, parseFlags, ratioFlag } from './args.js';
+import { EXIT, VERDICT_EXIT } from './exit-codes.js';
 import { loadConfig } from './config-file.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { formatTable, printable, terminalSafeJson } from './table.js';
@@ -45,16 +46,16 @@ type SourceValues = { [K in keyof typeof NODE_SOURCE_FLAGS]?: string };
 
 export function resolveNodeSources(values: SourceValues, env: NodeJS.ProcessEnv): NodeSources {
   if (values.sys !== undefined && values['cgroup-root'] !== undefined) {
-    throw new CliError('give --sys or --cgroup-root, not both', USAGE_EXIT);
+    throw new CliError('give --sys or --cgroup-root, not both', EXIT.usage);
   }
   const thresholds: Thresholds = {
     warningRatio: ratioFlag(values['warning-ratio'] ?? '0.7', '--warning-ratio'),
     criticalRatio: ratioFlag(values['critical-ratio'] ?? '0.9', '--critical-ratio'),
   };
   const problem = thresholdsError(thresholds);
-  if (problem) throw new CliError(`--warning-ratio/--critical-ratio: ${problem}`, USAGE_EXIT);
+  if (problem) throw new CliError(`--warning-ratio/--critical-ratio: ${problem}`, EXIT.usage);
   const nodeName = flagOrEnv(values['node-name'], env, 'NODE_NAME', hostname());
-  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeName)) throw new CliError(`--node-name/NODE_NAME "${nodeName}" is not a valid node name`, USAGE_EXIT);
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeName)) throw new CliError(`--node-name/NODE_NAME "${nodeName}" is not a valid node name`, EXIT.usage);
   const sources: NodeSources = {
     procRoot: values.proc ?? '/proc',
     cgroupRoot: values['cgroup-root'] ?? (values.sys !== undefined ? join(values.sys, 'fs/cgroup') : '/sys/fs/cgroup'),
@@ -71,7 +72,7 @@ export function loadPodsFileOrFail(path: string): NodePod[] {
   try {
     return readPodsFile(path);
   } catch (error) {
-    if (error instanceof PodsFileError) throw new CliError(error.message.split('\n').map(printable).join('\n'), USAGE_EXIT);
+    if (error instanceof PodsFileError) throw new CliError(error.message.split('\n').map(printable).join('\n'), EXIT.usage);
     throw error;
   }
 }
@@ -154,12 +155,12 @@ export const nodeCommand: Command = {
     try {
       scan = scanNode({ procRoot: sources.procRoot, cgroupRoot: sources.cgroupRoot, pods: lookup.pods, top, pidsBudgetOf: enforcedLimit(config, lookup) });
     } catch (error) {
-      if (error instanceof ProcUnreadableError) throw new CliError(printable(error.message), EXIT_CODES.unreadable);
+      if (error instanceof ProcUnreadableError) throw new CliError(printable(error.message), EXIT.unreadable);
       throw error;
     }
     const verdict = judgeNode(scan, sources.thresholds);
     io.stdout.write(values.json ? `${terminalSafeJson(nodeReportJson(scan, verdict, lookup.source))}\n` : renderNodeReport(scan, verdict, lookup.source, top));
-    return EXIT_CODES[verdict.level];
+    return VERDICT_EXIT[verdict.level];
   },
 };
 

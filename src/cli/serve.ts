@@ -10,11 +10,10 @@ import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
 import { createJsonLogger, type Logger } from '../log.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from '../webhook/limits.js';
 import { startWebhookServer, type RunningWebhookServer } from '../webhook/server.js';
-import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags } from './args.js';
 import { loadConfig } from './config-file.js';
+import { EXIT } from './exit-codes.js';
 import { CliError, type Command } from './io.js';
-
-const STARTUP_EXIT = 1;
 
 const HELP = `pidguard serve: run the admission webhook server
 
@@ -105,11 +104,11 @@ export const serveCommand: Command = {
       });
     } catch (error) {
       await namespaceLabels.stop();
-      throw new CliError(`cannot start: ${(error as Error).message}`, STARTUP_EXIT);
+      throw new CliError(`cannot start: ${(error as Error).message}`, EXIT.cannotStart);
     }
     await waitForSignal(server, logger);
     await server.shutdown();
-    return 0;
+    return EXIT.ok;
   },
 };
 
@@ -125,7 +124,7 @@ function limitFlags(values: Record<string, string | boolean | undefined>, env: N
     headersTimeoutMs: durationFlag(flag('headers-timeout', 'PIDGUARD_HEADERS_TIMEOUT', seconds(DEFAULT_SERVER_LIMITS.headersTimeoutMs)), '--headers-timeout', 100, 120_000),
     requestTimeoutMs: durationFlag(flag('request-timeout', 'PIDGUARD_REQUEST_TIMEOUT', seconds(DEFAULT_SERVER_LIMITS.requestTimeoutMs)), '--request-timeout', 100, 120_000),
   };
-  if (limits.headersTimeoutMs > limits.requestTimeoutMs) throw new CliError('--headers-timeout must not be longer than --request-timeout (which includes the headers)', USAGE_EXIT);
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) throw new CliError('--headers-timeout must not be longer than --request-timeout (which includes the headers)', EXIT.usage);
   return limits;
 }
 
@@ -134,7 +133,7 @@ async function generateDevCertificateIfAbsent(certPath: string, keyPath: string,
   const keyExists = existsSync(keyPath);
   if (certExists && keyExists) return;
   if (certExists !== keyExists) {
-    throw new CliError(`--generate-dev-cert: ${certExists ? certPath : keyPath} exists but ${certExists ? keyPath : certPath} does not; refusing to replace half a pair`, STARTUP_EXIT);
+    throw new CliError(`--generate-dev-cert: ${certExists ? certPath : keyPath} exists but ${certExists ? keyPath : certPath} does not; refusing to replace half a pair`, EXIT.cannotStart);
   }
   // Loaded only here: node-forge is not needed to serve.
   const { DEFAULT_DEV_DNS_NAMES, DEFAULT_DEV_IP_ADDRESSES, devCertificatePaths, generateDevCertificates, writeDevCertificates } = await import('../webhook/dev-certificates.js');
@@ -149,7 +148,7 @@ async function namespaceLabelSource(file: string | undefined, kubeconfig: string
     try {
       return await loadNamespacesFile(file);
     } catch (error) {
-      throw new CliError((error as Error).message, STARTUP_EXIT);
+      throw new CliError((error as Error).message, EXIT.usage);
     }
   }
   // ~/.kube/config is deliberately not used: a server must not pick up whatever cluster a developer last used.
@@ -164,9 +163,9 @@ async function namespaceLabelSource(file: string | undefined, kubeconfig: string
   try {
     kubeConfig = loadKubeConfig({ kubeconfig, inCluster });
   } catch (error) {
-    throw new CliError(`cannot load the cluster configuration: ${(error as Error).message}`, STARTUP_EXIT);
+    throw new CliError(`cannot load the cluster configuration: ${(error as Error).message}`, EXIT.usage);
   }
-  if (!kubeConfig) throw new CliError('no cluster configuration found', STARTUP_EXIT);
+  if (!kubeConfig) throw new CliError('no cluster configuration found', EXIT.usage);
   logger.info('watching namespaces', { server: kubeConfig.getCurrentCluster()?.server });
   return startNamespaceCache(kubeConfig, {
     onEvent(event) {

@@ -16,8 +16,6 @@ export interface Thresholds {
 
 export const DEFAULT_THRESHOLDS: Thresholds = { warningRatio: 0.7, criticalRatio: 0.9 };
 
-export const EXIT_CODES = { ok: 0, warning: 1, critical: 2, unreadable: 3 } as const;
-
 export interface Verdict {
   level: VerdictLevel;
   /** Usage against the binding ceiling first, then the other one. */

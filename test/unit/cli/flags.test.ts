@@ -18,7 +18,6 @@ describe('flag parsers', () => {
   it.each([
     [['agent', '--log-level', 'chatty'], '--log-level must be one of debug, info, warn, error'],
     [['agent', '--interval', 'often'], '--interval must be a duration'],
-    [['replay', '--interval', 'often'], '--interval must be a duration'],
   ])('%j is a usage error', async (argv, message) => {
     const { code, stderr } = await runCli(argv);
     expect(code).toBe(2);

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { agentCommand } from '../../../src/cli/agent.js';
 import { nodeCommand } from '../../../src/cli/node.js';
-import { replayCommand } from '../../../src/cli/replay.js';
+import { replayCommand } from '../../../lab/replay-command.js';
 import { CONDITION_REASONS, EVENT_REASONS, PID_PRESSURE_RISK_CONDITION } from '../../../src/kube/node-agent-reporter.js';
 import { ENFORCEMENT_FAILURES } from '../../../src/node/enforce.js';
 import { AgentMetrics } from '../../../src/node/agent-metrics.js';

@@ -1,16 +1,18 @@
-// `pidguard replay` (`npm run replay`): the PID-exhaustion incident replayed
-// in throwaway cgroups on this machine, without and with pidguard, side by side.
+// `npm run replay`: the PID-exhaustion incident replayed in throwaway cgroups
+// on this machine, without and with pidguard, side by side. A command of the
+// repository, not of the product: it spawns processes, so it lives outside src/.
 
-import { CgroupSandboxError } from '../node/lab/cgroup-sandbox.js';
-import { runScenario, type ReplayOptions, type ScenarioOutcome } from '../node/lab/replay.js';
-import { formatCount } from '../node/verdict.js';
-import { durationFlag, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
-import { CliError, type CliIO, type Command } from './io.js';
-import { formatTable } from './table.js';
+import { CgroupSandboxError } from './cgroup-sandbox.js';
+import { runScenario, type ReplayOptions, type ScenarioOutcome } from './replay.js';
+import { formatCount } from '../src/node/verdict.js';
+import { durationFlag, integerFlag, parseFlags } from '../src/cli/args.js';
+import { EXIT } from '../src/cli/exit-codes.js';
+import { CliError, type CliIO, type Command } from '../src/cli/io.js';
+import { formatTable } from '../src/cli/table.js';
 
 const HELP = `pidguard replay: replay the PID-exhaustion incident safely in cgroups, with and without pidguard
 
-Usage: pidguard replay [flags]        (root; needs a pids cgroup hierarchy and python3)
+Usage: npm run replay -- [flags]      (root; needs a pids cgroup hierarchy and python3)
 
 A cgroup stands for the node: its pids.max is the node's PID budget (its
 pid_max). In a pod-shaped child cgroup a process starts threads without end,
@@ -69,7 +71,7 @@ export const replayCommand: Command = {
       // The same time as run 1 took, so the bomb had the same chance.
       withAgent = await runScenario(options, true, without.durationS);
     } catch (error) {
-      if (error instanceof CgroupSandboxError) throw new CliError(`cannot replay here: ${error.message}`, USAGE_EXIT);
+      if (error instanceof CgroupSandboxError) throw new CliError(`cannot replay here: ${error.message}`, EXIT.usage);
       throw error;
     }
 
@@ -80,7 +82,7 @@ export const replayCommand: Command = {
       io.stdout.write(renderSideBySide(without, withAgent, podLimit, options.agentIntervalMs));
       io.stdout.write(`\n${held ? 'pidguard held the bomb to its limit, the node kept its headroom, and the agent named the pod within one scan interval.' : 'pidguard did NOT hold the bomb as expected (see above).'}\n`);
     }
-    return held ? 0 : 1;
+    return held ? EXIT.ok : EXIT.findings;
   },
 };
 
