@@ -7,14 +7,15 @@ import { NamespaceLabelsCache } from '../kube/node-agent-namespaces.js';
 import { NodePodWatch } from '../kube/node-agent-pods.js';
 import { KubeNodeReporter } from '../kube/node-agent-reporter.js';
 import { createJsonLogger } from '../log.js';
+import { startMetricsServer } from '../metrics-server.js';
 import { NodeAgent, warmThreadPool, type AgentLog, type AgentNamespaceLabels, type ClusterReporter } from '../node/agent.js';
-import { startAgentHttp } from '../node/agent-http.js';
 import type { NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { loadConfig } from './config-file.js';
 import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags } from './args.js';
 import { EXIT, VERDICT_EXIT } from './exit-codes.js';
 import { CliError, type CliIO, type Command } from './io.js';
+import { untilTerminated } from './signals.js';
 import { connectApi, loadPodsFileOrFail, NODE_SOURCE_FLAGS, resolveNodeSources } from './node.js';
 
 const HELP = `pidguard agent: node agent (run as a DaemonSet with hostPID and the host's /proc and cgroup mounts)
@@ -145,7 +146,14 @@ export const agentCommand: Command = {
     }
 
     const metricsHost = values['metrics-host'] ?? '0.0.0.0';
-    const http = await startAgentHttp(agent, metricsPort, metricsHost, intervalMs * 3 + 5000).catch(async (error: Error) => {
+    const healthyWithinMs = intervalMs * 3 + 5000;
+    const http = await startMetricsServer({
+      registry: agent.metrics.registry,
+      logger,
+      unhealthy: () => (agent.healthy(healthyWithinMs) ? undefined : 'no successful scan recently'),
+      port: metricsPort,
+      host: metricsHost,
+    }).catch(async (error: Error) => {
       await stopWatch?.();
       throw new CliError(`cannot start: metrics port ${metricsHost}:${metricsPort}: ${error.message}`, EXIT.cannotStart);
     });
@@ -160,15 +168,11 @@ export const agentCommand: Command = {
       pods: sources.podsFile ? `file ${sources.podsFile}` : reporter ? 'API server watch' : 'none',
     });
     agent.start(intervalMs);
-    await new Promise<void>((resolve) => {
-      const shutdown = () => resolve();
-      process.once('SIGTERM', shutdown);
-      process.once('SIGINT', shutdown);
-    });
+    await untilTerminated();
     log('info', 'agent stopping', {});
     await agent.stop();
     await stopWatch?.();
-    await new Promise((resolve) => http.server.close(resolve));
+    await http.close();
     return EXIT.ok;
   },
 };

@@ -1,19 +1,20 @@
 // `pidguard audit`: what would the policy reject or change among the objects
 // that already run? One shot for people and CI, or --watch for Prometheus.
 
-import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { runAudit, type AuditRun } from '../audit/run-audit.js';
 import type { AuditReport, Finding, NamespaceReport } from '../audit/findings.js';
 import { observedPodsFromReports } from '../audit/pids-enforcement.js';
 import { KubeRequestError } from '../kube/paged-list.js';
 import { createJsonLogger } from '../log.js';
+import { startMetricsServer } from '../metrics-server.js';
 import { durationFlag, flagOrEnv, integerFlag, parseFlags } from './args.js';
 import { clusterFromFlags } from './cluster.js';
 import { loadConfig } from './config-file.js';
 import { EXIT } from './exit-codes.js';
 import { InputBudget, readInputText } from '../input/yaml-input.js';
 import { CliError, type CliIO, type Command } from './io.js';
+import { untilTerminated } from './signals.js';
 import { formatTable } from './table.js';
 
 const HELP = `Usage: pidguard audit [flags]
@@ -164,17 +165,8 @@ async function watch(audit: () => Promise<AuditRun>, intervalMs: number, port: n
   const runs = new Counter({ name: 'pidguard_audit_runs_total', help: 'Audits run, by result', labelNames: ['result'], registers: [registry] });
   const logger = createJsonLogger(io.stderr, { fields: { component: 'audit' } });
 
-  const server: Server = createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/metrics') {
-      void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text));
-    } else if (req.method === 'GET' && req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-    }
-  });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, resolve));
-  logger.info('audit watch started', { port: (server.address() as { port: number }).port, intervalMs });
+  const server = await startMetricsServer({ registry, logger, port });
+  logger.info('audit watch started', { port: server.port, intervalMs });
 
   let stopping = false;
   let wake: () => void = () => {};
@@ -182,8 +174,7 @@ async function watch(audit: () => Promise<AuditRun>, intervalMs: number, port: n
     stopping = true;
     wake();
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  void untilTerminated().then(stop);
   while (!stopping) {
     const started = process.hrtime.bigint();
     try {
@@ -211,7 +202,7 @@ async function watch(audit: () => Promise<AuditRun>, intervalMs: number, port: n
       };
     });
   }
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server.close();
   logger.info('audit watch stopped');
   return EXIT.ok;
 }

@@ -9,11 +9,12 @@ import { noNamespaceLabels, type NamespaceLabelSource } from '../kube/namespace-
 import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
 import { createJsonLogger, type Logger } from '../log.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from '../webhook/limits.js';
-import { startWebhookServer, type RunningWebhookServer } from '../webhook/server.js';
+import { startWebhookServer } from '../webhook/server.js';
 import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags } from './args.js';
 import { loadConfig } from './config-file.js';
 import { EXIT } from './exit-codes.js';
 import { CliError, type Command } from './io.js';
+import { untilTerminated } from './signals.js';
 
 const HELP = `pidguard serve: run the admission webhook server
 
@@ -106,7 +107,15 @@ export const serveCommand: Command = {
       await namespaceLabels.stop();
       throw new CliError(`cannot start: ${(error as Error).message}`, EXIT.cannotStart);
     }
-    await waitForSignal(server, logger);
+    const running = server;
+    await untilTerminated({
+      onHangup() {
+        logger.info('SIGHUP: reading the serving certificate files again');
+        void running.reloadCertificate().then((result) => {
+          if (result === 'unchanged') logger.info('SIGHUP: the serving certificate files are unchanged');
+        });
+      },
+    });
     await server.shutdown();
     return EXIT.ok;
   },
@@ -172,25 +181,5 @@ async function namespaceLabelSource(file: string | undefined, kubeconfig: string
       if (event.kind === 'synced') logger.info('namespace cache synced', { namespaces: event.namespaces });
       else logger.warn('namespace list/watch failed; lookups fall back to direct reads', { error: event.message, retryInMs: event.retryInMs });
     },
-  });
-}
-
-/** Resolves on SIGTERM or SIGINT. SIGHUP (whose default is to die without a word) reloads the certificate instead. */
-function waitForSignal(server: RunningWebhookServer, logger: Logger): Promise<void> {
-  const reload = () => {
-    logger.info('SIGHUP: reading the serving certificate files again');
-    void server.reloadCertificate().then((result) => {
-      if (result === 'unchanged') logger.info('SIGHUP: the serving certificate files are unchanged');
-    });
-  };
-  process.on('SIGHUP', reload);
-  return new Promise((resolve) => {
-    const stop = () => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve(); // SIGHUP stays handled: during shutdown too it must not kill the process without a word
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
   });
 }

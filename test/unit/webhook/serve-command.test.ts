@@ -55,7 +55,7 @@ describe('pidguard serve flags', () => {
     expect(await runCli(['serve', '--headers-timeout', '20s', '--request-timeout', '10s'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--headers-timeout must not be longer than --request-timeout') });
     expect(await runCli(['serve', '--handshake-timeout', 'soon'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--handshake-timeout must be a duration') });
     const badFile = await runCli(['serve', '--namespaces-file', join(work, 'nope.yaml')]);
-    expect(badFile).toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot read namespaces file .*nope.yaml: ENOENT/) });
+    expect(badFile).toMatchObject({ code: 2, stderr: expect.stringMatching(/cannot read namespaces file .*nope.yaml: ENOENT/) });
   });
 });
 
