@@ -4,7 +4,7 @@
 
 import { CgroupSandboxError } from './cgroup-sandbox.js';
 import { runScenario, type ReplayOptions, type ScenarioOutcome } from './replay.js';
-import { formatCount } from '../src/node/verdict.js';
+import { formatCount } from '../src/format.js';
 import { durationFlag, integerFlag, parseFlags } from '../src/cli/args.js';
 import { EXIT } from '../src/cli/exit-codes.js';
 import { CliError, type CliIO, type Command } from '../src/cli/io.js';

@@ -8,7 +8,8 @@
 import type { AgentScanResult, ClusterReporter } from '../node/agent.js';
 import type { EnforcementAction } from '../node/enforce.js';
 import type { PodRef, PodUsage } from '../node/scan.js';
-import { formatCount, holderText, podLabel, type VerdictLevel } from '../node/verdict.js';
+import { formatCount } from '../format.js';
+import { holderText, podLabel, type VerdictLevel } from '../node/verdict.js';
 import type { KubeApi } from './node-agent-api.js';
 
 export const PID_PRESSURE_RISK_CONDITION = 'PIDPressureRisk';

@@ -4,6 +4,7 @@
 
 import { DOTNET_FORCE_MAX_WORKER_THREADS, PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
 import { MAX_PIDS_LIMIT } from '../policy/config.js';
+import { formatCount, formatPercent } from '../format.js';
 import type { NodeScan, PidBudget, PodUsage, TaskHolder } from './scan.js';
 
 export type VerdictLevel = 'ok' | 'warning' | 'critical';
@@ -143,12 +144,4 @@ function nodeSteps(scan: NodeScan): string[] {
     steps.push(`The ceiling is kernel.threads-max (${tasks.threadsMax}), below pid_max: raise it with sysctl if memory allows.`);
   }
   return steps;
-}
-
-export function formatCount(value: number): string {
-  return value.toLocaleString('en-US');
-}
-
-export function formatPercent(ratio: number): string {
-  return `${(ratio * 100).toFixed(1)}%`;
 }

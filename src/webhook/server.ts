@@ -13,7 +13,7 @@ import type { NamespaceLabelSource } from '../kube/namespace-labels.js';
 import type { PolicyConfig } from '../policy/config.js';
 import { createAdmissionHandler } from './admission-handler.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from './admission-endpoint.js';
-import { createWebhookApp } from './app.js';
+import { createWebhookRouter } from './router.js';
 import type { Logger } from '../log.js';
 import { metricsRequestListener } from '../metrics-server.js';
 import { createBodyBudget } from './body-budget.js';
@@ -127,7 +127,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   const reject = rejectionRecorder(metrics, logger, now);
   const bodyBudget = createBodyBudget(limits.bodyBytesInFlight);
 
-  const app = createWebhookApp({
+  const router = createWebhookRouter({
     handle: createAdmissionHandler({ config: options.config, namespaceLabels }),
     logger,
     metrics,
@@ -153,7 +153,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     requestTimeout: limits.requestTimeoutMs,
     connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
   };
-  https = createHttpsServer({ ...tlsOptions(certificate.current()), ...httpOptions, handshakeTimeout: limits.handshakeTimeoutMs }, app);
+  https = createHttpsServer({ ...tlsOptions(certificate.current()), ...httpOptions, handshakeTimeout: limits.handshakeTimeoutMs }, router);
   https.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
     reject(error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'handshake-timeout' : 'tls-handshake', { error: error.code ?? error.message, remote: socket.remoteAddress });
   });

@@ -10,8 +10,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../cli/run-cli.js';
-import { partialReview } from './support.js';
+import { runCli } from './run-cli.js';
+import { partialReview } from '../webhook/support.js';
 
 jest.setTimeout(60_000);
 
