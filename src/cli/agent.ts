@@ -9,14 +9,14 @@ import { KubeNodeReporter } from '../kube/node-agent-reporter.js';
 import { createJsonLogger } from '../log.js';
 import { startMetricsServer } from '../metrics-server.js';
 import { NodeAgent, warmThreadPool, type AgentLog, type AgentNamespaceLabels, type ClusterReporter } from '../node/agent.js';
-import type { NodePod } from '../node/pods.js';
+import { readPodsFile, type NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { loadConfig } from './config-file.js';
 import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags } from './args.js';
 import { EXIT, VERDICT_EXIT } from './exit-codes.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { untilTerminated } from './signals.js';
-import { connectApi, loadPodsFileOrFail, NODE_SOURCE_FLAGS, resolveNodeSources } from './node.js';
+import { connectApi, NODE_SOURCE_FLAGS, resolveNodeSources } from './node-sources.js';
 
 const HELP = `pidguard agent: node agent (run as a DaemonSet with hostPID and the host's /proc and cgroup mounts)
 
@@ -87,7 +87,7 @@ export const agentCommand: Command = {
     let namespaceLabels: AgentNamespaceLabels | undefined;
     let stopWatch: (() => Promise<void>) | undefined;
     if (sources.podsFile) {
-      const fromFile = loadPodsFileOrFail(sources.podsFile);
+      const fromFile = readPodsFile(sources.podsFile);
       pods = () => fromFile;
     } else {
       let api;

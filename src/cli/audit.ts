@@ -12,7 +12,7 @@ import { durationFlag, flagOrEnv, integerFlag, parseFlags } from './args.js';
 import { clusterFromFlags } from './cluster.js';
 import { loadConfig } from './config-file.js';
 import { EXIT } from './exit-codes.js';
-import { InputBudget, readInputText } from '../input/yaml-input.js';
+import { InputBudget, InputError, readInputText } from '../input/yaml-input.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { untilTerminated } from './signals.js';
 import { formatTable } from './table.js';
@@ -106,14 +106,14 @@ async function readNodeReports(files: string[]) {
     try {
       document = JSON.parse(text);
     } catch (error) {
-      throw new CliError(`cannot read node report ${file}: ${(error as Error).message}`, EXIT.usage);
+      throw new InputError(`cannot read node report ${file}: ${(error as Error).message}`);
     }
     reports.push({ source: file, document });
   }
   try {
     return observedPodsFromReports(reports);
   } catch (error) {
-    throw new CliError((error as Error).message, EXIT.usage);
+    throw new InputError((error as Error).message);
   }
 }
 

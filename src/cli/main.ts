@@ -4,6 +4,7 @@
 import { InputError } from '../input/yaml-input.js';
 import { EXIT } from './exit-codes.js';
 import { CliError, type CliIO, type Command } from './io.js';
+import { printable } from './table.js';
 
 /** Commands load lazily so `pidguard node` on a starving node loads no webhook or API client code. */
 const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () => Promise<Command> }> = [
@@ -63,7 +64,8 @@ export async function runCommand(command: Command, argv: string[], io: CliIO): P
     return await command.run(argv, io);
   } catch (error) {
     if (error instanceof CliError || error instanceof InputError) {
-      io.stderr.write(`pidguard ${command.name}: ${error.message}\n`);
+      // Messages quote what came from outside (file contents, API errors): inert on a terminal, line by line.
+      io.stderr.write(`pidguard ${command.name}: ${error.message.split('\n').map(printable).join('\n')}\n`);
       return error instanceof CliError ? error.exitCode : EXIT.usage;
     }
     io.stderr.write(`pidguard ${command.name}: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);

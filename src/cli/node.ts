@@ -2,81 +2,23 @@
 // the cgroup tree (or a captured fixture), names the processes and pods holding
 // the threads, and says what to do. Exit 0 ok, 1 warning, 2 critical, 3 unreadable.
 
-import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { KubeApi, loadApiEndpoint } from '../kube/node-agent-api.js';
+import type { KubeApi } from '../kube/node-agent-api.js';
 import { NamespaceLabelsCache } from '../kube/node-agent-namespaces.js';
 import { listNodePods } from '../kube/node-agent-pods.js';
-import { readPodsFile, PodsFileError, type NodePod } from '../node/pods.js';
+import { readPodsFile, type NodePod } from '../node/pods.js';
 import type { PolicyConfig } from '../policy/config.js';
 import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
 import { resolvePidsLimit } from '../policy/pids-budget.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { scanNode, type NodeScan, type PodUsage } from '../node/scan.js';
 import { formatCount, formatPercent } from '../format.js';
-import { budgetOf, judgeNode, podLabel, thresholdsError, type Thresholds, type Verdict } from '../node/verdict.js';
-import { flagOrEnv, integerFlag, parseFlags, ratioFlag } from './args.js';
+import { budgetOf, judgeNode, podLabel, type Verdict } from '../node/verdict.js';
+import { flagOrEnv, integerFlag, parseFlags } from './args.js';
 import { EXIT, VERDICT_EXIT } from './exit-codes.js';
 import { loadConfig } from './config-file.js';
 import { CliError, type CliIO, type Command } from './io.js';
+import { connectApi, NODE_SOURCE_FLAGS, resolveNodeSources, type NodeSources } from './node-sources.js';
 import { formatTable, printable, terminalSafeJson } from './table.js';
-
-/** Flags `node` and `agent` share: where the node's files are and where its pods come from. */
-export const NODE_SOURCE_FLAGS = {
-  proc: { type: 'string' },
-  'cgroup-root': { type: 'string' },
-  sys: { type: 'string' },
-  'pods-file': { type: 'string' },
-  config: { type: 'string' },
-  kubeconfig: { type: 'string' },
-  'node-name': { type: 'string' },
-  'warning-ratio': { type: 'string' },
-  'critical-ratio': { type: 'string' },
-} as const;
-
-export interface NodeSources {
-  procRoot: string;
-  cgroupRoot: string;
-  podsFile?: string;
-  kubeconfig?: string;
-  nodeName: string;
-  thresholds: Thresholds;
-}
-
-type SourceValues = { [K in keyof typeof NODE_SOURCE_FLAGS]?: string };
-
-export function resolveNodeSources(values: SourceValues, env: NodeJS.ProcessEnv): NodeSources {
-  if (values.sys !== undefined && values['cgroup-root'] !== undefined) {
-    throw new CliError('give --sys or --cgroup-root, not both', EXIT.usage);
-  }
-  const thresholds: Thresholds = {
-    warningRatio: ratioFlag(values['warning-ratio'] ?? '0.7', '--warning-ratio'),
-    criticalRatio: ratioFlag(values['critical-ratio'] ?? '0.9', '--critical-ratio'),
-  };
-  const problem = thresholdsError(thresholds);
-  if (problem) throw new CliError(`--warning-ratio/--critical-ratio: ${problem}`, EXIT.usage);
-  const nodeName = flagOrEnv(values['node-name'], env, 'NODE_NAME', hostname());
-  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeName)) throw new CliError(`--node-name/NODE_NAME "${nodeName}" is not a valid node name`, EXIT.usage);
-  const sources: NodeSources = {
-    procRoot: values.proc ?? '/proc',
-    cgroupRoot: values['cgroup-root'] ?? (values.sys !== undefined ? join(values.sys, 'fs/cgroup') : '/sys/fs/cgroup'),
-    nodeName,
-    thresholds,
-  };
-  if (values['pods-file'] !== undefined) sources.podsFile = values['pods-file'];
-  const kubeconfig = flagOrEnv(values.kubeconfig, env, 'KUBECONFIG');
-  if (kubeconfig) sources.kubeconfig = kubeconfig;
-  return sources;
-}
-
-export function loadPodsFileOrFail(path: string): NodePod[] {
-  try {
-    return readPodsFile(path);
-  } catch (error) {
-    if (error instanceof PodsFileError) throw new CliError(error.message.split('\n').map(printable).join('\n'), EXIT.usage);
-    throw error;
-  }
-}
 
 /** Where the pods came from, for the report: the triage still works without them. */
 interface PodsLookup {
@@ -87,7 +29,7 @@ interface PodsLookup {
 }
 
 async function lookUpPods(sources: NodeSources, env: NodeJS.ProcessEnv): Promise<PodsLookup> {
-  if (sources.podsFile) return { pods: loadPodsFileOrFail(sources.podsFile), source: `pods file ${sources.podsFile}` };
+  if (sources.podsFile) return { pods: readPodsFile(sources.podsFile), source: `pods file ${sources.podsFile}` };
   let api: KubeApi | undefined;
   try {
     api = connectApi(sources, env, true);
@@ -105,16 +47,6 @@ async function lookUpPods(sources: NodeSources, env: NodeJS.ProcessEnv): Promise
   } finally {
     api.close();
   }
-}
-
-/** The API server from --kubeconfig/KUBECONFIG, else in-cluster, else (for `node`) ~/.kube/config. */
-export function connectApi(sources: NodeSources, env: NodeJS.ProcessEnv, tryHome: boolean): KubeApi | undefined {
-  const endpoint = loadApiEndpoint({
-    ...(sources.kubeconfig ? { kubeconfig: sources.kubeconfig } : {}),
-    ...(env.KUBERNETES_SERVICE_HOST ? { inCluster: { host: env.KUBERNETES_SERVICE_HOST, port: env.KUBERNETES_SERVICE_PORT ?? '443' } } : {}),
-    ...(tryHome && env.HOME ? { homeKubeconfig: join(env.HOME, '.kube/config') } : {}),
-  });
-  return endpoint ? new KubeApi(endpoint, 5000) : undefined;
 }
 
 const HELP = `pidguard node: one-shot triage of a node in a PID incident

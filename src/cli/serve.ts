@@ -153,13 +153,7 @@ async function generateDevCertificateIfAbsent(certPath: string, keyPath: string,
 }
 
 async function namespaceLabelSource(file: string | undefined, kubeconfig: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): Promise<NamespaceLabelSource> {
-  if (file !== undefined) {
-    try {
-      return await loadNamespacesFile(file);
-    } catch (error) {
-      throw new CliError((error as Error).message, EXIT.usage);
-    }
-  }
+  if (file !== undefined) return loadNamespacesFile(file);
   // ~/.kube/config is deliberately not used: a server must not pick up whatever cluster a developer last used.
   const inCluster = env.KUBERNETES_SERVICE_HOST !== undefined;
   if (kubeconfig === undefined && !inCluster) {

@@ -1,6 +1,7 @@
-// The one reader of user-supplied YAML files (manifests for `evaluate`, the
-// policy config, the node tools' pods file and kubeconfig, the webhook's
-// namespaces file): bounded before anything is parsed. A byte budget is checked
+// The one reader of user-supplied files (manifests for `evaluate`, the policy
+// config, the node tools' pods file and kubeconfig, the webhook's namespaces
+// file, audit's node reports): bounded before anything is parsed, read as
+// documents that know their source and index. A byte budget is checked
 // against a file's size before it is opened and counted while it is read (stdin
 // and pipes have no size), documents are composed one at a time (never the
 // whole file's syntax tree at once), aliases are expanded at most MAX_ALIAS_COUNT
@@ -128,6 +129,51 @@ export function readInputTextSync(path: string, budget: InputBudget, label = pat
   } finally {
     closeSync(fd);
   }
+}
+
+/** One YAML (or JSON) document of an input. */
+export interface InputDocument {
+  /** File path, or `-` for stdin. */
+  source: string;
+  /** 0-based index of the document within its source. */
+  index: number;
+  value: unknown;
+}
+
+export interface InputOptions {
+  budget: InputBudget;
+  /** How messages name the input (`config ./pidguard.yaml`); sourceName(path) by default. */
+  label?: string;
+  /** What `-` reads. */
+  stdin?: NodeJS.ReadableStream;
+}
+
+/** Every document of `path` (`-` = stdin), read and parsed within the budget. */
+export async function readDocuments(path: string, options: InputOptions): Promise<InputDocument[]> {
+  const label = options.label ?? sourceName(path);
+  return parseDocuments(await readInputText(path, options.stdin, options.budget, label), path, label, options.budget);
+}
+
+/** readDocuments for the synchronous edges (the node tools' pods file and kubeconfig). */
+export function readDocumentsSync(path: string, options: Omit<InputOptions, 'stdin'>): InputDocument[] {
+  const label = options.label ?? sourceName(path);
+  return parseDocuments(readInputTextSync(path, options.budget, label), path, label, options.budget);
+}
+
+/**
+ * The value of a file that holds one document (the config, the namespaces file;
+ * give them a budget of one document): null when the file is empty.
+ */
+export async function readOneDocument(path: string, options: InputOptions): Promise<unknown> {
+  const [document] = await readDocuments(path, options);
+  return document?.value ?? null;
+}
+
+/** The documents of `text`, which came from `source` (named `label` in messages). */
+export function parseDocuments(text: string, source: string, label: string, budget: InputBudget): InputDocument[] {
+  const documents: InputDocument[] = [];
+  forEachYamlDocument(text, label, budget, (value, index) => void documents.push({ source, index, value }));
+  return documents;
 }
 
 /**
