@@ -12,69 +12,55 @@ import { NodeAgent, warmThreadPool, type AgentLog, type AgentNamespaceLabels, ty
 import { readPodsFile, type NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { loadConfig } from './config-file.js';
-import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags } from './args.js';
+import { durationFlag, integerFlag, logLevelFlag } from './args.js';
 import { EXIT, VERDICT_EXIT } from './exit-codes.js';
+import { commandHelp, parseCommandFlags, type FlagSpecs } from './flags.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { untilTerminated } from './signals.js';
 import { connectApi, NODE_SOURCE_FLAGS, resolveNodeSources } from './node-sources.js';
 
-const HELP = `pidguard agent: node agent (run as a DaemonSet with hostPID and the host's /proc and cgroup mounts)
+const FLAGS = {
+  ...NODE_SOURCE_FLAGS,
+  interval: { type: 'string', value: 'DURATION', help: 'time between scans: 10s, 500ms, 1m', default: '10s' },
+  'metrics-port': { type: 'string', value: 'PORT', help: 'GET /metrics and /healthz; 0 = any free port', env: 'PIDGUARD_AGENT_METRICS_PORT', default: '9091' },
+  'metrics-host': { type: 'string', value: 'ADDR', help: 'address to listen on', default: '0.0.0.0' },
+  'no-enforce': { type: 'boolean', help: 'detect and report only; never write pids.max' },
+  config: { type: 'string', value: 'FILE', help: "the policy config (YAML), the webhook's: pids.ceiling and dotnet.pidsLimit decide what is written", env: 'PIDGUARD_CONFIG', defaultText: 'built-in' },
+  'unenforced-grace': { type: 'string', value: 'DURATION', help: 'a pod whose cgroup is not found is reported only after this long', default: '30s' },
+  kubeconfig: { type: 'string', value: 'FILE', help: 'API server for the pod watch, Events and the node condition (else in-cluster; without either the agent runs offline)', env: 'KUBECONFIG' },
+  top: { type: 'string', value: 'N', help: 'processes exported as metrics', default: '10' },
+  once: { type: 'boolean', help: "scan once, report, and exit with the verdict's code" },
+  'log-level': { type: 'string', value: 'LEVEL', help: 'debug, info, warn, error', default: 'info' },
+} as const satisfies FlagSpecs;
 
-Usage: pidguard agent [flags]
-
-Flags:
-  --proc DIR              procfs root (default /proc)
-  --cgroup-root DIR       cgroup mount root (default /sys/fs/cgroup)
-  --node-name NAME        [NODE_NAME] this node (default: the host name)
-  --interval DURATION     time between scans: 10s, 500ms, 1m (default 10s)
-  --metrics-port PORT     [PIDGUARD_AGENT_METRICS_PORT] GET /metrics and /healthz (default 9091; 0 = any free port)
-  --metrics-host ADDR     address to listen on (default 0.0.0.0)
-  --no-enforce            detect and report only; never write pids.max
-  --config FILE           [PIDGUARD_CONFIG] the policy config (YAML), the webhook's: pids.ceiling and
-                          dotnet.pidsLimit decide what is written (default: built-in)
-  --unenforced-grace DURATION
-                          a pod whose cgroup is not found is reported only after this long (default 30s)
-  --pods-file FILE        the node's pods as a JSON/YAML PodList instead of the API server
-  --kubeconfig FILE       [KUBECONFIG] API server for the pod watch, Events and the node condition
-                          (else in-cluster; without either the agent runs offline)
-  --top N                 processes exported as metrics (default 10)
-  --warning-ratio R       tasks/ceiling for a warning (default 0.7)
-  --critical-ratio R      tasks/ceiling for critical (default 0.9)
-  --once                  scan once, report, and exit with the verdict's code (0 ok, 1 warning, 2 critical, 3 unreadable)
-  --log-level LEVEL       debug, info, warn, error (default info)
-
-Writes min(pidguard.io/pids-limit, ceiling) into each pod cgroup's pids.max, only ever lowering
+const HELP = commandHelp({
+  name: 'agent',
+  usage: 'Usage: pidguard agent [flags]',
+  about: "pidguard agent: node agent (run as a DaemonSet with hostPID and the host's /proc and cgroup mounts)",
+  flags: FLAGS,
+  notes: `Writes min(pidguard.io/pids-limit, ceiling) into each pod cgroup's pids.max, only ever lowering
 it; the ceiling is the namespace's pidguard.io/pids-limit-ceiling label (read with GET, cached
 60s) or pids.ceiling; an invalid annotation means min(dotnet.pidsLimit, ceiling). A pod whose
 limit is adjusted or cannot be applied is logged (warn), counted, given an Event, and the
 latter sets the PIDPressureRisk node condition (reason PidsLimitNotEnforced).
 Finds pod cgroups from its own cgroup namespace too (unshare -C, containerd on cgroup v2).
-Never forks or execs, and creates no thread after start-up.
-`;
+Never forks or execs, and creates no thread after start-up.`,
+});
 
 export const agentCommand: Command = {
   name: 'agent',
   summary: 'Node agent: measure PIDs, enforce pids-limit in cgroups, export metrics',
+  flags: FLAGS,
   help: HELP,
   async run(argv: string[], io: CliIO): Promise<number> {
-    const { values } = parseFlags(argv, {
-      ...NODE_SOURCE_FLAGS,
-      interval: { type: 'string' },
-      'metrics-port': { type: 'string' },
-      'metrics-host': { type: 'string' },
-      'no-enforce': { type: 'boolean' },
-      'unenforced-grace': { type: 'string' },
-      top: { type: 'string' },
-      once: { type: 'boolean' },
-      'log-level': { type: 'string' },
-    });
-    const sources = resolveNodeSources(values, io.env);
-    const intervalMs = durationFlag(values.interval ?? '10s', '--interval');
-    const metricsPort = integerFlag(flagOrEnv(values['metrics-port'], io.env, 'PIDGUARD_AGENT_METRICS_PORT', '9091'), '--metrics-port', 0, 65535);
-    const top = integerFlag(values.top ?? '10', '--top', 1, 1000);
-    const unenforcedGraceMs = durationFlag(values['unenforced-grace'] ?? '30s', '--unenforced-grace', 0);
-    const config = await loadConfig(flagOrEnv(values.config, io.env, 'PIDGUARD_CONFIG'));
-    const logLevel = logLevelFlag(values['log-level'] ?? 'info');
+    const values = parseCommandFlags(argv, FLAGS, io.env);
+    const sources = resolveNodeSources(values);
+    const intervalMs = durationFlag(values.interval, '--interval');
+    const metricsPort = integerFlag(values['metrics-port'], '--metrics-port', 0, 65535);
+    const top = integerFlag(values.top, '--top', 1, 1000);
+    const unenforcedGraceMs = durationFlag(values['unenforced-grace'], '--unenforced-grace', 0);
+    const config = await loadConfig(values.config);
+    const logLevel = logLevelFlag(values['log-level']);
     const logger = createJsonLogger(io.stderr, { minimum: logLevel, fields: { component: 'agent' } });
     const log: AgentLog = (level, message, fields) => logger[level](message, fields);
 
@@ -145,7 +131,7 @@ export const agentCommand: Command = {
       }
     }
 
-    const metricsHost = values['metrics-host'] ?? '0.0.0.0';
+    const metricsHost = values['metrics-host'];
     const healthyWithinMs = intervalMs * 3 + 5000;
     const http = await startMetricsServer({
       registry: agent.metrics.registry,

@@ -8,64 +8,56 @@ import { observedPodsFromReports } from '../audit/pids-enforcement.js';
 import { KubeRequestError } from '../kube/paged-list.js';
 import { createJsonLogger } from '../log.js';
 import { startMetricsServer } from '../metrics-server.js';
-import { durationFlag, flagOrEnv, integerFlag, parseFlags } from './args.js';
+import { durationFlag, integerFlag } from './args.js';
 import { clusterFromFlags } from './cluster.js';
 import { loadConfig } from './config-file.js';
 import { EXIT } from './exit-codes.js';
+import { commandHelp, parseCommandFlags, type FlagSpecs } from './flags.js';
 import { InputBudget, InputError, readInputText } from '../input/yaml-input.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { untilTerminated } from './signals.js';
 import { formatTable } from './table.js';
 
-const HELP = `Usage: pidguard audit [flags]
+const FLAGS = {
+  namespace: { type: 'string', short: 'n', value: 'NS', help: 'only this namespace', defaultText: 'all' },
+  json: { type: 'boolean', help: 'print the report as JSON' },
+  config: { type: 'string', value: 'FILE', help: 'policy configuration YAML', env: 'PIDGUARD_CONFIG', defaultText: 'built-in' },
+  kubeconfig: { type: 'string', value: 'FILE', help: 'the cluster', env: 'KUBECONFIG', defaultText: 'in-cluster, then ~/.kube/config' },
+  'page-size': { type: 'string', value: 'N', help: 'objects per list call, 1-5000', default: '500' },
+  timeout: { type: 'string', value: 'DURATION', help: 'per API call', default: '30s' },
+  watch: { type: 'boolean', help: 'audit every --interval and serve gauges on --metrics-port' },
+  interval: { type: 'string', value: 'DURATION', help: 'with --watch', default: '5m' },
+  'metrics-port': { type: 'string', value: 'N', help: 'with --watch: GET /metrics, GET /healthz', env: 'PIDGUARD_AUDIT_METRICS_PORT', default: '9092' },
+  'node-report': {
+    type: 'string',
+    multiple: true,
+    value: 'FILE',
+    help: 'output of `pidguard node --json` from a node; repeatable. Pods whose pidguard.io/pids-limit (as the agent resolves it: at most the ceiling, an invalid value replaced) is not in their cgroup\'s pids.max become findings; pods the policy would change that have none show their actual pids.max',
+  },
+} as const satisfies FlagSpecs;
 
-Lists every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet,
+const HELP = commandHelp({
+  name: 'audit',
+  usage: 'Usage: pidguard audit [flags]',
+  about: `Lists every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet,
 ReplicationController, Job and CronJob in the cluster (paginated), judges each
 with the same policy engine as the webhook, and reports what enforce mode would
 reject or change, grouped by namespace and owner (a Deployment's 40 pods are one
 finding). Each namespace is shown with its mode (pidguard.io/mode label or the
 configured default); findings in exempt namespaces (system namespaces, mode off)
-are shown but do not count.
-
-Flags:
-  -n, --namespace <ns>     only this namespace (default: all)
-      --json               print the report as JSON
-      --config <file>      policy configuration YAML [PIDGUARD_CONFIG] (default: built-in)
-      --kubeconfig <file>  [KUBECONFIG] (default: in-cluster, then ~/.kube/config)
-      --page-size <n>      objects per list call, 1-5000 (default 500)
-      --timeout <dur>      per API call (default 30s)
-      --watch              audit every --interval and serve gauges on --metrics-port
-      --interval <dur>     with --watch (default 5m)
-      --metrics-port <n>   with --watch: GET /metrics, GET /healthz [PIDGUARD_AUDIT_METRICS_PORT] (default 9092)
-      --node-report <file> output of \`pidguard node --json\` from a node; repeatable. Pods whose
-                           pidguard.io/pids-limit (as the agent resolves it: at most the ceiling,
-                           an invalid value replaced) is not in their cgroup's pids.max become findings;
-                           pods the policy would change that have none show their actual pids.max
-  -h, --help               this help
-
-Exit codes: 0 no findings, 1 findings, 2 error (unreachable API server, missing
-permission: the message names the verb and resource refused, timeout, bad flags).
-`;
+are shown but do not count.`,
+  flags: FLAGS,
+});
 
 export const auditCommand: Command = {
   name: 'audit',
   summary: 'Report what already runs in the cluster against the policy',
+  flags: FLAGS,
   help: HELP,
   async run(argv, io) {
-    const { values } = parseFlags(argv, {
-      namespace: { type: 'string', short: 'n' },
-      json: { type: 'boolean', default: false },
-      config: { type: 'string' },
-      kubeconfig: { type: 'string' },
-      'page-size': { type: 'string', default: '500' },
-      timeout: { type: 'string', default: '30s' },
-      watch: { type: 'boolean', default: false },
-      interval: { type: 'string', default: '5m' },
-      'metrics-port': { type: 'string' },
-      'node-report': { type: 'string', multiple: true },
-    });
+    const values = parseCommandFlags(argv, FLAGS, io.env);
     const options = {
-      config: await loadConfig(flagOrEnv(values.config, io.env, 'PIDGUARD_CONFIG')),
+      config: await loadConfig(values.config),
       ...(values.namespace ? { namespace: values.namespace } : {}),
       pageSize: integerFlag(values['page-size'], '--page-size', 1, 5000),
       timeoutMs: durationFlag(values.timeout, '--timeout', 1000),
@@ -83,7 +75,7 @@ export const auditCommand: Command = {
     };
 
     if (values.watch) {
-      const port = integerFlag(flagOrEnv(values['metrics-port'], io.env, 'PIDGUARD_AUDIT_METRICS_PORT', '9092'), '--metrics-port', 0, 65535);
+      const port = integerFlag(values['metrics-port'], '--metrics-port', 0, 65535);
       return watch(audit, durationFlag(values.interval, '--interval', 1000), port, io);
     }
     const started = process.hrtime.bigint();

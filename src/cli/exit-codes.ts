@@ -69,10 +69,17 @@ export const EXIT_TABLE: Readonly<Record<string, ExitRow>> = {
   },
 };
 
-/** `Exit codes: 0 ..., 1 ..., 2 ...` for a command's --help, from EXIT_TABLE. */
+/** `Exit codes: 0 ...; 1 ...` for a command's --help, from EXIT_TABLE (its own row and rows like `agent --once`). */
 export function exitCodesHelp(command: string): string {
-  const row = EXIT_TABLE[command];
-  if (!row) throw new Error(`no exit codes for ${command}`);
-  const items = Object.entries(row).map(([code, meaning]) => `${code} ${meaning.replaceAll('`', '')}`);
-  return `Exit codes: ${items.join('; ')}; ${EXIT.software} an unexpected error (a bug).`;
+  const rows = Object.entries(EXIT_TABLE).filter(([name]) => name === command || name.startsWith(`${command} `));
+  if (rows.length === 0) throw new Error(`no exit codes for ${command}`);
+  return rows
+    .map(([name, row]) => {
+      const items = Object.entries(row).map(([code, meaning]) => {
+        const same = /^as `([a-z]+)`$/.exec(meaning)?.[1]; // "as `node`": that command's meaning of the code
+        return `${code} ${(same ? (EXIT_TABLE[same]?.[Number(code) as 0] ?? meaning) : meaning).replaceAll('`', '')}`;
+      });
+      return `${name === command ? 'Exit codes' : `Exit codes of ${name}`}: ${items.join('; ')}${name === command ? `; ${EXIT.software} an unexpected error (a bug)` : ''}.`;
+    })
+    .join('\n');
 }

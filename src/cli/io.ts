@@ -8,10 +8,14 @@ export interface CliIO {
   env: NodeJS.ProcessEnv;
 }
 
+import type { FlagSpecs } from './flags.js';
+
 export interface Command {
   name: string;
   summary: string;
-  /** Full help text, printed by `pidguard <name> --help`. */
+  /** Every flag the command accepts, declared once (src/cli/flags.ts). */
+  flags: FlagSpecs;
+  /** Full help text, printed by `pidguard <name> --help`: commandHelp() of the flags. */
   help: string;
   /** Runs the command; resolves to the process exit code. */
   run(argv: string[], io: CliIO): Promise<number>;

@@ -5,22 +5,21 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { KubeApi, loadApiEndpoint } from '../kube/node-agent-api.js';
 import { thresholdsError, type Thresholds } from '../node/verdict.js';
-import { flagOrEnv, ratioFlag } from './args.js';
+import { ratioFlag } from './args.js';
 import { EXIT } from './exit-codes.js';
+import type { FlagSpecs, FlagValues } from './flags.js';
 import { CliError } from './io.js';
 
 /** Flags `node` and `agent` share: where the node's files are and where its pods come from. */
 export const NODE_SOURCE_FLAGS = {
-  proc: { type: 'string' },
-  'cgroup-root': { type: 'string' },
-  sys: { type: 'string' },
-  'pods-file': { type: 'string' },
-  config: { type: 'string' },
-  kubeconfig: { type: 'string' },
-  'node-name': { type: 'string' },
-  'warning-ratio': { type: 'string' },
-  'critical-ratio': { type: 'string' },
-} as const;
+  proc: { type: 'string', value: 'DIR', help: 'procfs root', default: '/proc' },
+  'cgroup-root': { type: 'string', value: 'DIR', help: 'cgroup mount root', defaultText: '/sys/fs/cgroup' },
+  sys: { type: 'string', value: 'DIR', help: 'sysfs root; the cgroup root is DIR/fs/cgroup (instead of --cgroup-root)' },
+  'pods-file': { type: 'string', value: 'FILE', help: "the node's pods as a JSON/YAML PodList instead of the API server" },
+  'node-name': { type: 'string', value: 'NAME', help: 'this node, whose pods to list', env: 'NODE_NAME', defaultText: 'the host name' },
+  'warning-ratio': { type: 'string', value: 'R', help: 'tasks/ceiling for a warning', default: '0.7' },
+  'critical-ratio': { type: 'string', value: 'R', help: 'tasks/ceiling for critical', default: '0.9' },
+} as const satisfies FlagSpecs;
 
 export interface NodeSources {
   procRoot: string;
@@ -31,29 +30,28 @@ export interface NodeSources {
   thresholds: Thresholds;
 }
 
-type SourceValues = { [K in keyof typeof NODE_SOURCE_FLAGS]?: string };
+type SourceValues = FlagValues<typeof NODE_SOURCE_FLAGS> & { kubeconfig?: string | undefined };
 
-export function resolveNodeSources(values: SourceValues, env: NodeJS.ProcessEnv): NodeSources {
+export function resolveNodeSources(values: SourceValues): NodeSources {
   if (values.sys !== undefined && values['cgroup-root'] !== undefined) {
     throw new CliError('give --sys or --cgroup-root, not both', EXIT.usage);
   }
   const thresholds: Thresholds = {
-    warningRatio: ratioFlag(values['warning-ratio'] ?? '0.7', '--warning-ratio'),
-    criticalRatio: ratioFlag(values['critical-ratio'] ?? '0.9', '--critical-ratio'),
+    warningRatio: ratioFlag(values['warning-ratio'], '--warning-ratio'),
+    criticalRatio: ratioFlag(values['critical-ratio'], '--critical-ratio'),
   };
   const problem = thresholdsError(thresholds);
   if (problem) throw new CliError(`--warning-ratio/--critical-ratio: ${problem}`, EXIT.usage);
-  const nodeName = flagOrEnv(values['node-name'], env, 'NODE_NAME', hostname());
+  const nodeName = values['node-name'] ?? hostname();
   if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeName)) throw new CliError(`--node-name/NODE_NAME "${nodeName}" is not a valid node name`, EXIT.usage);
   const sources: NodeSources = {
-    procRoot: values.proc ?? '/proc',
+    procRoot: values.proc,
     cgroupRoot: values['cgroup-root'] ?? (values.sys !== undefined ? join(values.sys, 'fs/cgroup') : '/sys/fs/cgroup'),
     nodeName,
     thresholds,
   };
   if (values['pods-file'] !== undefined) sources.podsFile = values['pods-file'];
-  const kubeconfig = flagOrEnv(values.kubeconfig, env, 'KUBECONFIG');
-  if (kubeconfig) sources.kubeconfig = kubeconfig;
+  if (values.kubeconfig) sources.kubeconfig = values.kubeconfig;
   return sources;
 }
 

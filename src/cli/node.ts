@@ -13,8 +13,9 @@ import { ProcUnreadableError } from '../node/procfs.js';
 import { scanNode, type NodeScan, type PodUsage } from '../node/scan.js';
 import { formatCount, formatPercent } from '../format.js';
 import { budgetOf, judgeNode, podLabel, type Verdict } from '../node/verdict.js';
-import { flagOrEnv, integerFlag, parseFlags } from './args.js';
+import { integerFlag } from './args.js';
 import { EXIT, VERDICT_EXIT } from './exit-codes.js';
+import { commandHelp, parseCommandFlags, type FlagSpecs } from './flags.js';
 import { loadConfig } from './config-file.js';
 import { CliError, type CliIO, type Command } from './io.js';
 import { connectApi, NODE_SOURCE_FLAGS, resolveNodeSources, type NodeSources } from './node-sources.js';
@@ -49,40 +50,35 @@ async function lookUpPods(sources: NodeSources, env: NodeJS.ProcessEnv): Promise
   }
 }
 
-const HELP = `pidguard node: one-shot triage of a node in a PID incident
+const FLAGS = {
+  ...NODE_SOURCE_FLAGS,
+  config: { type: 'string', value: 'FILE', help: "the policy config (the agent's): pids.ceiling and dotnet.pidsLimit, to show the pids-limit the agent enforces", env: 'PIDGUARD_CONFIG', defaultText: 'built-in' },
+  kubeconfig: { type: 'string', value: 'FILE', help: 'name pods through the API server (else in-cluster, else ~/.kube/config)', env: 'KUBECONFIG' },
+  top: { type: 'string', value: 'N', help: 'processes and pods to show', default: '10' },
+  json: { type: 'boolean', help: 'machine-readable report' },
+} as const satisfies FlagSpecs;
 
-Usage: pidguard node [flags]
+const HELP = commandHelp({
+  name: 'node',
+  usage: 'Usage: pidguard node [flags]',
+  about: `pidguard node: one-shot triage of a node in a PID incident.
 
 Reads per process only /proc/<pid>/status, cmdline and cgroup (never one file
 per thread), the kernel's pid_max, threads-max and /proc/loadavg, and each pod
-cgroup's pids.current, pids.max and pids.events.
-
-Flags:
-  --proc DIR             procfs root (default /proc)
-  --cgroup-root DIR      cgroup mount root (default /sys/fs/cgroup)
-  --sys DIR              sysfs root; the cgroup root is DIR/fs/cgroup (instead of --cgroup-root)
-  --pods-file FILE       the node's pods as a JSON/YAML PodList (no API server needed)
-  --config FILE          [PIDGUARD_CONFIG] the policy config (the agent's): pids.ceiling and
-                         dotnet.pidsLimit, to show the pids-limit the agent enforces (default: built-in)
-  --kubeconfig FILE      [KUBECONFIG] name pods through the API server (else in-cluster, else ~/.kube/config)
-  --node-name NAME       [NODE_NAME] node whose pods to list (default: the host name)
-  --top N                processes and pods to show (default 10)
-  --warning-ratio R      tasks/ceiling for a warning (default 0.7)
-  --critical-ratio R     tasks/ceiling for critical (default 0.9)
-  --json                 machine-readable report
-
-Exit codes: 0 ok, 1 warning, 2 critical, 3 could not read the node's files.
-`;
+cgroup's pids.current, pids.max and pids.events.`,
+  flags: FLAGS,
+});
 
 export const nodeCommand: Command = {
   name: 'node',
   summary: 'One-shot triage of a node: thread hogs, their pods, PID headroom',
+  flags: FLAGS,
   help: HELP,
   async run(argv: string[], io: CliIO): Promise<number> {
-    const { values } = parseFlags(argv, { ...NODE_SOURCE_FLAGS, top: { type: 'string' }, json: { type: 'boolean' } });
-    const sources = resolveNodeSources(values, io.env);
-    const top = integerFlag(values.top ?? '10', '--top', 1, 1000);
-    const config = await loadConfig(flagOrEnv(values.config, io.env, 'PIDGUARD_CONFIG'));
+    const values = parseCommandFlags(argv, FLAGS, io.env);
+    const sources = resolveNodeSources(values);
+    const top = integerFlag(values.top, '--top', 1, 1000);
+    const config = await loadConfig(values.config);
     const lookup = await lookUpPods(sources, io.env);
     let scan: NodeScan;
     try {

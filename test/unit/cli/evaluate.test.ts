@@ -141,7 +141,7 @@ describe('pidguard evaluate', () => {
     const { code, stdout } = await runCli(['evaluate', '--help']);
     expect(code).toBe(0);
     expect(stdout).toContain('Usage: pidguard evaluate -f <file|dir|->');
-    expect(stdout).toContain('Exit codes: 0 everything would be admitted, 1 something would be denied');
+    expect(stdout).toContain('Exit codes: 0 everything would be admitted; 1 something would be denied');
   });
 
   it('works as the installed binary', () => {
