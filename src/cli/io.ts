@@ -1,14 +1,14 @@
 // What a command may touch of the outside world, passed in so tests can run
 // commands in-process with their own streams and environment.
 
+import type { FlagSpecs } from './flags.js';
+
 export interface CliIO {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   stdin: NodeJS.ReadableStream;
   env: NodeJS.ProcessEnv;
 }
-
-import type { FlagSpecs } from './flags.js';
 
 export interface Command {
   name: string;
