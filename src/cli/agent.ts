@@ -4,79 +4,63 @@
 // Events and the PIDPressureRisk node condition. --once scans a single time.
 
 import { createJsonLogger } from '../log.js';
+import { startMetricsServer } from '../metrics-server.js';
 import { NodeAgent, warmThreadPool, type AgentLog, type AgentNamespaceLabels, type ClusterReporter } from '../node/agent.js';
-import { startAgentHttp } from '../node/agent-http.js';
 import { NamespaceLabelsCache } from '../node/agent-namespaces.js';
 import { NodePodWatch } from '../node/agent-pod-watch.js';
 import { KubeNodeReporter } from '../node/agent-reporter.js';
-import type { NodePod } from '../node/pods.js';
+import { readPodsFile, type NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
-import { EXIT_CODES } from '../node/verdict.js';
 import { loadConfig } from './config-file.js';
-import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { durationFlag, integerFlag, logLevelFlag } from './args.js';
+import { EXIT, VERDICT_EXIT } from './exit-codes.js';
+import { commandHelp, parseCommandFlags, type FlagSpecs } from './flags.js';
 import { CliError, type CliIO, type Command } from './io.js';
+import { untilTerminated } from './signals.js';
+import { connectApi, NODE_SOURCE_FLAGS, resolveNodeSources } from './node-sources.js';
 
-/** As `serve`: the agent could not start (its metrics port is taken). */
-const STARTUP_EXIT = 1;
-import { connectApi, loadPodsFileOrFail, NODE_SOURCE_FLAGS, resolveNodeSources } from './node.js';
+const FLAGS = {
+  ...NODE_SOURCE_FLAGS,
+  interval: { type: 'string', value: 'DURATION', help: 'time between scans: 10s, 500ms, 1m', default: '10s' },
+  'metrics-port': { type: 'string', value: 'PORT', help: 'GET /metrics and /healthz; 0 = any free port', env: 'PIDGUARD_AGENT_METRICS_PORT', default: '9091' },
+  'metrics-host': { type: 'string', value: 'ADDR', help: 'address to listen on', default: '0.0.0.0' },
+  'no-enforce': { type: 'boolean', help: 'detect and report only; never write pids.max' },
+  config: { type: 'string', value: 'FILE', help: "the policy config (YAML), the webhook's: pids.ceiling and dotnet.pidsLimit decide what is written", env: 'PIDGUARD_CONFIG', defaultText: 'built-in' },
+  'unenforced-grace': { type: 'string', value: 'DURATION', help: 'a pod whose cgroup is not found is reported only after this long', default: '30s' },
+  kubeconfig: { type: 'string', value: 'FILE', help: 'API server for the pod watch, Events and the node condition (else in-cluster, else ~/.kube/config; without any the agent runs offline)', env: 'KUBECONFIG' },
+  top: { type: 'string', value: 'N', help: 'processes exported as metrics', default: '10' },
+  once: { type: 'boolean', help: "scan once, report, and exit with the verdict's code" },
+  'log-level': { type: 'string', value: 'LEVEL', help: 'debug, info, warn, error', default: 'info' },
+} as const satisfies FlagSpecs;
 
-const HELP = `pidguard agent: node agent (run as a DaemonSet with hostPID and the host's /proc and cgroup mounts)
-
-Usage: pidguard agent [flags]
-
-Flags:
-  --proc DIR              procfs root (default /proc)
-  --cgroup-root DIR       cgroup mount root (default /sys/fs/cgroup)
-  --node-name NAME        [NODE_NAME] this node (default: the host name)
-  --interval DURATION     time between scans: 10s, 500ms, 1m (default 10s)
-  --metrics-port PORT     [PIDGUARD_AGENT_METRICS_PORT] GET /metrics and /healthz (default 9091; 0 = any free port)
-  --metrics-host ADDR     address to listen on (default 0.0.0.0)
-  --no-enforce            detect and report only; never write pids.max
-  --config FILE           [PIDGUARD_CONFIG] the policy config (YAML), the webhook's: pids.ceiling and
-                          dotnet.pidsLimit decide what is written (default: built-in)
-  --unenforced-grace DURATION
-                          a pod whose cgroup is not found is reported only after this long (default 30s)
-  --pods-file FILE        the node's pods as a JSON/YAML PodList instead of the API server
-  --kubeconfig FILE       [KUBECONFIG] API server for the pod watch, Events and the node condition
-                          (else in-cluster, else ~/.kube/config; without any the agent runs offline)
-  --top N                 processes exported as metrics (default 10)
-  --warning-ratio R       tasks/ceiling for a warning (default 0.7)
-  --critical-ratio R      tasks/ceiling for critical (default 0.9)
-  --once                  scan once, report, and exit with the verdict's code (0 ok, 1 warning, 2 critical, 3 unreadable)
-  --log-level LEVEL       debug, info, warn, error (default info)
-
-Writes min(pidguard.io/pids-limit, ceiling) into each pod cgroup's pids.max, only ever lowering
+const HELP = commandHelp({
+  name: 'agent',
+  usage: 'Usage: pidguard agent [flags]',
+  about: "pidguard agent: node agent (run as a DaemonSet with hostPID and the host's /proc and cgroup mounts)",
+  flags: FLAGS,
+  notes: `Writes min(pidguard.io/pids-limit, ceiling) into each pod cgroup's pids.max, only ever lowering
 it; the ceiling is the namespace's pidguard.io/pids-limit-ceiling label (read with GET, cached
 60s) or pids.ceiling; an invalid annotation means min(dotnet.pidsLimit, ceiling). A pod whose
 limit is adjusted or cannot be applied is logged (warn), counted, given an Event, and the
 latter sets the PIDPressureRisk node condition (reason PidsLimitNotEnforced).
 Finds pod cgroups from its own cgroup namespace too (unshare -C, containerd on cgroup v2).
-Never forks or execs, and creates no thread after start-up.
-`;
+Never forks or execs, and creates no thread after start-up.`,
+});
 
 export const agentCommand: Command = {
   name: 'agent',
   summary: 'Node agent: measure PIDs, enforce pids-limit in cgroups, export metrics',
+  flags: FLAGS,
   help: HELP,
   async run(argv: string[], io: CliIO): Promise<number> {
-    const { values } = parseFlags(argv, {
-      ...NODE_SOURCE_FLAGS,
-      interval: { type: 'string' },
-      'metrics-port': { type: 'string' },
-      'metrics-host': { type: 'string' },
-      'no-enforce': { type: 'boolean' },
-      'unenforced-grace': { type: 'string' },
-      top: { type: 'string' },
-      once: { type: 'boolean' },
-      'log-level': { type: 'string' },
-    });
-    const sources = resolveNodeSources(values, io.env);
-    const intervalMs = durationFlag(values.interval ?? '10s', '--interval');
-    const metricsPort = integerFlag(flagOrEnv(values['metrics-port'], io.env, 'PIDGUARD_AGENT_METRICS_PORT', '9091'), '--metrics-port', 0, 65535);
-    const top = integerFlag(values.top ?? '10', '--top', 1, 1000);
-    const unenforcedGraceMs = durationFlag(values['unenforced-grace'] ?? '30s', '--unenforced-grace', 0);
-    const config = await loadConfig(flagOrEnv(values.config, io.env, 'PIDGUARD_CONFIG'));
-    const logLevel = logLevelFlag(values['log-level'] ?? 'info');
+    const values = parseCommandFlags(argv, FLAGS, io.env);
+    const sources = resolveNodeSources(values);
+    const intervalMs = durationFlag(values.interval, '--interval');
+    const metricsPort = integerFlag(values['metrics-port'], '--metrics-port', 0, 65535);
+    const top = integerFlag(values.top, '--top', 1, 1000);
+    const unenforcedGraceMs = durationFlag(values['unenforced-grace'], '--unenforced-grace', 0);
+    const config = await loadConfig(values.config);
+    const logLevel = logLevelFlag(values['log-level']);
     const logger = createJsonLogger(io.stderr, { minimum: logLevel, fields: { component: 'agent' } });
     const log: AgentLog = (level, message, fields) => logger[level](message, fields);
 
@@ -89,14 +73,14 @@ export const agentCommand: Command = {
     let namespaceLabels: AgentNamespaceLabels | undefined;
     let stopWatch: (() => Promise<void>) | undefined;
     if (sources.podsFile) {
-      const fromFile = loadPodsFileOrFail(sources.podsFile);
+      const fromFile = readPodsFile(sources.podsFile);
       pods = () => fromFile;
     } else {
       let api;
       try {
         api = connectApi(sources, io.env);
       } catch (error) {
-        throw new CliError((error as Error).message, USAGE_EXIT);
+        throw new CliError((error as Error).message, EXIT.usage);
       }
       if (api) {
         const connected = api;
@@ -138,19 +122,26 @@ export const agentCommand: Command = {
           summary: result.verdict.summary,
           enforcement: result.enforcement.map((action) => ({ pod: action.pod, outcome: action.outcome, limit: action.limit, reason: action.reason, ...(action.adjustment ? { adjustment: action.adjustment } : {}) })),
         });
-        return EXIT_CODES[result.verdict.level];
+        return VERDICT_EXIT[result.verdict.level];
       } catch (error) {
-        if (error instanceof ProcUnreadableError) throw new CliError(error.message, EXIT_CODES.unreadable);
+        if (error instanceof ProcUnreadableError) throw new CliError(error.message, EXIT.unreadable);
         throw error;
       } finally {
         await stopWatch?.();
       }
     }
 
-    const metricsHost = values['metrics-host'] ?? '0.0.0.0';
-    const http = await startAgentHttp(agent, metricsPort, metricsHost, intervalMs * 3 + 5000).catch(async (error: Error) => {
+    const metricsHost = values['metrics-host'];
+    const healthyWithinMs = intervalMs * 3 + 5000;
+    const http = await startMetricsServer({
+      registry: agent.metrics.registry,
+      logger,
+      unhealthy: () => (agent.healthy(healthyWithinMs) ? undefined : 'no successful scan recently'),
+      port: metricsPort,
+      host: metricsHost,
+    }).catch(async (error: Error) => {
       await stopWatch?.();
-      throw new CliError(`cannot start: metrics port ${metricsHost}:${metricsPort}: ${error.message}`, STARTUP_EXIT);
+      throw new CliError(`cannot start: metrics port ${metricsHost}:${metricsPort}: ${error.message}`, EXIT.cannotStart);
     });
     log('info', 'agent started', {
       node: sources.nodeName,
@@ -163,15 +154,11 @@ export const agentCommand: Command = {
       pods: sources.podsFile ? `file ${sources.podsFile}` : reporter ? 'API server watch' : 'none',
     });
     agent.start(intervalMs);
-    await new Promise<void>((resolve) => {
-      const shutdown = () => resolve();
-      process.once('SIGTERM', shutdown);
-      process.once('SIGINT', shutdown);
-    });
+    await untilTerminated();
     log('info', 'agent stopping', {});
     await agent.stop();
     await stopWatch?.();
-    await new Promise((resolve) => http.server.close(resolve));
-    return 0;
+    await http.close();
+    return EXIT.ok;
   },
 };

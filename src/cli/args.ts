@@ -3,9 +3,8 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { EXIT } from './exit-codes.js';
 import { CliError } from './io.js';
-
-export const USAGE_EXIT = 2;
 
 export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   argv: string[],
@@ -15,7 +14,7 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals });
   } catch (error) {
-    throw new CliError(`${(error as Error).message} (see --help)`, USAGE_EXIT);
+    throw new CliError(`${(error as Error).message} (see --help)`, EXIT.usage);
   }
 }
 
@@ -30,7 +29,7 @@ export function flagOrEnv(flag: string | undefined, env: NodeJS.ProcessEnv, vari
 export function integerFlag(value: string, flag: string, min: number, max: number): number {
   const number = Number(value);
   if (!/^-?\d+$/.test(value.trim()) || number < min || number > max) {
-    throw new CliError(`${flag} must be a whole number from ${min} to ${max}, got "${value}"`, USAGE_EXIT);
+    throw new CliError(`${flag} must be a whole number from ${min} to ${max}, got "${value}"`, EXIT.usage);
   }
   return number;
 }
@@ -41,7 +40,7 @@ export function byteSizeFlag(value: string, flag: string, min: number, max: numb
   const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 } as const;
   const bytes = match ? Number(match[1]) * (match[2] ? unit[match[2] as keyof typeof unit] : 1) : NaN;
   if (!Number.isSafeInteger(bytes) || bytes < min || bytes > max) {
-    throw new CliError(`${flag} must be a size in bytes such as 1048576, 512Ki or 32Mi (from ${min} to ${max} bytes), got "${value}"`, USAGE_EXIT);
+    throw new CliError(`${flag} must be a size in bytes such as 1048576, 512Ki or 32Mi (from ${min} to ${max} bytes), got "${value}"`, EXIT.usage);
   }
   return bytes;
 }
@@ -50,7 +49,7 @@ export function byteSizeFlag(value: string, flag: string, min: number, max: numb
 export function ratioFlag(value: string, flag: string): number {
   const number = Number(value);
   if (!Number.isFinite(number) || number <= 0 || number > 1) {
-    throw new CliError(`${flag} must be a number above 0 and at most 1, got "${value}"`, USAGE_EXIT);
+    throw new CliError(`${flag} must be a number above 0 and at most 1, got "${value}"`, EXIT.usage);
   }
   return number;
 }
@@ -61,7 +60,7 @@ export function durationFlag(value: string, flag: string, minMs = 100, maxMs = 8
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
   const ms = match ? Number(match[1]) * unit[match[2] as keyof typeof unit] : NaN;
   if (!Number.isFinite(ms) || ms < minMs || ms > maxMs) {
-    throw new CliError(`${flag} must be a duration such as 500ms, 10s or 5m (from ${minMs}ms to ${maxMs / 3_600_000}h), got "${value}"`, USAGE_EXIT);
+    throw new CliError(`${flag} must be a duration such as 500ms, 10s or 5m (from ${minMs}ms to ${maxMs / 3_600_000}h), got "${value}"`, EXIT.usage);
   }
   return ms;
 }
@@ -69,7 +68,7 @@ export function durationFlag(value: string, flag: string, minMs = 100, maxMs = 8
 /** Parses --log-level, naming the flag and the allowed levels in the error. */
 export function logLevelFlag(value: string): LogLevel {
   if (!(LOG_LEVELS as readonly string[]).includes(value)) {
-    throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${value}"`, USAGE_EXIT);
+    throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${value}"`, EXIT.usage);
   }
   return value as LogLevel;
 }

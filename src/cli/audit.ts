@@ -1,98 +1,89 @@
 // `pidguard audit`: what would the policy reject or change among the objects
 // that already run? One shot for people and CI, or --watch for Prometheus.
 
-import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { runAudit, type AuditRun } from '../audit/run-audit.js';
 import type { AuditReport, Finding, NamespaceReport } from '../audit/findings.js';
 import { observedPodsFromReports } from '../audit/pids-enforcement.js';
 import { KubeApiError, KubeTransport } from '../kube/transport.js';
 import { createJsonLogger } from '../log.js';
-import { durationFlag, flagOrEnv, integerFlag, parseFlags } from './args.js';
+import { startMetricsServer } from '../metrics-server.js';
+import { durationFlag, integerFlag } from './args.js';
 import { clusterFromFlags } from './cluster.js';
 import { loadConfig } from './config-file.js';
-import { InputBudget, readInputText } from '../input/yaml-input.js';
+import { EXIT } from './exit-codes.js';
+import { commandHelp, parseCommandFlags, type FlagSpecs } from './flags.js';
+import { InputBudget, InputError, readInputText } from '../input/yaml-input.js';
 import { CliError, type CliIO, type Command } from './io.js';
+import { untilTerminated } from './signals.js';
 import { formatTable } from './table.js';
 
-export const FINDINGS_EXIT = 1;
-export const AUDIT_ERROR_EXIT = 2;
+const FLAGS = {
+  namespace: { type: 'string', short: 'n', value: 'NS', help: 'only this namespace', defaultText: 'all' },
+  json: { type: 'boolean', help: 'print the report as JSON' },
+  config: { type: 'string', value: 'FILE', help: 'policy configuration YAML', env: 'PIDGUARD_CONFIG', defaultText: 'built-in' },
+  kubeconfig: { type: 'string', value: 'FILE', help: 'the cluster', env: 'KUBECONFIG', defaultText: 'in-cluster, then ~/.kube/config' },
+  'page-size': { type: 'string', value: 'N', help: 'objects per list call, 1-5000', default: '500' },
+  timeout: { type: 'string', value: 'DURATION', help: 'per API call', default: '30s' },
+  watch: { type: 'boolean', help: 'audit every --interval and serve gauges on --metrics-port' },
+  interval: { type: 'string', value: 'DURATION', help: 'with --watch', default: '5m' },
+  'metrics-port': { type: 'string', value: 'N', help: 'with --watch: GET /metrics, GET /healthz', env: 'PIDGUARD_AUDIT_METRICS_PORT', default: '9092' },
+  'node-report': {
+    type: 'string',
+    multiple: true,
+    value: 'FILE',
+    help: 'output of `pidguard node --json` from a node; repeatable. Pods whose pidguard.io/pids-limit (as the agent resolves it: at most the ceiling, an invalid value replaced) is not in their cgroup\'s pids.max become findings; pods the policy would change that have none show their actual pids.max',
+  },
+} as const satisfies FlagSpecs;
 
-const HELP = `Usage: pidguard audit [flags]
-
-Lists every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet,
+const HELP = commandHelp({
+  name: 'audit',
+  usage: 'Usage: pidguard audit [flags]',
+  about: `Lists every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet,
 ReplicationController, Job and CronJob in the cluster (paginated), judges each
 with the same policy engine as the webhook, and reports what enforce mode would
 reject or change, grouped by namespace and owner (a Deployment's 40 pods are one
 finding). Each namespace is shown with its mode (pidguard.io/mode label or the
 configured default); findings in exempt namespaces (system namespaces, mode off)
-are shown but do not count.
-
-Flags:
-  -n, --namespace <ns>     only this namespace (default: all)
-      --json               print the report as JSON
-      --config <file>      policy configuration YAML [PIDGUARD_CONFIG] (default: built-in)
-      --kubeconfig <file>  [KUBECONFIG] (default: in-cluster, then ~/.kube/config)
-      --page-size <n>      objects per list call, 1-5000 (default 500)
-      --timeout <dur>      per API call (default 30s)
-      --watch              audit every --interval and serve gauges on --metrics-port
-      --interval <dur>     with --watch (default 5m)
-      --metrics-port <n>   with --watch: GET /metrics, GET /healthz [PIDGUARD_AUDIT_METRICS_PORT] (default 9092)
-      --node-report <file> output of \`pidguard node --json\` from a node; repeatable. Pods whose
-                           pidguard.io/pids-limit (as the agent resolves it: at most the ceiling,
-                           an invalid value replaced) is not in their cgroup's pids.max become findings;
-                           pods the policy would change that have none show their actual pids.max
-  -h, --help               this help
-
-Exit codes: 0 no findings, 1 findings, 2 error (unreachable API server, missing
-permission: the message names the verb and resource refused, timeout, bad flags).
-`;
+are shown but do not count.`,
+  flags: FLAGS,
+});
 
 export const auditCommand: Command = {
   name: 'audit',
   summary: 'Report what already runs in the cluster against the policy',
+  flags: FLAGS,
   help: HELP,
   async run(argv, io) {
-    const { values } = parseFlags(argv, {
-      namespace: { type: 'string', short: 'n' },
-      json: { type: 'boolean', default: false },
-      config: { type: 'string' },
-      kubeconfig: { type: 'string' },
-      'page-size': { type: 'string', default: '500' },
-      timeout: { type: 'string', default: '30s' },
-      watch: { type: 'boolean', default: false },
-      interval: { type: 'string', default: '5m' },
-      'metrics-port': { type: 'string' },
-      'node-report': { type: 'string', multiple: true },
-    });
+    const values = parseCommandFlags(argv, FLAGS, io.env);
     const options = {
-      config: await loadConfig(flagOrEnv(values.config, io.env, 'PIDGUARD_CONFIG')),
+      config: await loadConfig(values.config),
       ...(values.namespace ? { namespace: values.namespace } : {}),
       pageSize: integerFlag(values['page-size'], '--page-size', 1, 5000),
       timeoutMs: durationFlag(values.timeout, '--timeout', 1000),
       ...(values['node-report'] ? { observedPods: await readNodeReports(values['node-report']) } : {}),
     };
-    const endpoint = clusterFromFlags(values.kubeconfig, io.env, AUDIT_ERROR_EXIT, { clientNodeAuth: true });
-    if (!endpoint) throw new CliError('no cluster: pass --kubeconfig, set KUBECONFIG, or run in a pod', AUDIT_ERROR_EXIT);
+    const endpoint = clusterFromFlags(values.kubeconfig, io.env, EXIT.usage, { clientNodeAuth: true });
+    if (!endpoint) throw new CliError('no cluster: pass --kubeconfig, set KUBECONFIG, or run in a pod', EXIT.usage);
     const transport = new KubeTransport(endpoint, { timeoutMs: options.timeoutMs });
     const audit = async (): Promise<AuditRun> => {
       try {
         return await runAudit(transport, options);
       } catch (error) {
-        if (error instanceof KubeApiError) throw new CliError(error.message, AUDIT_ERROR_EXIT);
+        if (error instanceof KubeApiError) throw new CliError(error.message, EXIT.usage);
         throw error;
       }
     };
 
     if (values.watch) {
-      const port = integerFlag(flagOrEnv(values['metrics-port'], io.env, 'PIDGUARD_AUDIT_METRICS_PORT', '9092'), '--metrics-port', 0, 65535);
+      const port = integerFlag(values['metrics-port'], '--metrics-port', 0, 65535);
       return watch(audit, durationFlag(values.interval, '--interval', 1000), port, io);
     }
     const started = process.hrtime.bigint();
     const run = await audit();
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     io.stdout.write(values.json ? `${JSON.stringify({ ...run.report, podsEvaluated: run.pods, seconds }, null, 2)}\n` : renderReport(run.report));
-    return run.report.summary.findings > 0 ? FINDINGS_EXIT : 0;
+    return run.report.summary.findings > 0 ? EXIT.findings : EXIT.ok;
   },
 };
 
@@ -108,14 +99,14 @@ async function readNodeReports(files: string[]) {
     try {
       document = JSON.parse(text);
     } catch (error) {
-      throw new CliError(`cannot read node report ${file}: ${(error as Error).message}`, AUDIT_ERROR_EXIT);
+      throw new InputError(`cannot read node report ${file}: ${(error as Error).message}`);
     }
     reports.push({ source: file, document });
   }
   try {
     return observedPodsFromReports(reports);
   } catch (error) {
-    throw new CliError((error as Error).message, AUDIT_ERROR_EXIT);
+    throw new InputError((error as Error).message);
   }
 }
 
@@ -167,17 +158,8 @@ async function watch(audit: () => Promise<AuditRun>, intervalMs: number, port: n
   const runs = new Counter({ name: 'pidguard_audit_runs_total', help: 'Audits run, by result', labelNames: ['result'], registers: [registry] });
   const logger = createJsonLogger(io.stderr, { fields: { component: 'audit' } });
 
-  const server: Server = createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/metrics') {
-      void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text));
-    } else if (req.method === 'GET' && req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-    }
-  });
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, resolve));
-  logger.info('audit watch started', { port: (server.address() as { port: number }).port, intervalMs });
+  const server = await startMetricsServer({ registry, logger, port });
+  logger.info('audit watch started', { port: server.port, intervalMs });
 
   let stopping = false;
   let wake: () => void = () => {};
@@ -185,8 +167,7 @@ async function watch(audit: () => Promise<AuditRun>, intervalMs: number, port: n
     stopping = true;
     wake();
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  void untilTerminated().then(stop);
   while (!stopping) {
     const started = process.hrtime.bigint();
     try {
@@ -214,7 +195,7 @@ async function watch(audit: () => Promise<AuditRun>, intervalMs: number, port: n
       };
     });
   }
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server.close();
   logger.info('audit watch stopped');
-  return 0;
+  return EXIT.ok;
 }

@@ -3,39 +3,39 @@
 
 import { X509Certificate } from 'node:crypto';
 import { DEFAULT_DEV_DNS_NAMES, DEFAULT_DEV_IP_ADDRESSES, devCertificatePaths, generateDevCertificates, writeDevCertificates } from '../webhook/dev-certificates.js';
-import { integerFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { integerFlag } from './args.js';
+import { EXIT } from './exit-codes.js';
+import { commandHelp, parseCommandFlags, type FlagSpecs } from './flags.js';
 import { CliError, type Command } from './io.js';
 
-const HELP = `pidguard certs: generate a development CA and a serving certificate
+const FLAGS = {
+  out: { type: 'string', value: 'DIR', help: 'output directory (created if missing); required' },
+  dns: { type: 'string', multiple: true, value: 'NAME', help: 'DNS subject alternative name; repeatable (in a cluster: <service>.<namespace>.svc)' },
+  ip: { type: 'string', multiple: true, value: 'ADDRESS', help: 'IP subject alternative name; repeatable' },
+  days: { type: 'string', value: 'N', help: 'validity in days', default: '365' },
+} as const satisfies FlagSpecs;
 
-Usage: pidguard certs --out DIR [--dns NAME ...] [--ip ADDRESS ...] [--days N]
+const HELP = commandHelp({
+  name: 'certs',
+  usage: 'Usage: pidguard certs --out DIR [--dns NAME ...] [--ip ADDRESS ...] [--days N]',
+  about: `pidguard certs: generate a development CA and a serving certificate.
 
 Writes DIR/ca.crt, DIR/ca.key, DIR/tls.crt and DIR/tls.key (keys mode 0600), replacing
 existing files. tls.crt is signed by ca.crt and valid for the given names and addresses
 (default: localhost, 127.0.0.1, ::1). Give the webhook configuration's caBundle the
-base64 of ca.crt.
-
-Flags:
-  --out DIR      output directory (created if missing)
-  --dns NAME     DNS subject alternative name; repeatable
-                 (in a cluster: <service>.<namespace>.svc)
-  --ip ADDRESS   IP subject alternative name; repeatable
-  --days N       validity in days (default 365)
-`;
+base64 of ca.crt.`,
+  flags: FLAGS,
+});
 
 export const certsCommand: Command = {
   name: 'certs',
   summary: 'Generate a development CA and serving certificate',
+  flags: FLAGS,
   help: HELP,
   async run(argv, io) {
-    const { values } = parseFlags(argv, {
-      out: { type: 'string' },
-      dns: { type: 'string', multiple: true },
-      ip: { type: 'string', multiple: true },
-      days: { type: 'string' },
-    });
-    if (values.out === undefined) throw new CliError('--out DIR is required (see --help)', USAGE_EXIT);
-    const days = integerFlag(values.days ?? '365', '--days', 1, 3650);
+    const values = parseCommandFlags(argv, FLAGS, io.env);
+    if (values.out === undefined) throw new CliError('--out DIR is required (see --help)', EXIT.usage);
+    const days = integerFlag(values.days, '--days', 1, 3650);
     const named = values.dns !== undefined || values.ip !== undefined;
     const dnsNames = named ? (values.dns ?? []) : DEFAULT_DEV_DNS_NAMES;
     const ipAddresses = named ? (values.ip ?? []) : DEFAULT_DEV_IP_ADDRESSES;
@@ -43,13 +43,13 @@ export const certsCommand: Command = {
     try {
       certificates = generateDevCertificates({ dnsNames, ipAddresses, days });
     } catch (error) {
-      throw new CliError((error as Error).message, USAGE_EXIT);
+      throw new CliError((error as Error).message, EXIT.usage);
     }
     const paths = devCertificatePaths(values.out);
     try {
       await writeDevCertificates(certificates, paths);
     } catch (error) {
-      throw new CliError(`cannot write to ${values.out}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 1);
+      throw new CliError(`cannot write to ${values.out}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, EXIT.cannotStart);
     }
     const leaf = new X509Certificate(certificates.cert);
     io.stdout.write(
@@ -59,6 +59,6 @@ export const certsCommand: Command = {
         '',
       ].join('\n'),
     );
-    return 0;
+    return EXIT.ok;
   },
 };

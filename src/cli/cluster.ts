@@ -5,6 +5,7 @@
 
 import { endpointFor, locateCluster, type Kubeconfig } from '../kube/kubeconfig.js';
 import type { ApiEndpoint } from '../kube/transport.js';
+import { EXIT } from './exit-codes.js';
 import { CliError } from './io.js';
 
 export interface ClusterOptions {
@@ -19,7 +20,7 @@ export function clusterEndpoint(kubeconfigFlag: string | undefined, env: NodeJS.
 }
 
 /** clusterEndpoint, a broken kubeconfig being a CliError with the command's exit code. */
-export function clusterFromFlags(kubeconfigFlag: string | undefined, env: NodeJS.ProcessEnv, exitCode = 2, options: ClusterOptions = {}): ApiEndpoint | undefined {
+export function clusterFromFlags(kubeconfigFlag: string | undefined, env: NodeJS.ProcessEnv, exitCode: number = EXIT.usage, options: ClusterOptions = {}): ApiEndpoint | undefined {
   try {
     return clusterEndpoint(kubeconfigFlag, env, options);
   } catch (error) {

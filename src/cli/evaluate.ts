@@ -9,17 +9,17 @@ import { applyPatch } from '../policy/json-patch.js';
 import { resolveMode } from '../policy/mode.js';
 import { MODES, type KubeObject, type Mode } from '../policy/types.js';
 import { isPodShaped, isRecord } from '../policy/workloads.js';
-import { byteSizeFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { byteSizeFlag } from './args.js';
 import { loadConfig } from './config-file.js';
+import { EXIT } from './exit-codes.js';
+import { commandHelp, parseCommandFlags, type FlagSpecs } from './flags.js';
 import { CliError, type Command } from './io.js';
 import { readManifests, type Manifest } from './manifests.js';
 import { formatTable } from './table.js';
-import { InputBudget, sourceName, UNREADABLE_INPUT_EXIT } from '../input/yaml-input.js';
+import { InputBudget, sourceName } from '../input/yaml-input.js';
 
 const OUTPUTS = ['table', 'json', 'yaml', 'report'] as const;
 type Output = (typeof OUTPUTS)[number];
-
-export const DENIED_EXIT = 1;
 
 /**
  * What one run reads at most, checked before parsing. 16 MiB is ten times the
@@ -32,54 +32,42 @@ export const MAX_INPUT_DOCUMENTS = 100_000;
 /** Below V8's longest string (2^29 - 24 characters), which the text of all inputs must fit in. */
 const MAX_INPUT_BYTES_CEILING = 256 * 1024 * 1024;
 
-const HELP = `Usage: pidguard evaluate -f <file|dir|-> [-f ...] [flags]
+const FLAGS = {
+  filename: { type: 'string', short: 'f', multiple: true, value: 'PATH', help: 'YAML or JSON file, directory (recursive), or - for stdin; repeatable' },
+  output: { type: 'string', short: 'o', value: 'FORMAT', help: 'table: decisions, violations and mutations; json | yaml: the objects as the cluster would store them (Pods mutated); report: the engine\'s evaluations as JSON, for scripts', default: 'table' },
+  mode: { type: 'string', value: 'MODE', help: 'enforce | audit | off', defaultText: 'config defaultMode, or the namespace\'s label' },
+  config: { type: 'string', value: 'FILE', help: 'policy configuration YAML', defaultText: 'built-in' },
+  'max-input-bytes': { type: 'string', value: 'SIZE', help: `the most all inputs together may hold, checked before parsing (Ki, Mi, Gi suffixes; at most 256Mi); at most ${MAX_INPUT_DOCUMENTS} documents and List items in all`, default: DEFAULT_MAX_INPUT_BYTES },
+} as const satisfies FlagSpecs;
 
-Evaluates every Pod and workload (Deployment, StatefulSet, DaemonSet, ReplicaSet,
+const HELP = commandHelp({
+  name: 'evaluate',
+  usage: 'Usage: pidguard evaluate -f <file|dir|-> [-f ...] [flags]',
+  about: `Evaluates every Pod and workload (Deployment, StatefulSet, DaemonSet, ReplicaSet,
 ReplicationController, Job, CronJob) in the manifests with the admission policy,
 exactly as the webhook would on CREATE, and prints what the cluster would do.
 Namespace objects in the input lend their labels (pidguard.io/mode, and
 pidguard.io/pids-limit-ceiling) to the objects in them; --mode overrides every
-namespace's mode.
-
-Flags:
-  -f, --filename <path>   YAML or JSON file, directory (recursive), or - for stdin; repeatable
-  -o, --output <format>   table (default): decisions, violations and mutations
-                          json | yaml: the objects as the cluster would store them (Pods mutated)
-                          report: the engine's evaluations as JSON, for scripts
-      --mode <mode>       enforce | audit | off (default: config defaultMode, or the namespace's label)
-      --config <file>     policy configuration YAML (default: built-in defaults)
-      --max-input-bytes <size>  the most all inputs together may hold, checked before
-                          parsing (default ${DEFAULT_MAX_INPUT_BYTES}; Ki, Mi, Gi suffixes; at most 256Mi);
-                          at most ${MAX_INPUT_DOCUMENTS} documents and List items in all
-  -h, --help              this help
-
-Directories are read recursively (*.yaml, *.yml, *.json), following symlinks;
+namespace's mode.`,
+  flags: FLAGS,
+  notes: `Directories are read recursively (*.yaml, *.yml, *.json), following symlinks;
 each directory is read once, so a symlink loop ends. An entry that cannot be
-examined (a dangling symlink, no permission) fails the run, naming it.
-
-Exit codes: 0 everything would be admitted, 1 something would be denied,
-2 unreadable input, input over a limit, an object the API server would reject,
-two Namespace documents of one name with different labels, or bad flags (the
-error names the file and document index).
-`;
+examined (a dangling symlink, no permission) fails the run, naming it. Errors
+name the file and the document index.`,
+});
 
 export const evaluateCommand: Command = {
   name: 'evaluate',
   summary: 'Evaluate manifests offline with the admission policy',
+  flags: FLAGS,
   help: HELP,
   async run(argv, io) {
-    const { values } = parseFlags(argv, {
-      filename: { type: 'string', short: 'f', multiple: true },
-      output: { type: 'string', short: 'o', default: 'table' },
-      mode: { type: 'string' },
-      config: { type: 'string' },
-      'max-input-bytes': { type: 'string', default: DEFAULT_MAX_INPUT_BYTES },
-    });
-    if (!values.filename || values.filename.length === 0) throw new CliError('-f/--filename is required (see --help)', USAGE_EXIT);
+    const values = parseCommandFlags(argv, FLAGS, io.env);
+    if (!values.filename || values.filename.length === 0) throw new CliError('-f/--filename is required (see --help)', EXIT.usage);
     const output = values.output as Output;
-    if (!OUTPUTS.includes(output)) throw new CliError(`-o must be one of ${OUTPUTS.join(', ')}, got "${values.output}"`, USAGE_EXIT);
+    if (!OUTPUTS.includes(output)) throw new CliError(`-o must be one of ${OUTPUTS.join(', ')}, got "${values.output}"`, EXIT.usage);
     if (values.mode !== undefined && !MODES.includes(values.mode as Mode)) {
-      throw new CliError(`--mode must be one of ${MODES.join(', ')}, got "${values.mode}"`, USAGE_EXIT);
+      throw new CliError(`--mode must be one of ${MODES.join(', ')}, got "${values.mode}"`, EXIT.usage);
     }
     const maxInputBytes = byteSizeFlag(values['max-input-bytes'], '--max-input-bytes', 1, MAX_INPUT_BYTES_CEILING);
     const config = await loadConfig(values.config);
@@ -102,7 +90,7 @@ export const evaluateCommand: Command = {
     }
     io.stdout.write(render(output, results, manifests));
     for (const { modeWarning } of results) if (modeWarning) io.stderr.write(`warning: ${modeWarning}\n`);
-    return results.some((r) => !r.evaluation.allowed) ? DENIED_EXIT : 0;
+    return results.some((r) => !r.evaluation.allowed) ? EXIT.findings : EXIT.ok;
   },
 };
 
@@ -132,7 +120,7 @@ function namespaceLabelsIn(manifests: Manifest[]): Map<string, Record<string, st
         throw new CliError(
           `Namespace "${metadata.name}" is defined twice with different labels (${differing.join(', ')}):\n  ${where(earlier.manifest)}\n  ${where(manifest)}\n` +
             'which one the cluster keeps depends on the order they are applied in: keep one',
-          UNREADABLE_INPUT_EXIT,
+          EXIT.usage,
         );
       }
     }
@@ -142,7 +130,7 @@ function namespaceLabelsIn(manifests: Manifest[]): Map<string, Record<string, st
 }
 
 function rejectedAsMalformed(objects: string[]): CliError {
-  return new CliError(`the API server would reject ${objects.length === 1 ? 'this object' : 'these objects'} as malformed:\n  ${objects.join('\n  ')}`, UNREADABLE_INPUT_EXIT);
+  return new CliError(`the API server would reject ${objects.length === 1 ? 'this object' : 'these objects'} as malformed:\n  ${objects.join('\n  ')}`, EXIT.usage);
 }
 
 /** `file: document N`, as every input error names a document. */

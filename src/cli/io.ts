@@ -1,6 +1,8 @@
 // What a command may touch of the outside world, passed in so tests can run
 // commands in-process with their own streams and environment.
 
+import type { FlagSpecs } from './flags.js';
+
 export interface CliIO {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
@@ -11,7 +13,9 @@ export interface CliIO {
 export interface Command {
   name: string;
   summary: string;
-  /** Full help text, printed by `pidguard <name> --help`. */
+  /** Every flag the command accepts, declared once (src/cli/flags.ts). */
+  flags: FlagSpecs;
+  /** Full help text, printed by `pidguard <name> --help`: commandHelp() of the flags. */
   help: string;
   /** Runs the command; resolves to the process exit code. */
   run(argv: string[], io: CliIO): Promise<number>;

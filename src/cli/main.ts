@@ -2,7 +2,9 @@
 // errors into exit codes and messages.
 
 import { InputError } from '../input/yaml-input.js';
+import { EXIT } from './exit-codes.js';
 import { CliError, type CliIO, type Command } from './io.js';
+import { printable } from './table.js';
 
 /** Commands load lazily so `pidguard node` on a starving node loads no webhook or API client code. */
 const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () => Promise<Command> }> = [
@@ -12,7 +14,6 @@ const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () => Promi
   { name: 'agent', summary: 'Node agent: measure PIDs, enforce pids-limit in cgroups, export metrics', load: async () => (await import('./agent.js')).agentCommand },
   { name: 'audit', summary: 'Report what already runs in the cluster against the policy', load: async () => (await import('./audit.js')).auditCommand },
   { name: 'certs', summary: 'Generate a development CA and serving certificate', load: async () => (await import('./certs.js')).certsCommand },
-  { name: 'replay', summary: 'Replay the PID-exhaustion incident safely in cgroups, with and without pidguard', load: async () => (await import('./replay.js')).replayCommand },
 ];
 
 export function topLevelHelp(): string {
@@ -37,33 +38,38 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     const target = name === 'help' ? rest[0] : undefined;
     if (target === undefined) {
       io.stdout.write(topLevelHelp());
-      return name === undefined ? 2 : 0;
+      return name === undefined ? EXIT.usage : EXIT.ok;
     }
     return main([target, '--help'], io);
   }
   if (name === '--version' || name === 'version') {
     io.stdout.write(`${await version()}\n`);
-    return 0;
+    return EXIT.ok;
   }
   const entry = COMMANDS.find((c) => c.name === name);
   if (!entry) {
     io.stderr.write(`pidguard: unknown command "${name}"\n\n${topLevelHelp()}`);
-    return 2;
+    return EXIT.usage;
   }
-  const command = await entry.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  return runCommand(await entry.load(), rest, io);
+}
+
+/** --help, or the command's run with its errors turned into a message and an exit code. */
+export async function runCommand(command: Command, argv: string[], io: CliIO): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
     io.stdout.write(command.help.endsWith('\n') ? command.help : `${command.help}\n`);
-    return 0;
+    return EXIT.ok;
   }
   try {
-    return await command.run(rest, io);
+    return await command.run(argv, io);
   } catch (error) {
     if (error instanceof CliError || error instanceof InputError) {
-      io.stderr.write(`pidguard ${name}: ${error.message}\n`);
-      return error.exitCode;
+      // Messages quote what came from outside (file contents, API errors): inert on a terminal, line by line.
+      io.stderr.write(`pidguard ${command.name}: ${error.message.split('\n').map(printable).join('\n')}\n`);
+      return error instanceof CliError ? error.exitCode : EXIT.usage;
     }
-    io.stderr.write(`pidguard ${name}: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
-    return 70; // EX_SOFTWARE: a bug, not bad input
+    io.stderr.write(`pidguard ${command.name}: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
+    return EXIT.software;
   }
 }
 

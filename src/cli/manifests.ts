@@ -13,9 +13,8 @@ import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeObject } from '../policy/types.js';
 import { isRecord } from '../policy/workloads.js';
-import { CliError } from './io.js';
 import {
-  cannotRead, documentError, forEachYamlDocument, readInputText, sourceName, UNREADABLE_INPUT_EXIT, type InputBudget,
+  cannotRead, documentError, InputError, readDocuments, sourceName, type InputBudget, type InputDocument,
 } from '../input/yaml-input.js';
 
 export interface Manifest {
@@ -34,17 +33,17 @@ export async function readManifests(paths: string[], stdin: NodeJS.ReadableStrea
   const directories = new Map<string, string>();
   for (const path of paths) {
     for (const file of await expand(path, directories, note)) {
-      parseManifests(await readInputText(file, stdin, budget), file, budget, manifests);
+      objectsOf(await readDocuments(file, { budget, stdin }), budget, manifests);
     }
   }
   return manifests;
 }
 
-/** Appends the objects in `text` to `into`. */
-function parseManifests(text: string, source: string, budget: InputBudget, into: Manifest[]): void {
-  const label = sourceName(source);
-  forEachYamlDocument(text, label, budget, (value, index) => {
-    if (value === null || value === undefined) return; // empty document, e.g. a trailing ---
+/** Appends the Kubernetes objects of `documents` to `into`, List items counted against the budget. */
+function objectsOf(documents: InputDocument[], budget: InputBudget, into: Manifest[]): void {
+  for (const { source, index, value } of documents) {
+    const label = sourceName(source);
+    if (value === null || value === undefined) continue; // empty document, e.g. a trailing ---
     if (!isRecord(value)) throw documentError(label, index, 'is not a Kubernetes object (expected a mapping)');
     if (value.kind === 'List' || (typeof value.kind === 'string' && value.kind.endsWith('List') && Array.isArray(value.items))) {
       if (!Array.isArray(value.items)) throw documentError(label, index, 'is a List without items');
@@ -53,11 +52,11 @@ function parseManifests(text: string, source: string, budget: InputBudget, into:
         if (!isRecord(item)) throw documentError(label, index, `items[${position}] is not a Kubernetes object`);
         into.push({ source, index, object: item as KubeObject });
       });
-      return;
+      continue;
     }
     if (typeof value.kind !== 'string') throw documentError(label, index, 'has no kind');
     into.push({ source, index, object: value as KubeObject });
-  });
+  }
 }
 
 /** The files `path` stands for: itself, or the manifest files below it. */
@@ -85,7 +84,7 @@ async function walk(directory: string, info: Stats, directories: Map<string, str
     if (entry.isDirectory()) files.push(...(await walk(child, entry, directories, note)));
     else if (!MANIFEST_FILE.test(name)) continue;
     else if (entry.isFile()) files.push(child);
-    else throw new CliError(`cannot read ${child}: not a regular file`, UNREADABLE_INPUT_EXIT);
+    else throw new InputError(`cannot read ${child}: not a regular file`);
   }
   return files;
 }
@@ -98,6 +97,6 @@ async function examine(path: string): Promise<Stats> {
     const link = await lstat(path).catch(() => undefined);
     if (!link?.isSymbolicLink()) throw cannotRead(path, error);
     const target = await readlink(path).catch(() => '?');
-    throw new CliError(`cannot read ${path}: a dangling symlink to ${target} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`, UNREADABLE_INPUT_EXIT);
+    throw new InputError(`cannot read ${path}: a dangling symlink to ${target} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
   }
 }

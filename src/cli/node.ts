@@ -2,80 +2,24 @@
 // the cgroup tree (or a captured fixture), names the processes and pods holding
 // the threads, and says what to do. Exit 0 ok, 1 warning, 2 critical, 3 unreadable.
 
-import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { AgentApiClient } from '../node/agent-api.js';
+import type { AgentApiClient } from '../node/agent-api.js';
 import { NamespaceLabelsCache } from '../node/agent-namespaces.js';
 import { listNodePods } from '../node/agent-pod-watch.js';
-import { readPodsFile, PodsFileError, type NodePod } from '../node/pods.js';
+import { readPodsFile, type NodePod } from '../node/pods.js';
 import type { PolicyConfig } from '../policy/config.js';
 import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
 import { resolvePidsLimit } from '../policy/pids-budget.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { scanNode, type NodeScan, type PodUsage } from '../node/scan.js';
-import { budgetOf, EXIT_CODES, formatCount, formatPercent, judgeNode, podLabel, thresholdsError, type Thresholds, type Verdict } from '../node/verdict.js';
-import { flagOrEnv, integerFlag, parseFlags, ratioFlag, USAGE_EXIT } from './args.js';
-import { clusterEndpoint } from './cluster.js';
+import { formatCount, formatPercent } from '../format.js';
+import { budgetOf, judgeNode, podLabel, type Verdict } from '../node/verdict.js';
+import { integerFlag } from './args.js';
+import { EXIT, VERDICT_EXIT } from './exit-codes.js';
+import { commandHelp, parseCommandFlags, type FlagSpecs } from './flags.js';
 import { loadConfig } from './config-file.js';
 import { CliError, type CliIO, type Command } from './io.js';
+import { connectApi, NODE_SOURCE_FLAGS, resolveNodeSources, type NodeSources } from './node-sources.js';
 import { formatTable, printable, terminalSafeJson } from './table.js';
-
-/** Flags `node` and `agent` share: where the node's files are and where its pods come from. */
-export const NODE_SOURCE_FLAGS = {
-  proc: { type: 'string' },
-  'cgroup-root': { type: 'string' },
-  sys: { type: 'string' },
-  'pods-file': { type: 'string' },
-  config: { type: 'string' },
-  kubeconfig: { type: 'string' },
-  'node-name': { type: 'string' },
-  'warning-ratio': { type: 'string' },
-  'critical-ratio': { type: 'string' },
-} as const;
-
-export interface NodeSources {
-  procRoot: string;
-  cgroupRoot: string;
-  podsFile?: string;
-  kubeconfig?: string;
-  nodeName: string;
-  thresholds: Thresholds;
-}
-
-type SourceValues = { [K in keyof typeof NODE_SOURCE_FLAGS]?: string };
-
-export function resolveNodeSources(values: SourceValues, env: NodeJS.ProcessEnv): NodeSources {
-  if (values.sys !== undefined && values['cgroup-root'] !== undefined) {
-    throw new CliError('give --sys or --cgroup-root, not both', USAGE_EXIT);
-  }
-  const thresholds: Thresholds = {
-    warningRatio: ratioFlag(values['warning-ratio'] ?? '0.7', '--warning-ratio'),
-    criticalRatio: ratioFlag(values['critical-ratio'] ?? '0.9', '--critical-ratio'),
-  };
-  const problem = thresholdsError(thresholds);
-  if (problem) throw new CliError(`--warning-ratio/--critical-ratio: ${problem}`, USAGE_EXIT);
-  const nodeName = flagOrEnv(values['node-name'], env, 'NODE_NAME', hostname());
-  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeName)) throw new CliError(`--node-name/NODE_NAME "${nodeName}" is not a valid node name`, USAGE_EXIT);
-  const sources: NodeSources = {
-    procRoot: values.proc ?? '/proc',
-    cgroupRoot: values['cgroup-root'] ?? (values.sys !== undefined ? join(values.sys, 'fs/cgroup') : '/sys/fs/cgroup'),
-    nodeName,
-    thresholds,
-  };
-  if (values['pods-file'] !== undefined) sources.podsFile = values['pods-file'];
-  const kubeconfig = flagOrEnv(values.kubeconfig, env, 'KUBECONFIG');
-  if (kubeconfig) sources.kubeconfig = kubeconfig;
-  return sources;
-}
-
-export function loadPodsFileOrFail(path: string): NodePod[] {
-  try {
-    return readPodsFile(path);
-  } catch (error) {
-    if (error instanceof PodsFileError) throw new CliError(error.message.split('\n').map(printable).join('\n'), USAGE_EXIT);
-    throw error;
-  }
-}
 
 /** Where the pods came from, for the report: the triage still works without them. */
 interface PodsLookup {
@@ -86,7 +30,7 @@ interface PodsLookup {
 }
 
 async function lookUpPods(sources: NodeSources, env: NodeJS.ProcessEnv): Promise<PodsLookup> {
-  if (sources.podsFile) return { pods: loadPodsFileOrFail(sources.podsFile), source: `pods file ${sources.podsFile}` };
+  if (sources.podsFile) return { pods: readPodsFile(sources.podsFile), source: `pods file ${sources.podsFile}` };
   let api: AgentApiClient | undefined;
   try {
     api = connectApi(sources, env);
@@ -106,57 +50,46 @@ async function lookUpPods(sources: NodeSources, env: NodeJS.ProcessEnv): Promise
   }
 }
 
-/** The API server from --kubeconfig/KUBECONFIG, else in-cluster, else ~/.kube/config. */
-export function connectApi(sources: NodeSources, env: NodeJS.ProcessEnv): AgentApiClient | undefined {
-  const endpoint = clusterEndpoint(sources.kubeconfig, env);
-  return endpoint ? new AgentApiClient(endpoint) : undefined;
-}
+const FLAGS = {
+  ...NODE_SOURCE_FLAGS,
+  config: { type: 'string', value: 'FILE', help: "the policy config (the agent's): pids.ceiling and dotnet.pidsLimit, to show the pids-limit the agent enforces", env: 'PIDGUARD_CONFIG', defaultText: 'built-in' },
+  kubeconfig: { type: 'string', value: 'FILE', help: 'name pods through the API server (else in-cluster, else ~/.kube/config)', env: 'KUBECONFIG' },
+  top: { type: 'string', value: 'N', help: 'processes and pods to show', default: '10' },
+  json: { type: 'boolean', help: 'machine-readable report' },
+} as const satisfies FlagSpecs;
 
-const HELP = `pidguard node: one-shot triage of a node in a PID incident
-
-Usage: pidguard node [flags]
+const HELP = commandHelp({
+  name: 'node',
+  usage: 'Usage: pidguard node [flags]',
+  about: `pidguard node: one-shot triage of a node in a PID incident.
 
 Reads per process only /proc/<pid>/status, cmdline and cgroup (never one file
 per thread), the kernel's pid_max, threads-max and /proc/loadavg, and each pod
-cgroup's pids.current, pids.max and pids.events.
-
-Flags:
-  --proc DIR             procfs root (default /proc)
-  --cgroup-root DIR      cgroup mount root (default /sys/fs/cgroup)
-  --sys DIR              sysfs root; the cgroup root is DIR/fs/cgroup (instead of --cgroup-root)
-  --pods-file FILE       the node's pods as a JSON/YAML PodList (no API server needed)
-  --config FILE          [PIDGUARD_CONFIG] the policy config (the agent's): pids.ceiling and
-                         dotnet.pidsLimit, to show the pids-limit the agent enforces (default: built-in)
-  --kubeconfig FILE      [KUBECONFIG] name pods through the API server (else in-cluster, else ~/.kube/config)
-  --node-name NAME       [NODE_NAME] node whose pods to list (default: the host name)
-  --top N                processes and pods to show (default 10)
-  --warning-ratio R      tasks/ceiling for a warning (default 0.7)
-  --critical-ratio R     tasks/ceiling for critical (default 0.9)
-  --json                 machine-readable report
-
-Exit codes: 0 ok, 1 warning, 2 critical, 3 could not read the node's files.
-`;
+cgroup's pids.current, pids.max and pids.events.`,
+  flags: FLAGS,
+});
 
 export const nodeCommand: Command = {
   name: 'node',
   summary: 'One-shot triage of a node: thread hogs, their pods, PID headroom',
+  flags: FLAGS,
   help: HELP,
   async run(argv: string[], io: CliIO): Promise<number> {
-    const { values } = parseFlags(argv, { ...NODE_SOURCE_FLAGS, top: { type: 'string' }, json: { type: 'boolean' } });
-    const sources = resolveNodeSources(values, io.env);
-    const top = integerFlag(values.top ?? '10', '--top', 1, 1000);
-    const config = await loadConfig(flagOrEnv(values.config, io.env, 'PIDGUARD_CONFIG'));
+    const values = parseCommandFlags(argv, FLAGS, io.env);
+    const sources = resolveNodeSources(values);
+    const top = integerFlag(values.top, '--top', 1, 1000);
+    const config = await loadConfig(values.config);
     const lookup = await lookUpPods(sources, io.env);
     let scan: NodeScan;
     try {
       scan = scanNode({ procRoot: sources.procRoot, cgroupRoot: sources.cgroupRoot, pods: lookup.pods, top, pidsBudgetOf: enforcedLimit(config, lookup) });
     } catch (error) {
-      if (error instanceof ProcUnreadableError) throw new CliError(printable(error.message), EXIT_CODES.unreadable);
+      if (error instanceof ProcUnreadableError) throw new CliError(printable(error.message), EXIT.unreadable);
       throw error;
     }
     const verdict = judgeNode(scan, sources.thresholds);
     io.stdout.write(values.json ? `${terminalSafeJson(nodeReportJson(scan, verdict, lookup.source))}\n` : renderNodeReport(scan, verdict, lookup.source, top));
-    return EXIT_CODES[verdict.level];
+    return VERDICT_EXIT[verdict.level];
   },
 };
 

@@ -12,118 +12,111 @@ import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
 import { createJsonLogger, type Logger } from '../log.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from '../webhook/limits.js';
 import { startWebhookServer, type RunningWebhookServer } from '../webhook/server.js';
-import { durationFlag, flagOrEnv, integerFlag, logLevelFlag, parseFlags, USAGE_EXIT } from './args.js';
+import { byteSizeFlag, durationFlag, integerFlag, logLevelFlag } from './args.js';
 import { clusterFromFlags } from './cluster.js';
 import { loadConfig } from './config-file.js';
+import { EXIT } from './exit-codes.js';
+import { commandHelp, parseCommandFlags, type FlagSpecs, type FlagValues } from './flags.js';
 import { CliError, type Command } from './io.js';
+import { untilTerminated } from './signals.js';
 
-const STARTUP_EXIT = 1;
+const MIB = 1024 * 1024;
 
-const HELP = `pidguard serve: run the admission webhook server
+const FLAGS = {
+  port: { type: 'string', value: 'N', help: 'HTTPS port', env: 'PIDGUARD_PORT', default: '8443' },
+  'metrics-port': { type: 'string', value: 'N', help: 'metrics port', env: 'PIDGUARD_METRICS_PORT', default: '9090' },
+  address: { type: 'string', value: 'ADDR', help: 'interface to listen on', env: 'PIDGUARD_ADDRESS', defaultText: 'all' },
+  'tls-cert': { type: 'string', value: 'PATH', help: 'serving certificate (PEM, may hold a chain)', env: 'PIDGUARD_TLS_CERT', default: 'certs/tls.crt' },
+  'tls-key': { type: 'string', value: 'PATH', help: 'its private key (PEM)', env: 'PIDGUARD_TLS_KEY', default: 'certs/tls.key' },
+  'generate-dev-cert': { type: 'boolean', help: 'if the certificate and key are both missing, create a development CA (ca.crt, ca.key) and a certificate for localhost next to them' },
+  config: { type: 'string', value: 'PATH', help: 'policy configuration (YAML)', env: 'PIDGUARD_CONFIG', defaultText: 'built-in' },
+  'namespaces-file': { type: 'string', value: 'PATH', help: 'static namespace labels (YAML: name -> labels, or a NamespaceList); wins over a cluster', env: 'PIDGUARD_NAMESPACES_FILE' },
+  kubeconfig: { type: 'string', value: 'PATH', help: 'cluster to watch namespaces in; else in a pod the in-cluster configuration, else ~/.kube/config', env: 'KUBECONFIG' },
+  'shutdown-delay': { type: 'string', value: 'D', help: 'after SIGTERM, keep serving this long with /readyz answering 503 (e.g. 5s in a cluster)', env: 'PIDGUARD_SHUTDOWN_DELAY', default: '0s' },
+  'body-budget': { type: 'string', value: 'SIZE', help: `request body bytes held at once, all requests together (Ki, Mi, Gi suffixes; at least ${DEFAULT_BODY_LIMIT_BYTES / MIB}Mi); beyond it the largest bodies still arriving get 503`, env: 'PIDGUARD_BODY_BUDGET', default: `${DEFAULT_SERVER_LIMITS.bodyBytesInFlight / MIB}Mi` },
+  'max-connections': { type: 'string', value: 'N', help: 'open connections per port; more are closed at once', env: 'PIDGUARD_MAX_CONNECTIONS', default: String(DEFAULT_SERVER_LIMITS.maxConnections) },
+  'handshake-timeout': { type: 'string', value: 'D', help: 'TLS handshake', env: 'PIDGUARD_HANDSHAKE_TIMEOUT', default: `${DEFAULT_SERVER_LIMITS.handshakeTimeoutMs / 1000}s` },
+  'headers-timeout': { type: 'string', value: 'D', help: "a request's headers", env: 'PIDGUARD_HEADERS_TIMEOUT', default: `${DEFAULT_SERVER_LIMITS.headersTimeoutMs / 1000}s` },
+  'request-timeout': { type: 'string', value: 'D', help: "a request's headers and body", env: 'PIDGUARD_REQUEST_TIMEOUT', default: `${DEFAULT_SERVER_LIMITS.requestTimeoutMs / 1000}s` },
+  'log-level': { type: 'string', value: 'LEVEL', help: 'debug, info, warn or error', env: 'PIDGUARD_LOG_LEVEL', default: 'info' },
+} as const satisfies FlagSpecs;
 
-Usage: pidguard serve [flags]
+const HELP = commandHelp({
+  name: 'serve',
+  usage: 'Usage: pidguard serve [flags]',
+  about: `pidguard serve: run the admission webhook server.
 
 HTTPS endpoints: POST /mutate, POST /validate, GET /healthz, GET /readyz.
-Metrics: GET /metrics (plain HTTP) on the metrics port.
-
-Flags (environment variable in brackets):
-  --port N               HTTPS port [PIDGUARD_PORT] (default 8443)
-  --metrics-port N       metrics port [PIDGUARD_METRICS_PORT] (default 9090)
-  --address ADDR         interface to listen on [PIDGUARD_ADDRESS] (default: all)
-  --tls-cert PATH        serving certificate (PEM, may hold a chain) [PIDGUARD_TLS_CERT] (default certs/tls.crt)
-  --tls-key PATH         its private key (PEM) [PIDGUARD_TLS_KEY] (default certs/tls.key)
-  --generate-dev-cert    if the certificate and key are both missing, create a development CA
-                         (ca.crt, ca.key) and a certificate for localhost next to them
-  --config PATH          policy configuration (YAML) [PIDGUARD_CONFIG] (default: built-in)
-  --namespaces-file PATH static namespace labels (YAML: name -> labels, or a NamespaceList)
-                         [PIDGUARD_NAMESPACES_FILE]; wins over a cluster
-  --kubeconfig PATH      cluster to watch namespaces in [KUBECONFIG]; else in a pod the
-                         in-cluster configuration, else ~/.kube/config
-  --shutdown-delay D     after SIGTERM, keep serving this long with /readyz answering 503
-                         [PIDGUARD_SHUTDOWN_DELAY] (default 0s; e.g. 5s in a cluster)
-  --body-budget-mib N    request body MiB held at once, all requests together; beyond it the
-                         largest bodies still arriving get 503 [PIDGUARD_BODY_BUDGET_MIB] (default 64, min 7)
-  --max-connections N    open connections per port; more are closed at once [PIDGUARD_MAX_CONNECTIONS] (default 512)
-  --handshake-timeout D  TLS handshake [PIDGUARD_HANDSHAKE_TIMEOUT] (default 5s)
-  --headers-timeout D    a request's headers [PIDGUARD_HEADERS_TIMEOUT] (default 5s)
-  --request-timeout D    a request's headers and body [PIDGUARD_REQUEST_TIMEOUT] (default 10s)
-  --log-level LEVEL      debug, info, warn or error [PIDGUARD_LOG_LEVEL] (default info)
-
-Without --namespaces-file or a cluster every namespace gets the default mode from the
+Metrics: GET /metrics (plain HTTP) on the metrics port.`,
+  flags: FLAGS,
+  notes: `Without --namespaces-file or a cluster every namespace gets the default mode from the
 config, with a warning (fail closed). The certificate and key are reloaded when their
-files change. SIGTERM or SIGINT: /readyz turns 503, the listener closes after --shutdown-delay,
-reviews in progress finish, the process exits 0.
-`;
+files change, and on SIGHUP. SIGTERM or SIGINT: /readyz turns 503, the listener closes after
+--shutdown-delay, reviews in progress finish, the process exits 0.`,
+});
 
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'Run the admission webhook server (HTTPS)',
+  flags: FLAGS,
   help: HELP,
   async run(argv, io) {
-    const { values } = parseFlags(argv, {
-      port: { type: 'string' },
-      'metrics-port': { type: 'string' },
-      address: { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'generate-dev-cert': { type: 'boolean' },
-      config: { type: 'string' },
-      'namespaces-file': { type: 'string' },
-      kubeconfig: { type: 'string' },
-      'log-level': { type: 'string' },
-      'shutdown-delay': { type: 'string' },
-      'body-budget-mib': { type: 'string' },
-      'max-connections': { type: 'string' },
-      'handshake-timeout': { type: 'string' },
-      'headers-timeout': { type: 'string' },
-      'request-timeout': { type: 'string' },
-    });
+    const values = parseCommandFlags(argv, FLAGS, io.env);
     const env = io.env;
-    const port = integerFlag(flagOrEnv(values.port, env, 'PIDGUARD_PORT', '8443'), '--port', 0, 65535);
-    const metricsPort = integerFlag(flagOrEnv(values['metrics-port'], env, 'PIDGUARD_METRICS_PORT', '9090'), '--metrics-port', 0, 65535);
-    const certPath = flagOrEnv(values['tls-cert'], env, 'PIDGUARD_TLS_CERT', 'certs/tls.crt');
-    const keyPath = flagOrEnv(values['tls-key'], env, 'PIDGUARD_TLS_KEY', 'certs/tls.key');
-    const shutdownDelayMs = durationFlag(flagOrEnv(values['shutdown-delay'], env, 'PIDGUARD_SHUTDOWN_DELAY', '0s'), '--shutdown-delay', 0, 60_000);
-    const limits = limitFlags(values, env);
-    const logLevel = logLevelFlag(flagOrEnv(values['log-level'], env, 'PIDGUARD_LOG_LEVEL', 'info'));
+    const port = integerFlag(values.port, '--port', 0, 65535);
+    const metricsPort = integerFlag(values['metrics-port'], '--metrics-port', 0, 65535);
+    const certPath = values['tls-cert'];
+    const keyPath = values['tls-key'];
+    const shutdownDelayMs = durationFlag(values['shutdown-delay'], '--shutdown-delay', 0, 60_000);
+    const limits = limitFlags(values);
+    const logLevel = logLevelFlag(values['log-level']);
     const logger = createJsonLogger(io.stderr, { minimum: logLevel, batch: true });
 
-    const config = await loadConfig(flagOrEnv(values.config, env, 'PIDGUARD_CONFIG'));
+    const config = await loadConfig(values.config);
     if (values['generate-dev-cert']) await generateDevCertificateIfAbsent(certPath, keyPath, logger);
-    const namespaceLabels = await namespaceLabelSource(flagOrEnv(values['namespaces-file'], env, 'PIDGUARD_NAMESPACES_FILE'), values.kubeconfig, env, logger);
+    const namespaceLabels = await namespaceLabelSource(
+      values['namespaces-file'],
+      values.kubeconfig,
+      env,
+      logger,
+    );
 
     let server;
     try {
       server = await startWebhookServer({
         config, namespaceLabels, logger, certPath, keyPath, port, metricsPort,
-        host: flagOrEnv(values.address, env, 'PIDGUARD_ADDRESS'),
+        host: values.address,
         bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
         limits,
         shutdownDelayMs,
       });
     } catch (error) {
       await namespaceLabels.stop();
-      throw new CliError(`cannot start: ${(error as Error).message}`, STARTUP_EXIT);
+      throw new CliError(`cannot start: ${(error as Error).message}`, EXIT.cannotStart);
     }
-    await waitForSignal(server, logger);
+    const running = server;
+    await untilTerminated({
+      onHangup() {
+        logger.info('SIGHUP: reading the serving certificate files again');
+        void running.reloadCertificate().then((result) => {
+          if (result === 'unchanged') logger.info('SIGHUP: the serving certificate files are unchanged');
+        });
+      },
+    });
     await server.shutdown();
-    return 0;
+    return EXIT.ok;
   },
 };
 
-const MIB = 1024 * 1024;
-
-function limitFlags(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): ServerLimits {
-  const flag = (name: string, variable: string, fallback: string) => flagOrEnv(values[name] as string | undefined, env, variable, fallback);
-  const seconds = (ms: number) => `${ms / 1000}s`;
+function limitFlags(values: FlagValues<typeof FLAGS>): ServerLimits {
   const limits: ServerLimits = {
-    bodyBytesInFlight: MIB * integerFlag(flag('body-budget-mib', 'PIDGUARD_BODY_BUDGET_MIB', String(DEFAULT_SERVER_LIMITS.bodyBytesInFlight / MIB)), '--body-budget-mib', Math.ceil(DEFAULT_BODY_LIMIT_BYTES / MIB), 4096),
-    maxConnections: integerFlag(flag('max-connections', 'PIDGUARD_MAX_CONNECTIONS', String(DEFAULT_SERVER_LIMITS.maxConnections)), '--max-connections', 1, 65_535),
-    handshakeTimeoutMs: durationFlag(flag('handshake-timeout', 'PIDGUARD_HANDSHAKE_TIMEOUT', seconds(DEFAULT_SERVER_LIMITS.handshakeTimeoutMs)), '--handshake-timeout', 100, 120_000),
-    headersTimeoutMs: durationFlag(flag('headers-timeout', 'PIDGUARD_HEADERS_TIMEOUT', seconds(DEFAULT_SERVER_LIMITS.headersTimeoutMs)), '--headers-timeout', 100, 120_000),
-    requestTimeoutMs: durationFlag(flag('request-timeout', 'PIDGUARD_REQUEST_TIMEOUT', seconds(DEFAULT_SERVER_LIMITS.requestTimeoutMs)), '--request-timeout', 100, 120_000),
+    bodyBytesInFlight: byteSizeFlag(values['body-budget'], '--body-budget', DEFAULT_BODY_LIMIT_BYTES, 4 * 1024 ** 3),
+    maxConnections: integerFlag(values['max-connections'], '--max-connections', 1, 65_535),
+    handshakeTimeoutMs: durationFlag(values['handshake-timeout'], '--handshake-timeout', 100, 120_000),
+    headersTimeoutMs: durationFlag(values['headers-timeout'], '--headers-timeout', 100, 120_000),
+    requestTimeoutMs: durationFlag(values['request-timeout'], '--request-timeout', 100, 120_000),
   };
-  if (limits.headersTimeoutMs > limits.requestTimeoutMs) throw new CliError('--headers-timeout must not be longer than --request-timeout (which includes the headers)', USAGE_EXIT);
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) throw new CliError('--headers-timeout must not be longer than --request-timeout (which includes the headers)', EXIT.usage);
   return limits;
 }
 
@@ -132,7 +125,7 @@ async function generateDevCertificateIfAbsent(certPath: string, keyPath: string,
   const keyExists = existsSync(keyPath);
   if (certExists && keyExists) return;
   if (certExists !== keyExists) {
-    throw new CliError(`--generate-dev-cert: ${certExists ? certPath : keyPath} exists but ${certExists ? keyPath : certPath} does not; refusing to replace half a pair`, STARTUP_EXIT);
+    throw new CliError(`--generate-dev-cert: ${certExists ? certPath : keyPath} exists but ${certExists ? keyPath : certPath} does not; refusing to replace half a pair`, EXIT.cannotStart);
   }
   // Loaded only here: node-forge is not needed to serve.
   const { DEFAULT_DEV_DNS_NAMES, DEFAULT_DEV_IP_ADDRESSES, devCertificatePaths, generateDevCertificates, writeDevCertificates } = await import('../webhook/dev-certificates.js');
@@ -144,13 +137,9 @@ async function generateDevCertificateIfAbsent(certPath: string, keyPath: string,
 
 async function namespaceLabelSource(file: string | undefined, kubeconfigFlag: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): Promise<NamespaceLabelSource> {
   if (file !== undefined) {
-    try {
-      return await loadNamespacesFile(file);
-    } catch (error) {
-      throw new CliError((error as Error).message, STARTUP_EXIT);
-    }
+    return loadNamespacesFile(file);
   }
-  const endpoint = clusterFromFlags(kubeconfigFlag, env, STARTUP_EXIT);
+  const endpoint = clusterFromFlags(kubeconfigFlag, env);
   if (!endpoint) {
     logger.warn('no cluster and no --namespaces-file: every namespace gets the default mode (fail closed)');
     return noNamespaceLabels();
@@ -161,25 +150,5 @@ async function namespaceLabelSource(file: string | undefined, kubeconfigFlag: st
       if (event.kind === 'synced') logger.info('namespace cache synced', { namespaces: event.namespaces });
       else logger.warn('namespace list/watch failed; lookups fall back to direct reads', { error: event.message, retryInMs: event.retryInMs });
     },
-  });
-}
-
-/** Resolves on SIGTERM or SIGINT. SIGHUP (whose default is to die without a word) reloads the certificate instead. */
-function waitForSignal(server: RunningWebhookServer, logger: Logger): Promise<void> {
-  const reload = () => {
-    logger.info('SIGHUP: reading the serving certificate files again');
-    void server.reloadCertificate().then((result) => {
-      if (result === 'unchanged') logger.info('SIGHUP: the serving certificate files are unchanged');
-    });
-  };
-  process.on('SIGHUP', reload);
-  return new Promise((resolve) => {
-    const stop = () => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve(); // SIGHUP stays handled: during shutdown too it must not kill the process without a word
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
   });
 }

@@ -1,23 +1,23 @@
-// The one reader of user-supplied YAML files (manifests for `evaluate`, the
-// policy config, the node tools' pods file and kubeconfig, the webhook's
-// namespaces file): bounded before anything is parsed. A byte budget is checked
+// The one reader of user-supplied files (manifests for `evaluate`, the policy
+// config, the node tools' pods file and kubeconfig, the webhook's namespaces
+// file, audit's node reports): bounded before anything is parsed, read as
+// documents that know their source and index. A byte budget is checked
 // against a file's size before it is opened and counted while it is read (stdin
 // and pipes have no size), documents are composed one at a time (never the
 // whole file's syntax tree at once), aliases are expanded at most MAX_ALIAS_COUNT
-// times, and every failure names the file and the document index, exit 2.
+// times, and every failure is an InputError naming the file and the document
+// index (the CLI exits 2 on it).
 
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Composer, LineCounter, Parser, type YAMLError } from 'yaml';
 
-export const UNREADABLE_INPUT_EXIT = 2;
-
-/** Input that cannot be read or parsed within its budget; the CLI exits with exitCode, other edges wrap the message. */
+/** Input that cannot be read, parsed or accepted within its budget; its message names the file (and the document). */
 export class InputError extends Error {
   /** The errno code (ENOENT, EACCES) when the file could not be opened or read. */
   code?: string;
 
-  constructor(message: string, readonly exitCode: number = UNREADABLE_INPUT_EXIT) {
+  constructor(message: string) {
     super(message);
     this.name = 'InputError';
   }
@@ -50,14 +50,14 @@ export class InputBudget {
   }
 
   private tooLarge(source: string): InputError {
-    return new InputError(`${source}: the input exceeds ${this.maxBytes} bytes in total; ${this.raiseBytes}`, UNREADABLE_INPUT_EXIT);
+    return new InputError(`${source}: the input exceeds ${this.maxBytes} bytes in total; ${this.raiseBytes}`);
   }
 
   /** Counts one YAML document or List item; throws past maxDocuments. */
   takeDocument(source: string, index: number): void {
     this.documents += 1;
     if (this.documents > this.maxDocuments) {
-      throw new InputError(`${source}: document ${index}: more than ${this.maxDocuments} documents and List items in total`, UNREADABLE_INPUT_EXIT);
+      throw new InputError(`${source}: document ${index}: more than ${this.maxDocuments} documents and List items in total`);
     }
   }
 }
@@ -80,7 +80,7 @@ export async function readInputText(path: string, stdin: NodeJS.ReadableStream |
     const info = await stat(path).catch((error: unknown) => {
       throw cannotRead(label, error);
     });
-    if (info.isDirectory()) throw new InputError(`${label}: is a directory`, UNREADABLE_INPUT_EXIT);
+    if (info.isDirectory()) throw new InputError(`${label}: is a directory`);
     if (info.isFile()) budget.checkSize(label, info.size);
     stream = createReadStream(path);
   }
@@ -112,7 +112,7 @@ export function readInputTextSync(path: string, budget: InputBudget, label = pat
   }
   try {
     const info = fstatSync(fd);
-    if (info.isDirectory()) throw new InputError(`${label}: is a directory`, UNREADABLE_INPUT_EXIT);
+    if (info.isDirectory()) throw new InputError(`${label}: is a directory`);
     if (info.isFile()) budget.checkSize(label, info.size);
     const chunks: Buffer[] = [];
     for (;;) {
@@ -129,6 +129,51 @@ export function readInputTextSync(path: string, budget: InputBudget, label = pat
   } finally {
     closeSync(fd);
   }
+}
+
+/** One YAML (or JSON) document of an input. */
+export interface InputDocument {
+  /** File path, or `-` for stdin. */
+  source: string;
+  /** 0-based index of the document within its source. */
+  index: number;
+  value: unknown;
+}
+
+export interface InputOptions {
+  budget: InputBudget;
+  /** How messages name the input (`config ./pidguard.yaml`); sourceName(path) by default. */
+  label?: string;
+  /** What `-` reads. */
+  stdin?: NodeJS.ReadableStream;
+}
+
+/** Every document of `path` (`-` = stdin), read and parsed within the budget. */
+export async function readDocuments(path: string, options: InputOptions): Promise<InputDocument[]> {
+  const label = options.label ?? sourceName(path);
+  return parseDocuments(await readInputText(path, options.stdin, options.budget, label), path, label, options.budget);
+}
+
+/** readDocuments for the synchronous edges (the node tools' pods file and kubeconfig). */
+export function readDocumentsSync(path: string, options: Omit<InputOptions, 'stdin'>): InputDocument[] {
+  const label = options.label ?? sourceName(path);
+  return parseDocuments(readInputTextSync(path, options.budget, label), path, label, options.budget);
+}
+
+/**
+ * The value of a file that holds one document (the config, the namespaces file;
+ * give them a budget of one document): null when the file is empty.
+ */
+export async function readOneDocument(path: string, options: InputOptions): Promise<unknown> {
+  const [document] = await readDocuments(path, options);
+  return document?.value ?? null;
+}
+
+/** The documents of `text`, which came from `source` (named `label` in messages). */
+export function parseDocuments(text: string, source: string, label: string, budget: InputBudget): InputDocument[] {
+  const documents: InputDocument[] = [];
+  forEachYamlDocument(text, label, budget, (value, index) => void documents.push({ source, index, value }));
+  return documents;
 }
 
 /**
@@ -164,7 +209,7 @@ export function forEachYamlDocument(text: string, label: string, budget: InputBu
 }
 
 export function documentError(label: string, index: number, problem: string): InputError {
-  return new InputError(`${label}: document ${index}: ${problem}`, UNREADABLE_INPUT_EXIT);
+  return new InputError(`${label}: document ${index}: ${problem}`);
 }
 
 function positioned(error: YAMLError, lines: LineCounter): string {
@@ -175,7 +220,7 @@ function positioned(error: YAMLError, lines: LineCounter): string {
 
 export function cannotRead(label: string, error: unknown): InputError {
   const { code } = error as NodeJS.ErrnoException;
-  const problem = new InputError(`cannot read ${label}: ${code ?? (error as Error).message}`, UNREADABLE_INPUT_EXIT);
+  const problem = new InputError(`cannot read ${label}: ${code ?? (error as Error).message}`);
   if (code !== undefined) problem.code = code;
   return problem;
 }

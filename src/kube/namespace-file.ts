@@ -2,36 +2,22 @@
 // the webhook without a cluster: either a mapping `namespace: {label: value}`
 // or a NamespaceList / List as printed by `kubectl get namespaces -o yaml`.
 
-import { forEachYamlDocument, InputBudget, readInputText } from '../input/yaml-input.js';
+import { InputBudget, InputError, readOneDocument } from '../input/yaml-input.js';
 import { isRecord } from '../policy/workloads.js';
 import { copyLabels, type NamespaceLabelSource } from './namespace-labels.js';
-
-export class NamespacesFileError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'NamespacesFileError';
-  }
-}
 
 /** Labels of every namespace of a large cluster, as `kubectl get namespaces -o yaml` prints them, fit many times over. */
 export const MAX_NAMESPACES_FILE_BYTES = 32 * 1024 * 1024;
 
+/** The file's labels; an InputError naming the file when it cannot be read or has the wrong shape. */
 export async function loadNamespacesFile(path: string): Promise<NamespaceLabelSource> {
-  let document: unknown = null;
-  try {
-    const budget = new InputBudget(MAX_NAMESPACES_FILE_BYTES, 1, 'a namespaces file holds labels only');
-    const label = `namespaces file ${path}`;
-    const text = await readInputText(path, undefined, budget, label);
-    forEachYamlDocument(text, label, budget, (value) => {
-      document = value;
-    });
-  } catch (error) {
-    throw new NamespacesFileError((error as Error).message);
-  }
+  const label = `namespaces file ${path}`;
+  const budget = new InputBudget(MAX_NAMESPACES_FILE_BYTES, 1, 'a namespaces file holds labels only');
+  const document = await readOneDocument(path, { budget, label });
   try {
     return staticNamespaceLabels(parseNamespaceLabels(document ?? {}));
   } catch (error) {
-    throw new NamespacesFileError(`namespaces file ${path}: ${(error as Error).message}`);
+    throw new InputError(`${label}: ${(error as Error).message}`);
   }
 }
 

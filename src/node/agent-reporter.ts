@@ -8,8 +8,9 @@
 import type { AgentScanResult, ClusterReporter } from './agent.js';
 import type { AgentApiClient } from './agent-api.js';
 import type { EnforcementAction } from './enforce.js';
+import { formatCount } from '../format.js';
 import type { PodRef, PodUsage } from './scan.js';
-import { formatCount, holderText, podLabel, type VerdictLevel } from './verdict.js';
+import { holderText, podLabel, type VerdictLevel } from './verdict.js';
 
 export const PID_PRESSURE_RISK_CONDITION = 'PIDPressureRisk';
 export const EVENT_COMPONENT = 'pidguard-agent';

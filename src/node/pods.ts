@@ -2,7 +2,7 @@
 // the pids-limit annotation. They come from the API server (src/kube) or from a
 // --pods-file (a PodList, a List, a Pod, or an array of Pods; JSON or YAML).
 
-import { forEachYamlDocument, InputBudget, readInputTextSync } from '../input/yaml-input.js';
+import { InputBudget, InputError, readDocumentsSync, type InputDocument } from '../input/yaml-input.js';
 
 export interface NodePod {
   uid: string;
@@ -10,13 +10,6 @@ export interface NodePod {
   name: string;
   nodeName?: string;
   annotations: Record<string, string>;
-}
-
-export class PodsFileError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PodsFileError';
-  }
 }
 
 interface PodLike {
@@ -51,38 +44,25 @@ const MAX_PODS_FILE_DOCUMENTS = 100_000;
 
 const podsFileBudget = () => new InputBudget(MAX_PODS_FILE_BYTES, MAX_PODS_FILE_DOCUMENTS, 'a node\'s pods fit far below it');
 
-/** Parses the text of a pods file. Objects that are not Pods are an error, so typos do not pass silently. */
-export function parsePodsDocument(text: string, source: string, budget = podsFileBudget()): NodePod[] {
-  const objects: unknown[] = [];
-  try {
-    forEachYamlDocument(text, source, budget, (value) => {
-      if (value === null || value === undefined) return;
-      if (Array.isArray(value)) objects.push(...value);
-      else if (typeof value === 'object' && Array.isArray((value as { items?: unknown }).items)) objects.push(...((value as { items: unknown[] }).items));
-      else objects.push(value);
-    });
-  } catch (error) {
-    throw new PodsFileError(`not valid JSON/YAML: ${(error as Error).message}`);
-  }
+/** The pods in the documents of a pods file. Objects that are not Pods are an error, so typos do not pass silently. */
+export function podsOf(documents: readonly InputDocument[]): NodePod[] {
   const pods: NodePod[] = [];
-  objects.forEach((object, index) => {
-    if (!object || typeof object !== 'object' || (object as PodLike).kind !== 'Pod') {
-      throw new PodsFileError(`${source}: item ${index} is not a Pod (kind: ${String((object as PodLike | null)?.kind)})`);
-    }
-    const pod = toNodePod(object as PodLike);
-    if (!pod) throw new PodsFileError(`${source}: pod ${String((object as PodLike).metadata?.name)} has no metadata.uid (the cgroup path names pods by uid)`);
-    pods.push(pod);
-  });
+  for (const { source, value } of documents) {
+    if (value === null || value === undefined) continue;
+    const objects: unknown[] = Array.isArray(value) ? value : typeof value === 'object' && Array.isArray((value as { items?: unknown }).items) ? (value as { items: unknown[] }).items : [value];
+    objects.forEach((object) => {
+      const index = pods.length;
+      if (!object || typeof object !== 'object' || (object as PodLike).kind !== 'Pod') {
+        throw new InputError(`${source}: item ${index} is not a Pod (kind: ${String((object as PodLike | null)?.kind)})`);
+      }
+      const pod = toNodePod(object as PodLike);
+      if (!pod) throw new InputError(`${source}: pod ${String((object as PodLike).metadata?.name)} has no metadata.uid (the cgroup path names pods by uid)`);
+      pods.push(pod);
+    });
+  }
   return pods;
 }
 
 export function readPodsFile(path: string): NodePod[] {
-  const budget = podsFileBudget();
-  let text: string;
-  try {
-    text = readInputTextSync(path, budget, `pods file ${path}`);
-  } catch (error) {
-    throw new PodsFileError((error as Error).message);
-  }
-  return parsePodsDocument(text, path, budget);
+  return podsOf(readDocumentsSync(path, { budget: podsFileBudget(), label: `pods file ${path}` }));
 }

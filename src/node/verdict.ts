@@ -4,6 +4,7 @@
 
 import { DOTNET_FORCE_MAX_WORKER_THREADS, PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
 import { MAX_PIDS_LIMIT } from '../policy/config.js';
+import { formatCount, formatPercent } from '../format.js';
 import type { NodeScan, PidBudget, PodUsage, TaskHolder } from './scan.js';
 
 export type VerdictLevel = 'ok' | 'warning' | 'critical';
@@ -15,8 +16,6 @@ export interface Thresholds {
 }
 
 export const DEFAULT_THRESHOLDS: Thresholds = { warningRatio: 0.7, criticalRatio: 0.9 };
-
-export const EXIT_CODES = { ok: 0, warning: 1, critical: 2, unreadable: 3 } as const;
 
 export interface Verdict {
   level: VerdictLevel;
@@ -145,12 +144,4 @@ function nodeSteps(scan: NodeScan): string[] {
     steps.push(`The ceiling is kernel.threads-max (${tasks.threadsMax}), below pid_max: raise it with sysctl if memory allows.`);
   }
   return steps;
-}
-
-export function formatCount(value: number): string {
-  return value.toLocaleString('en-US');
-}
-
-export function formatPercent(ratio: number): string {
-  return `${(ratio * 100).toFixed(1)}%`;
 }

@@ -12,10 +12,10 @@ import type { Duplex } from 'node:stream';
 import type { NamespaceLabelSource } from '../kube/namespace-labels.js';
 import type { PolicyConfig } from '../policy/config.js';
 import { createAdmissionHandler } from './admission-handler.js';
-import { DEFAULT_BODY_LIMIT_BYTES, type RequestListener } from './admission-endpoint.js';
-import express from 'express';
-import { createWebhookApp, sendText } from './app.js';
+import { DEFAULT_BODY_LIMIT_BYTES } from './admission-endpoint.js';
+import { createWebhookRouter } from './router.js';
 import type { Logger } from '../log.js';
+import { metricsRequestListener } from '../metrics-server.js';
 import { createBodyBudget } from './body-budget.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.js';
 import { WebhookError } from './errors.js';
@@ -127,7 +127,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   const reject = rejectionRecorder(metrics, logger, now);
   const bodyBudget = createBodyBudget(limits.bodyBytesInFlight);
 
-  const app = createWebhookApp({
+  const router = createWebhookRouter({
     handle: createAdmissionHandler({ config: options.config, namespaceLabels }),
     logger,
     metrics,
@@ -153,11 +153,11 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     requestTimeout: limits.requestTimeoutMs,
     connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
   };
-  https = createHttpsServer({ ...tlsOptions(certificate.current()), ...httpOptions, handshakeTimeout: limits.handshakeTimeoutMs }, app);
+  https = createHttpsServer({ ...tlsOptions(certificate.current()), ...httpOptions, handshakeTimeout: limits.handshakeTimeoutMs }, router);
   https.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
     reject(error.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'handshake-timeout' : 'tls-handshake', { error: error.code ?? error.message, remote: socket.remoteAddress });
   });
-  const metricsServer = createHttpServer(httpOptions, metricsApp(metrics, logger));
+  const metricsServer = createHttpServer(httpOptions, metricsRequestListener({ registry: metrics.registry, logger }));
   for (const server of [https, metricsServer]) {
     server.maxConnections = limits.maxConnections;
     server.on('drop', (data) => reject('connections', { remote: data?.remoteAddress, maxConnections: limits.maxConnections }));
@@ -262,23 +262,6 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, reject:
 
 function certificateFields(pair: KeyPair) {
   return { certificateNotAfter: pair.notAfter.toISOString(), certificateSha256: pair.fingerprint };
-}
-
-function metricsApp(metrics: WebhookMetrics, logger: Logger): RequestListener {
-  const app = express();
-  app.disable('x-powered-by');
-  app.get('/healthz', (_req, res) => sendText(res, 200, 'ok\n'));
-  app.get('/metrics', (_req, res) => {
-    metrics.registry.metrics().then(
-      (text) => sendText(res, 200, text, metrics.registry.contentType),
-      (error: Error) => {
-        logger.error('cannot collect metrics', { error: error.message });
-        sendText(res, 500, 'cannot collect metrics\n');
-      },
-    );
-  });
-  app.use((_req, res) => sendText(res, 404, 'not found: the metrics port serves GET /metrics and GET /healthz\n'));
-  return app;
 }
 
 async function listen(server: HttpServer | HttpsServer, port: number, host: string | undefined): Promise<void> {

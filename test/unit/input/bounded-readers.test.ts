@@ -8,11 +8,12 @@
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadNamespacesFile, MAX_NAMESPACES_FILE_BYTES, NamespacesFileError } from '../../../src/kube/namespace-file.js';
+import { loadNamespacesFile, MAX_NAMESPACES_FILE_BYTES } from '../../../src/kube/namespace-file.js';
 import { endpointFor, KubeconfigError, MAX_KUBECONFIG_BYTES } from '../../../src/kube/kubeconfig.js';
+import { MAX_PODS_FILE_BYTES, readPodsFile } from '../../../src/node/pods.js';
+import { InputError } from '../../../src/input/yaml-input.js';
 
 const loadEndpoint = (path: string) => endpointFor({ kind: 'kubeconfig', path, from: '--kubeconfig' });
-import { MAX_PODS_FILE_BYTES, PodsFileError, readPodsFile } from '../../../src/node/pods.js';
 import { runCli } from '../cli/run-cli.js';
 
 let dir: string;
@@ -37,12 +38,12 @@ const aliasBomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...'bcdefg
 describe('--namespaces-file', () => {
   test('a file past the cap fails before it is parsed', async () => {
     const path = oversized('ns.yaml', MAX_NAMESPACES_FILE_BYTES);
-    await expect(loadNamespacesFile(path)).rejects.toThrow(new NamespacesFileError(`namespaces file ${path}: the input exceeds ${MAX_NAMESPACES_FILE_BYTES} bytes in total; a namespaces file holds labels only`));
+    await expect(loadNamespacesFile(path)).rejects.toThrow(new InputError(`namespaces file ${path}: the input exceeds ${MAX_NAMESPACES_FILE_BYTES} bytes in total; a namespaces file holds labels only`));
   });
 
   test('an alias bomb and a second document are errors naming the file', async () => {
     writeFileSync(join(dir, 'bomb.yaml'), aliasBomb);
-    await expect(loadNamespacesFile(join(dir, 'bomb.yaml'))).rejects.toThrow(NamespacesFileError);
+    await expect(loadNamespacesFile(join(dir, 'bomb.yaml'))).rejects.toThrow(InputError);
     writeFileSync(join(dir, 'two.yaml'), 'a: {}\n---\nb: {}\n');
     await expect(loadNamespacesFile(join(dir, 'two.yaml'))).rejects.toThrow(/two\.yaml: .*document 1/);
   });
@@ -83,12 +84,12 @@ describe('kubeconfig', () => {
 describe('--pods-file', () => {
   test('a file past the cap fails before it is parsed', () => {
     const path = oversized('pods.yaml', MAX_PODS_FILE_BYTES);
-    expect(() => readPodsFile(path)).toThrow(PodsFileError);
+    expect(() => readPodsFile(path)).toThrow(InputError);
     expect(() => readPodsFile(path)).toThrow(/exceeds/);
   });
 
-  test('an alias bomb is a PodsFileError naming the file', () => {
+  test('an alias bomb is a InputError naming the file', () => {
     writeFileSync(join(dir, 'bomb.yaml'), aliasBomb);
-    expect(() => readPodsFile(join(dir, 'bomb.yaml'))).toThrow(PodsFileError);
+    expect(() => readPodsFile(join(dir, 'bomb.yaml'))).toThrow(InputError);
   });
 });

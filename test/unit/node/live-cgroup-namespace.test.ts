@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CgroupSandbox } from '../../../src/node/lab/cgroup-sandbox.js';
+import { CgroupSandbox } from '../../../lab/cgroup-sandbox.js';
 
 jest.setTimeout(60_000);
 

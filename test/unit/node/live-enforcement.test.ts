@@ -9,8 +9,8 @@
 import { jest } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { NodeAgent, type AgentScanResult } from '../../../src/node/agent.js';
-import { CgroupSandbox } from '../../../src/node/lab/cgroup-sandbox.js';
-import { ThreadBomb } from '../../../src/node/lab/thread-bomb.js';
+import { CgroupSandbox } from '../../../lab/cgroup-sandbox.js';
+import { ThreadBomb } from '../../../lab/thread-bomb.js';
 import type { NodePod } from '../../../src/node/pods.js';
 
 jest.setTimeout(120_000);

@@ -3,7 +3,7 @@
 // same process had idle (its baseline, measured before it started any).
 
 import { jest } from '@jest/globals';
-import { ThreadBomb } from '../../../src/node/lab/thread-bomb.js';
+import { ThreadBomb } from '../../../lab/thread-bomb.js';
 import { scanNode } from '../../../src/node/scan.js';
 
 jest.setTimeout(60_000);

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeAgent, type AgentScanResult } from '../../../src/node/agent.js';
-import { CgroupSandbox } from '../../../src/node/lab/cgroup-sandbox.js';
+import { CgroupSandbox } from '../../../lab/cgroup-sandbox.js';
 import type { NodePod } from '../../../src/node/pods.js';
 import { readKubepods, scanNode } from '../../../src/node/scan.js';
 import { judgeNode } from '../../../src/node/verdict.js';

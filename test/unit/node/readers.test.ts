@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePidsMax, parseRefusedForks, readPidsUsage, lowers } from '../../../src/node/pids-cgroup.js';
-import { parsePodsDocument, PodsFileError } from '../../../src/node/pods.js';
+import { InputBudget, InputError, parseDocuments } from '../../../src/input/yaml-input.js';
+import { podsOf } from '../../../src/node/pods.js';
 import { parseLoadavgTasks, parseStatus, ProcUnreadableError, readSmallFile } from '../../../src/node/procfs.js';
 import { detectRuntime } from '../../../src/node/runtime.js';
 import { scanNode } from '../../../src/node/scan.js';
@@ -70,6 +71,8 @@ describe('pids cgroup files', () => {
 });
 
 describe('pods files and the pids-limit annotation', () => {
+  const parsePodsDocument = (text: string, source: string) => podsOf(parseDocuments(text, source, source, new InputBudget(1 << 20, 100, 'test')));
+
   test('a PodList in YAML, a JSON array and a List all parse', () => {
     const pod = (name: string, uid: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'ns', uid } });
     expect(parsePodsDocument('kind: PodList\nitems:\n- kind: Pod\n  metadata: {name: a, namespace: ns, uid: U-1}\n', 'f')).toEqual([
@@ -80,9 +83,9 @@ describe('pods files and the pids-limit annotation', () => {
   });
 
   test('errors name the file and the problem', () => {
-    expect(() => parsePodsDocument('kind: Deployment\n', 'pods.yaml')).toThrow(new PodsFileError('pods.yaml: item 0 is not a Pod (kind: Deployment)'));
+    expect(() => parsePodsDocument('kind: Deployment\n', 'pods.yaml')).toThrow(new InputError('pods.yaml: item 0 is not a Pod (kind: Deployment)'));
     expect(() => parsePodsDocument('kind: Pod\nmetadata: {name: x}\n', 'pods.yaml')).toThrow(/has no metadata.uid/);
-    expect(() => parsePodsDocument('{ "kind": ', 'pods.yaml')).toThrow(/not valid JSON\/YAML/);
+    expect(() => parsePodsDocument('{ "kind": ', 'pods.yaml')).toThrow(/pods.yaml: document 0: .* at line 1/);
   });
 });
 

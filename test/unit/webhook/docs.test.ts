@@ -27,9 +27,9 @@ describe('docs/WEBHOOK.md', () => {
   });
 
   it('documents every serve flag', () => {
-    const flags = [...serveCommand.help.matchAll(/^ {2}(--[a-z-]+)/gm)].map((match) => match[1]);
+    const flags = Object.keys(serveCommand.flags);
     expect(flags.length).toBeGreaterThanOrEqual(10);
-    for (const flag of flags) expect(doc).toContain(`\`${flag}`);
+    for (const flag of flags) expect(doc).toContain(`\`--${flag}`);
   });
 
   it('states the body limit the code enforces', () => {
@@ -39,7 +39,7 @@ describe('docs/WEBHOOK.md', () => {
 
   it('states the limits and timeouts the server enforces by default', () => {
     const limits = doc.slice(doc.indexOf('## Limits under hostile load'));
-    expect(limits).toContain(`\`--body-budget-mib\` (${DEFAULT_SERVER_LIMITS.bodyBytesInFlight / 1024 / 1024} MiB)`);
+    expect(limits).toContain(`\`--body-budget\` (${DEFAULT_SERVER_LIMITS.bodyBytesInFlight / 1024 / 1024} MiB)`);
     expect(limits).toContain(`\`--max-connections\` (${DEFAULT_SERVER_LIMITS.maxConnections})`);
     expect(limits).toContain(`\`--handshake-timeout\` (${DEFAULT_SERVER_LIMITS.handshakeTimeoutMs / 1000} s)`);
     expect(limits).toContain(`\`--headers-timeout\` (${DEFAULT_SERVER_LIMITS.headersTimeoutMs / 1000} s)`);

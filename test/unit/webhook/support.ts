@@ -12,7 +12,7 @@ import { defaultConfig, parseConfig, type PolicyConfig } from '../../../src/poli
 import type { KubeObject } from '../../../src/policy/types.js';
 import { createAdmissionHandler } from '../../../src/webhook/admission-handler.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../../../src/webhook/admission-endpoint.js';
-import { createWebhookApp } from '../../../src/webhook/app.js';
+import { createWebhookRouter } from '../../../src/webhook/router.js';
 import { createBodyBudget } from '../../../src/webhook/body-budget.js';
 import { DEFAULT_SERVER_LIMITS } from '../../../src/webhook/limits.js';
 import { devCertificatePaths, generateDevCertificates, writeDevCertificates } from '../../../src/webhook/dev-certificates.js';
@@ -95,7 +95,7 @@ export function testApp(options: { namespaceLabels?: NamespaceLabelSource; confi
   const metrics = createWebhookMetrics({ namespaceLabels, certificateExpirySeconds: () => 3600, certificateValid: () => true });
   const { lines, logger } = logCapture();
   let inFlight = 0;
-  const app = createWebhookApp({
+  const app = createWebhookRouter({
     handle: createAdmissionHandler({ config: options.config ?? defaultConfig(), namespaceLabels }),
     logger,
     metrics,

@@ -6,9 +6,9 @@
 // The replay spawns the bomb processes; the agent code it runs never does.
 
 import { randomUUID } from 'node:crypto';
-import { NodeAgent, type AgentLog } from '../agent.js';
-import type { NodePod } from '../pods.js';
-import { PIDS_LIMIT_ANNOTATION } from '../../policy/keys.js';
+import { NodeAgent, type AgentLog } from '../src/node/agent.js';
+import type { NodePod } from '../src/node/pods.js';
+import { PIDS_LIMIT_ANNOTATION } from '../src/policy/keys.js';
 import { CgroupSandbox } from './cgroup-sandbox.js';
 import { ThreadBomb } from './thread-bomb.js';
 

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readPidsUsage, type PidsUsage } from '../pids-cgroup.js';
+import { readPidsUsage, type PidsUsage } from '../src/node/pids-cgroup.js';
 
 export class CgroupSandboxError extends Error {}
 

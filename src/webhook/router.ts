@@ -1,7 +1,7 @@
 // The HTTPS request listener. /mutate and /validate, the hot path, go straight
 // from node:https to the admission endpoint (one size-limited body read, one
 // JSON.parse): express's per-request work there would cost more than the policy
-// itself. Everything else (health, readiness, the 404) is an express app.
+// itself. Everything else (health, readiness, the 404) goes to a small express app.
 
 import type { ServerResponse } from 'node:http';
 import express from 'express';
@@ -16,11 +16,11 @@ export interface ReadinessCheck {
   problem: () => string | undefined;
 }
 
-export interface WebhookAppOptions extends AdmissionEndpointOptions {
+export interface WebhookRouterOptions extends AdmissionEndpointOptions {
   readiness: readonly ReadinessCheck[];
 }
 
-export function createWebhookApp(options: WebhookAppOptions): RequestListener {
+export function createWebhookRouter(options: WebhookRouterOptions): RequestListener {
   const mutate = admissionEndpoint('mutate', options);
   const validate = admissionEndpoint('validate', options);
   const rest = express();

@@ -2,7 +2,7 @@
 // one event-loop turn into one write.
 
 import { Writable } from 'node:stream';
-import { createJsonLogger } from '../../../src/log.js';
+import { createJsonLogger } from '../../src/log.js';
 
 function sink() {
   const writes: string[] = [];

@@ -10,8 +10,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../cli/run-cli.js';
-import { partialReview } from './support.js';
+import { runCli } from './run-cli.js';
+import { partialReview } from '../webhook/support.js';
 
 jest.setTimeout(60_000);
 
@@ -51,11 +51,11 @@ describe('pidguard serve flags', () => {
     expect(await runCli(['serve', '--log-level', 'chatty'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--log-level must be one of debug, info, warn, error') });
     const missing = await runCli(['serve', '--tls-cert', join(work, 'nope.crt'), '--tls-key', join(work, 'nope.key'), '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1']);
     expect(missing).toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot start: cannot read certificate .*nope.crt: ENOENT; cannot read key .*nope.key: ENOENT/) });
-    expect(await runCli(['serve', '--body-budget-mib', '6'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--body-budget-mib must be a whole number from 7 to 4096') });
+    expect(await runCli(['serve', '--body-budget', '6Mi'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--body-budget must be a size in bytes such as 1048576, 512Ki or 32Mi (from 7340032 to 4294967296 bytes') });
     expect(await runCli(['serve', '--headers-timeout', '20s', '--request-timeout', '10s'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--headers-timeout must not be longer than --request-timeout') });
     expect(await runCli(['serve', '--handshake-timeout', 'soon'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--handshake-timeout must be a duration') });
     const badFile = await runCli(['serve', '--namespaces-file', join(work, 'nope.yaml')]);
-    expect(badFile).toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot read namespaces file .*nope.yaml: ENOENT/) });
+    expect(badFile).toMatchObject({ code: 2, stderr: expect.stringMatching(/cannot read namespaces file .*nope.yaml: ENOENT/) });
   });
 
   it('uses ~/.kube/config when there is no --kubeconfig, KUBECONFIG or pod, as every command does', async () => {

@@ -1,61 +1,59 @@
-// `pidguard replay` (`npm run replay`): the PID-exhaustion incident replayed
-// in throwaway cgroups on this machine, without and with pidguard, side by side.
+// `npm run replay`: the PID-exhaustion incident replayed in throwaway cgroups
+// on this machine, without and with pidguard, side by side. A command of the
+// repository, not of the product: it spawns processes, so it lives outside src/.
 
-import { CgroupSandboxError } from '../node/lab/cgroup-sandbox.js';
-import { runScenario, type ReplayOptions, type ScenarioOutcome } from '../node/lab/replay.js';
-import { formatCount } from '../node/verdict.js';
-import { durationFlag, integerFlag, parseFlags, USAGE_EXIT } from './args.js';
-import { CliError, type CliIO, type Command } from './io.js';
-import { formatTable } from './table.js';
+import { CgroupSandboxError } from './cgroup-sandbox.js';
+import { runScenario, type ReplayOptions, type ScenarioOutcome } from './replay.js';
+import { formatCount } from '../src/format.js';
+import { durationFlag, integerFlag } from '../src/cli/args.js';
+import { EXIT } from '../src/cli/exit-codes.js';
+import { commandHelp, parseCommandFlags, type FlagSpecs } from '../src/cli/flags.js';
+import { CliError, type CliIO, type Command } from '../src/cli/io.js';
+import { formatTable } from '../src/cli/table.js';
 
-const HELP = `pidguard replay: replay the PID-exhaustion incident safely in cgroups, with and without pidguard
+const FLAGS = {
+  'node-budget': { type: 'string', value: 'N', help: "the node's PID budget", default: '2000' },
+  'pod-limit': { type: 'string', value: 'N', help: "the bomb pod's pidguard.io/pids-limit", default: '300' },
+  rate: { type: 'string', value: 'N', help: 'threads the bomb starts per second', default: '500' },
+  interval: { type: 'string', value: 'DURATION', help: "the agent's scan interval", default: '250ms' },
+  'cgroup-root': { type: 'string', value: 'DIR', help: 'cgroup mount root', default: '/sys/fs/cgroup' },
+  python: { type: 'string', value: 'PATH', help: 'the interpreter that runs the thread bomb', default: 'python3' },
+  json: { type: 'boolean', help: 'the two outcomes as JSON' },
+} as const satisfies FlagSpecs;
 
-Usage: pidguard replay [flags]        (root; needs a pids cgroup hierarchy and python3)
+const HELP = commandHelp({
+  name: 'replay',
+  usage: 'Usage: npm run replay -- [flags]      (root; needs a pids cgroup hierarchy and python3)',
+  about: `Replays the PID-exhaustion incident safely in cgroups, with and without pidguard.
 
 A cgroup stands for the node: its pids.max is the node's PID budget (its
 pid_max). In a pod-shaped child cgroup a process starts threads without end,
 as the incident's .NET services did. Run 1: nothing stops it; it takes the
 budget and another pod can no longer start a thread. Run 2: the pidguard agent
 (this process, its normal code path) enforces the pod's pidguard.io/pids-limit.
-Everything is removed afterwards.
-
-Flags:
-  --node-budget N     the node's PID budget (default 2000)
-  --pod-limit N       the bomb pod's pidguard.io/pids-limit (default 300)
-  --rate N            threads the bomb starts per second (default 500)
-  --interval DURATION the agent's scan interval (default 250ms)
-  --cgroup-root DIR   cgroup mount root (default /sys/fs/cgroup)
-  --python PATH       the interpreter that runs the thread bomb (default python3)
-  --json              the two outcomes as JSON
-
-Exit 0 when pidguard held the bomb to its limit, kept the node's headroom and
-named the pod within one scan interval; 1 otherwise.
-`;
+Everything is removed afterwards.`,
+  flags: FLAGS,
+  exitCodes: `Exit ${EXIT.ok} when pidguard held the bomb to its limit, kept the node's headroom and
+named the pod within one scan interval; ${EXIT.findings} otherwise; ${EXIT.usage} for bad flags or no usable pids cgroup.`,
+});
 
 export const replayCommand: Command = {
   name: 'replay',
   summary: 'Replay the PID-exhaustion incident safely in cgroups, with and without pidguard',
+  flags: FLAGS,
   help: HELP,
   async run(argv: string[], io: CliIO): Promise<number> {
-    const { values } = parseFlags(argv, {
-      'node-budget': { type: 'string' },
-      'pod-limit': { type: 'string' },
-      rate: { type: 'string' },
-      interval: { type: 'string' },
-      'cgroup-root': { type: 'string' },
-      python: { type: 'string' },
-      json: { type: 'boolean' },
-    });
-    const nodeBudget = integerFlag(values['node-budget'] ?? '2000', '--node-budget', 50, 20000);
-    const podLimit = integerFlag(values['pod-limit'] ?? '300', '--pod-limit', 10, nodeBudget - 10);
+    const values = parseCommandFlags(argv, FLAGS, io.env);
+    const nodeBudget = integerFlag(values['node-budget'], '--node-budget', 50, 20000);
+    const podLimit = integerFlag(values['pod-limit'], '--pod-limit', 10, nodeBudget - 10);
     const say = (line: string) => void io.stderr.write(`${line}\n`);
     const options: ReplayOptions = {
       nodeBudget,
       podLimit,
-      threadsPerSecond: integerFlag(values.rate ?? '500', '--rate', 1, 100000),
-      agentIntervalMs: durationFlag(values.interval ?? '250ms', '--interval'),
-      cgroupRoot: values['cgroup-root'] ?? '/sys/fs/cgroup',
-      ...(values.python ? { python: values.python } : {}),
+      threadsPerSecond: integerFlag(values.rate, '--rate', 1, 100000),
+      agentIntervalMs: durationFlag(values.interval, '--interval'),
+      cgroupRoot: values['cgroup-root'],
+      python: values.python,
       say,
     };
 
@@ -69,7 +67,7 @@ export const replayCommand: Command = {
       // The same time as run 1 took, so the bomb had the same chance.
       withAgent = await runScenario(options, true, without.durationS);
     } catch (error) {
-      if (error instanceof CgroupSandboxError) throw new CliError(`cannot replay here: ${error.message}`, USAGE_EXIT);
+      if (error instanceof CgroupSandboxError) throw new CliError(`cannot replay here: ${error.message}`, EXIT.usage);
       throw error;
     }
 
@@ -80,7 +78,7 @@ export const replayCommand: Command = {
       io.stdout.write(renderSideBySide(without, withAgent, podLimit, options.agentIntervalMs));
       io.stdout.write(`\n${held ? 'pidguard held the bomb to its limit, the node kept its headroom, and the agent named the pod within one scan interval.' : 'pidguard did NOT hold the bomb as expected (see above).'}\n`);
     }
-    return held ? 0 : 1;
+    return held ? EXIT.ok : EXIT.findings;
   },
 };
 
