@@ -11,7 +11,7 @@ import { KubeTransport } from '../kube/transport.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
 import { createJsonLogger, type Logger } from '../log.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from '../webhook/limits.js';
-import { startWebhookServer, type RunningWebhookServer } from '../webhook/server.js';
+import { startWebhookServer } from '../webhook/server.js';
 import { byteSizeFlag, durationFlag, integerFlag, logLevelFlag } from './args.js';
 import { clusterFromFlags } from './cluster.js';
 import { loadConfig } from './config-file.js';

@@ -1,8 +1,8 @@
 // Where every command finds its cluster, and the one kubeconfig parser.
 // Precedence: --kubeconfig > KUBECONFIG > the pod's service account >
 // ~/.kube/config (when it exists); none of them means no cluster (offline use).
-// The caller (src/cli) passes the flag and its environment: nothing here reads
-// process.env.
+// The caller (src/cli) passes the flag and its environment variables: nothing
+// here reads the environment itself.
 //
 // A kubeconfig is read once, into what the transport needs: the server, its CA
 // (data or file), insecure-skip-tls-verify, tls-server-name, the client

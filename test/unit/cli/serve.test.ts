@@ -63,7 +63,7 @@ describe('pidguard serve flags', () => {
     mkdirSync(join(home, '.kube'), { recursive: true });
     writeFileSync(join(home, '.kube/config'), 'apiVersion: v1\nkind: Config\ncurrent-context: gone\ncontexts: []\n');
     const run = await runCli(['serve', '--tls-cert', join(work, 'nope.crt'), '--tls-key', join(work, 'nope.key')], { env: { HOME: home } });
-    expect(run).toMatchObject({ code: 1, stderr: `pidguard serve: cannot load the cluster configuration: kubeconfig ${join(home, '.kube/config')}: current-context "gone" is not among its contexts\n` });
+    expect(run).toMatchObject({ code: 2, stderr: `pidguard serve: cannot load the cluster configuration: kubeconfig ${join(home, '.kube/config')}: current-context "gone" is not among its contexts\n` });
   });
 });
 
