@@ -25,8 +25,9 @@ const escape = (text) => String(text).replace(/[&<>"]/g, (c) => ({ '&': '&amp;',
 const text = (x, y, content, { size = 12, color = COLORS.text, anchor = 'start', weight = 'normal' } = {}) =>
   `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" font-size="${size}" fill="${color}" text-anchor="${anchor}" font-weight="${weight}">${escape(content)}</text>`;
 
-function format(value, unit) {
+function format(value, unit, decimals) {
   if (!Number.isFinite(value)) return '-';
+  if (decimals !== undefined && (unit === 'short' || unit === undefined)) return Math.round(value).toLocaleString('en-US');
   switch (unit) {
     case 'percentunit': return `${(value * 100).toFixed(value < 0.1 ? 1 : 0)}%`;
     case 'reqps': return `${value < 10 ? value.toFixed(2) : value.toFixed(0)} req/s`;
@@ -85,7 +86,7 @@ function stat(panel) {
   return [
     `<rect x="${box.x}" y="${box.y}" width="${box.w}" height="${box.h}" rx="3" fill="${color}" fill-opacity="0.85"/>`,
     text(box.x + 10, box.y + 20, panel.title, { size: 13, weight: 'bold', color: '#ffffff' }),
-    text(box.x + box.w / 2, box.y + box.h / 2 + 22, format(value, defaults.unit), { size: 40, weight: 'bold', color: '#ffffff', anchor: 'middle' }),
+    text(box.x + box.w / 2, box.y + box.h / 2 + 22, format(value, defaults.unit, defaults.decimals), { size: 40, weight: 'bold', color: '#ffffff', anchor: 'middle' }),
   ];
 }
 
@@ -105,7 +106,7 @@ function timeseries(panel) {
   for (let i = 0; i <= 4; i++) {
     const v = min + ((max - min) * i) / 4;
     svg.push(`<line x1="${plot.x}" x2="${plot.x + plot.w}" y1="${py(v).toFixed(1)}" y2="${py(v).toFixed(1)}" stroke="${COLORS.grid}" stroke-width="1"/>`);
-    svg.push(text(plot.x - 6, py(v) + 4, format(v, defaults.unit), { size: 10, color: COLORS.dim, anchor: 'end' }));
+    svg.push(text(plot.x - 6, py(v) + 4, format(v, defaults.unit, defaults.decimals), { size: 10, color: COLORS.dim, anchor: 'end' }));
   }
   for (let i = 0; i <= 4; i++) {
     const t = start + ((end - start) * i) / 4;
@@ -132,7 +133,7 @@ function timeseries(panel) {
     const peak = Math.max(...one.points.map(([, v]) => v));
     svg.push(`<rect x="${plot.x}" y="${y - 8}" width="12" height="4" fill="${PALETTE[index % PALETTE.length]}"/>`);
     svg.push(text(plot.x + 18, y, one.name.slice(0, 60), { size: 11 }));
-    svg.push(text(plot.x + plot.w, y, `last ${format(last, defaults.unit)}   max ${format(peak, defaults.unit)}`, { size: 11, color: COLORS.dim, anchor: 'end' }));
+    svg.push(text(plot.x + plot.w, y, `last ${format(last, defaults.unit, defaults.decimals)}   max ${format(peak, defaults.unit, defaults.decimals)}`, { size: 11, color: COLORS.dim, anchor: 'end' }));
   });
   if (series.length > legendRows) svg.push(text(box.x + box.w - 10, box.y + 20, `+${series.length - legendRows} more series`, { size: 10, color: COLORS.dim, anchor: 'end' }));
   return svg;
@@ -152,7 +153,7 @@ function bargauge(panel) {
     svg.push(text(area.x - 8, y + barHeight / 2 + 4, one.name, { size: 11, anchor: 'end' }));
     svg.push(`<rect x="${area.x}" y="${y}" width="${area.w}" height="${barHeight}" fill="#22252b"/>`);
     svg.push(`<rect x="${area.x}" y="${y}" width="${(area.w * Math.min(one.value / max, 1)).toFixed(1)}" height="${barHeight}" fill="${defaults.thresholds ? color : PALETTE[5]}"/>`);
-    svg.push(text(area.x + area.w + 8, y + barHeight / 2 + 4, format(one.value, defaults.unit), { size: 12, weight: 'bold', color: defaults.thresholds ? color : COLORS.text }));
+    svg.push(text(area.x + area.w + 8, y + barHeight / 2 + 4, format(one.value, defaults.unit, defaults.decimals), { size: 12, weight: 'bold', color: defaults.thresholds ? color : COLORS.text }));
   });
   return svg;
 }
