@@ -41,9 +41,6 @@ app.kubernetes.io/part-of: pidguard
 
 {{/* The policy file, rendered once for the ConfigMap and its checksum. */}}
 {{- define "pidguard.configYaml" -}}
-{{- if not (has .Values.config.defaultMode (list "enforce" "audit" "off")) }}
-{{- fail (printf "config.defaultMode must be enforce, audit or off, got %v" .Values.config.defaultMode) }}
-{{- end }}
 {{- toYaml .Values.config }}
 {{- end }}
 

@@ -1,5 +1,6 @@
 // The Helm chart (charts/pidguard) rendered with the real helm: with default values the same
 // objects as the kustomize default install, object by object; each value changes what it says.
+import { jest } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,9 @@ import { parseConfig } from '../../../src/policy/config.js';
 import { renderSelfSigned, type SelfSignedRender } from '../manifests/self-signed.js';
 import { NAMESPACE, containersOf, find, ofKind, podSpecOf, render, webhooksOf, workloads, type Manifest } from '../manifests/render.js';
 import { CHART, helm, template } from './helm.js';
+
+// Each render is a helm process (and the self-signed case two key generations): slow on a loaded machine.
+jest.setTimeout(60_000);
 
 const HELM_LABELS = ['helm.sh/chart', 'app.kubernetes.io/managed-by', 'app.kubernetes.io/instance', 'app.kubernetes.io/version'];
 const identity = (object: Manifest) => `${object.kind}/${object.metadata.namespace ?? ''}/${object.metadata.name}`;
@@ -74,8 +78,11 @@ describe('the Helm chart values', () => {
     expectSameObjects(objects.filter((object) => object.kind !== 'ConfigMap'), render('manifests/overlays/audit').filter((object) => object.kind !== 'ConfigMap'));
   });
 
-  it('a mode pidguard does not know fails the render, naming the value', () => {
-    expect(() => template(['--set', 'config.defaultMode=warn'])).toThrow(/config.defaultMode must be enforce, audit or off, got warn/);
+  it('a mode pidguard does not know, or a misspelled value, fails the render naming it (values.schema.json)', () => {
+    expect(() => template(['--set', 'config.defaultMode=warn'])).toThrow(/at '\/config\/defaultMode': value must be one of 'enforce', 'audit', 'off'/);
+    expect(() => template(['--set', 'agent.enable=false'])).toThrow(/at '\/agent': additional properties 'enable' not allowed/);
+    expect(() => template(['--set', 'prometheus.enable=true'])).toThrow(/at '\/prometheus': additional properties 'enable' not allowed/);
+    expect(() => template(['--set', 'image.digest=latest'])).toThrow(/at '\/image\/digest'/);
   });
 
   it('prometheus.enabled=true is the prometheus overlay (monitors, alerts, the dashboard), with extra labels when asked', () => {
@@ -188,7 +195,7 @@ describe('the Helm chart values', () => {
 
     it('without the files the render fails, saying which value and how to make them', () => {
       expect(() => template(['--set', 'tls.mode=self-signed'])).toThrow(/tls.mode self-signed needs tls.selfSigned.caCert: --set-file .*pidguard certs/);
-      expect(() => template(['--set', 'tls.mode=vault'])).toThrow(/tls.mode must be cert-manager or self-signed, got vault/);
+      expect(() => template(['--set', 'tls.mode=vault'])).toThrow(/at '\/tls\/mode': value must be one of 'cert-manager', 'self-signed'/);
     });
   });
 });
