@@ -47,7 +47,7 @@ describe('overlay self-signed', () => {
   let result: SelfSignedRender;
   beforeAll(async () => {
     result = await renderSelfSigned();
-  });
+  }, 60_000); // key generation and kustomize: seconds on a loaded machine
   afterAll(() => result?.cleanup());
 
   it('has no cert-manager objects or annotations', () => {
