@@ -4,7 +4,8 @@
 #   ${PIDGUARD_E2E_CACHE:-$HOME/.cache/pidguard-e2e}/helm-<version>-<hash>/bin/helm
 # <hash> covers go.mod, go.sum and tools.go. Stamped as Helm's own Makefile does: its version, and
 # the Kubernetes version `helm template` and `helm lint` assume (from the client-go it is built
-# with). Prints the bin directory (last line of stdout); progress goes to stderr.
+# with). Built with the flags of the other builds here (cert-manager-build.sh), so Go's build cache
+# is shared. Prints the bin directory (last line of stdout); progress goes to stderr.
 # --cached-only: print it only if it is built already, else fail at once (the unit tests use this).
 set -euo pipefail
 cached_only=0
@@ -24,7 +25,7 @@ if [[ -x "$bin/helm" ]]; then
   exit 0
 fi
 if ((cached_only)); then
-  echo "helm-build.sh: helm $version is not built in $bin: run \`bash test/e2e/cluster/helm-build.sh\` (Go module proxy; ~12 min the first time, cached afterwards; .ci/run does it)" >&2
+  echo "helm-build.sh: helm $version is not built in $bin: run \`bash test/e2e/cluster/helm-build.sh\` (Go module proxy; 6-12 min the first time, cached afterwards; .ci/run and npm run test:e2e do it)" >&2
   exit 1
 fi
 client_go="$(awk '$1 == "k8s.io/client-go" { print $2; exit }' "$module/go.mod")"   # v0.37.0 -> Kubernetes 1.37
@@ -39,7 +40,7 @@ staging="$(mktemp -d "$out/bin.partial.XXXXXX")"
 trap 'rm -rf "$staging"' EXIT
 echo "helm-build.sh: building helm $version (first run: a few minutes)" >&2
 start=$SECONDS
-(cd "$module" && CGO_ENABLED=0 go build -buildvcs=false -trimpath -ldflags="$ldflags" -o "$staging/helm" helm.sh/helm/v3/cmd/helm) >&2
+(cd "$module" && go build -buildvcs=false -trimpath -ldflags="$ldflags" -o "$staging/helm" helm.sh/helm/v3/cmd/helm) >&2
 "$staging/helm" version --short >&2
 rm -rf "$bin"
 mv "$staging" "$bin"
