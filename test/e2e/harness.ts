@@ -315,3 +315,17 @@ export function webhookLog(): string {
   const { logFile } = cluster().webhook;
   return existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
 }
+
+/** The cert-manager and Prometheus Operator CRDs (fetched by cluster/crds.sh), installed and established; fails saying why without them. */
+export async function installThirdPartyCrds(): Promise<void> {
+  const { files, error } = cluster().thirdPartyCrds;
+  if (error || files.length === 0) {
+    throw new Error(
+      'cannot verify the cert-manager and Prometheus Operator objects: their CRDs could not be fetched from the Go module proxy ' +
+        `(test/e2e/cluster/crds.sh): ${error ?? 'no files'}`,
+    );
+  }
+  for (const file of files) await kubectlOk(['apply', '--server-side', '-f', file]);
+  await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/issuers.cert-manager.io', 'crd/certificates.cert-manager.io',
+    'crd/servicemonitors.monitoring.coreos.com', 'crd/podmonitors.monitoring.coreos.com', 'crd/prometheusrules.monitoring.coreos.com']);
+}

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { cluster, kubectl, kubectlOk } from './harness.js';
+import { cluster, installThirdPartyCrds, kubectl, kubectlOk } from './harness.js';
 
 const repo = process.cwd();
 const overlays = readdirSync(join(repo, 'manifests/overlays'), { withFileTypes: true })
@@ -35,16 +35,7 @@ function pidguard(args: string[]): Promise<void> {
 }
 
 beforeAll(async () => {
-  const { files, error } = cluster().thirdPartyCrds;
-  if (error || files.length === 0) {
-    throw new Error(
-      'cannot verify the cert-manager and Prometheus Operator objects: their CRDs could not be fetched from the Go module proxy ' +
-        `(test/e2e/cluster/crds.sh): ${error ?? 'no files'}`,
-    );
-  }
-  for (const file of files) await kubectlOk(['apply', '--server-side', '-f', file]);
-  await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/issuers.cert-manager.io', 'crd/certificates.cert-manager.io',
-    'crd/servicemonitors.monitoring.coreos.com', 'crd/podmonitors.monitoring.coreos.com', 'crd/prometheusrules.monitoring.coreos.com']);
+  await installThirdPartyCrds();
 
   // A copy of the install, so that the self-signed overlay's certificates are
   // made the documented way without writing into the repository.

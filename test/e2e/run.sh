@@ -37,7 +37,9 @@ e2e_log "pidguard built ($((SECONDS - step))s)"
 step=$SECONDS
 image_archive="$(bash "$cluster_dir/image.sh" | tail -n 1)"
 cert_manager_bin="$(bash "$cluster_dir/cert-manager-build.sh" | tail -n 1)"
-e2e_log "image and cert-manager built ($((SECONDS - step))s)"
+# helm for chart.e2e.test.ts (cached; it finds it with helm-build.sh --cached-only).
+bash "$cluster_dir/helm-build.sh" >/dev/null
+e2e_log "image, cert-manager and helm built ($((SECONDS - step))s)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/pidguard-e2e.XXXXXX")"
 jest_pid=""

@@ -8,7 +8,7 @@ import {
 let selfSigned: SelfSignedRender;
 beforeAll(async () => {
   selfSigned = await renderSelfSigned();
-});
+}, 60_000); // key generation and kustomize: seconds on a loaded machine
 afterAll(() => selfSigned?.cleanup());
 
 const renders: Array<[string, () => Manifest[]]> = [

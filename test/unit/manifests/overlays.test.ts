@@ -47,7 +47,7 @@ describe('overlay self-signed', () => {
   let result: SelfSignedRender;
   beforeAll(async () => {
     result = await renderSelfSigned();
-  });
+  }, 60_000); // key generation and kustomize: seconds on a loaded machine
   afterAll(() => result?.cleanup());
 
   it('has no cert-manager objects or annotations', () => {
@@ -111,10 +111,11 @@ describe('overlay prometheus', () => {
   const podLabels = (kind: string, name: string) =>
     ((find(objects(), kind, name).spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels);
 
-  it('adds scrape configuration and alerts to the default install, nothing else', () => {
+  it('adds scrape configuration, alerts and the Grafana dashboard to the default install, nothing else', () => {
     const base = render('.').map(identity);
     const added = objects().map(identity).filter((id) => !base.includes(id));
     expect(added.sort()).toEqual([
+      `ConfigMap/${NAMESPACE}/pidguard-dashboard`,
       `PodMonitor/${NAMESPACE}/pidguard-agent`,
       `PodMonitor/${NAMESPACE}/pidguard-audit`,
       `PrometheusRule/${NAMESPACE}/pidguard`,
