@@ -133,6 +133,9 @@ Flags:
   --kubeconfig FILE      [KUBECONFIG] name pods through the API server (else in-cluster, else ~/.kube/config)
   --node-name NAME       [NODE_NAME] node whose pods to list (default: the host name)
   --top N                processes and pods to show (default 10)
+  --thread-names N       group the threads of the top N processes by name, and say which kind
+                         of leak that shows (one comm file per thread, at most 256 each,
+                         evenly sampled; default 3, 0 = off)
   --warning-ratio R      tasks/ceiling for a warning (default 0.7)
   --critical-ratio R     tasks/ceiling for critical (default 0.9)
   --json                 machine-readable report
@@ -145,14 +148,15 @@ export const nodeCommand: Command = {
   summary: 'One-shot triage of a node: thread hogs, their pods, PID headroom',
   help: HELP,
   async run(argv: string[], io: CliIO): Promise<number> {
-    const { values } = parseFlags(argv, { ...NODE_SOURCE_FLAGS, top: { type: 'string' }, json: { type: 'boolean' } });
+    const { values } = parseFlags(argv, { ...NODE_SOURCE_FLAGS, top: { type: 'string' }, 'thread-names': { type: 'string' }, json: { type: 'boolean' } });
     const sources = resolveNodeSources(values, io.env);
     const top = integerFlag(values.top ?? '10', '--top', 1, 1000);
+    const threadNames = integerFlag(values['thread-names'] ?? '3', '--thread-names', 0, 20);
     const config = await loadConfig(flagOrEnv(values.config, io.env, 'PIDGUARD_CONFIG'));
     const lookup = await lookUpPods(sources, io.env);
     let scan: NodeScan;
     try {
-      scan = scanNode({ procRoot: sources.procRoot, cgroupRoot: sources.cgroupRoot, pods: lookup.pods, top, pidsBudgetOf: enforcedLimit(config, lookup) });
+      scan = scanNode({ procRoot: sources.procRoot, cgroupRoot: sources.cgroupRoot, pods: lookup.pods, top, threadNames: { processes: threadNames }, pidsBudgetOf: enforcedLimit(config, lookup) });
     } catch (error) {
       if (error instanceof ProcUnreadableError) throw new CliError(printable(error.message), EXIT_CODES.unreadable);
       throw error;
@@ -234,6 +238,7 @@ function renderNodeReport(scan: NodeScan, verdict: Verdict, podsSource: string, 
     process.command,
   ]);
   table(formatTable(['pid', 'threads', 'of ceiling', 'runtime', 'pod', 'container', 'command'], processRows));
+  out.push(...threadNamesSection(scan).map((line) => printable(line)));
   const shownPods = scan.pods.slice(0, top);
   say('', 'PODS (pod-level pids cgroup)');
   table(formatTable(['pod', 'qos', 'processes', 'threads seen', 'pids.current', 'pids.max', 'refused forks', 'pids-limit', 'limit set by'], shownPods.map(podRow)));
@@ -241,6 +246,33 @@ function renderNodeReport(scan: NodeScan, verdict: Verdict, podsSource: string, 
   say('', 'NEXT STEPS');
   say(...(verdict.nextSteps.length > 0 ? verdict.nextSteps.map((step, index) => `${index + 1}. ${step}`) : ['Nothing to do: the node has PID headroom.']));
   return `${out.join('\n')}\n`;
+}
+
+/** Per process whose threads were grouped by name: the histogram (a table, cells escaped by formatTable) and the diagnosis. */
+function threadNamesSection(scan: NodeScan): string[] {
+  const named = scan.top.filter((process) => process.threadNames);
+  if (named.length === 0) return [];
+  const lines = ['', `THREAD NAMES (threads grouped by /proc/<pid>/task/<tid>/comm, digits as *; top ${named.length} processes)`];
+  for (const process of named) {
+    const names = process.threadNames as NonNullable<typeof process.threadNames>;
+    const where = process.pod ? podLabel(process.pod) : 'not in a pod';
+    const skipped = names.vanished + names.unreadable > 0 ? `, ${formatCount(names.vanished)} vanished, ${formatCount(names.unreadable)} unreadable` : '';
+    const problem = names.problem !== undefined ? ` (${names.problem})` : '';
+    lines.push(`PID ${process.pid} ${process.name} (${where}): ${formatCount(process.threads)} threads, ${formatCount(names.read)} names read${names.sampled ? ' (an even sample)' : ''}${skipped}${problem}`);
+    if (names.groups.length > 0) {
+      const rows = names.groups.map((group) => [
+        group.name,
+        group.kind,
+        formatCount(group.count),
+        formatPercent(group.share),
+        `${names.sampled ? '~' : ''}${formatCount(group.estimate)}`,
+        group.label ?? (group.examples.length > 1 ? `e.g. ${group.examples.join(', ')}` : ''),
+      ]);
+      lines.push(...formatTable(['group', 'kind', 'read', 'share', 'threads', 'what'], rows).trimEnd().split('\n').map((line) => `  ${line}`));
+    }
+    lines.push(`  diagnosis: ${names.diagnosis.summary}`, ...names.diagnosis.nextSteps.map((step) => `  - ${step}`));
+  }
+  return lines;
 }
 
 function unreadableSummary(scan: NodeScan): string {

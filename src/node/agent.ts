@@ -14,7 +14,7 @@ import { AgentMetrics } from './agent-metrics.js';
 import type { LogLevel } from '../log.js';
 import type { NodePod } from './pods.js';
 import { ownTaskUsage, ProcUnreadableError } from './procfs.js';
-import { scanNode, type NodeScan, type PodUsage, type TaskHolder } from './scan.js';
+import { scanNode, type NodeScan, type PodUsage, type TaskHolder, type ThreadNamesOptions } from './scan.js';
 import { judgeNode, type Thresholds, type Verdict, type VerdictLevel } from './verdict.js';
 
 export type AgentLog = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
@@ -77,6 +77,8 @@ export interface AgentOptions {
   reporter?: ClusterReporter;
   log: AgentLog;
   metrics?: AgentMetrics;
+  /** Threads of the top processes grouped by name, exported as pidguard_thread_groups (default: the top 3). */
+  threadNames?: ThreadNamesOptions;
   /** A pod that keeps hitting its limit is reported again only after this long (default 10 min); unreadable processes too. */
   refusalReportEveryMs?: number;
 }
@@ -122,6 +124,7 @@ export class NodeAgent {
         pods,
         top: options.top,
         cgroupNamespace: this.cgroupNamespace,
+        threadNames: options.threadNames ?? { processes: 3 },
         pidsBudgetOf: (pod) => this.budgetOf(pod, namespaceWarnings),
       });
     } catch (error) {
