@@ -257,8 +257,10 @@ function threadNamesSection(scan: NodeScan): string[] {
     const names = process.threadNames as NonNullable<typeof process.threadNames>;
     const where = process.pod ? podLabel(process.pod) : 'not in a pod';
     const skipped = names.vanished + names.unreadable > 0 ? `, ${formatCount(names.vanished)} vanished, ${formatCount(names.unreadable)} unreadable` : '';
-    const problem = names.problem !== undefined ? ` (${names.problem})` : '';
-    lines.push(`PID ${process.pid} ${process.name} (${where}): ${formatCount(process.threads)} threads, ${formatCount(names.read)} names read${names.sampled ? ' (an even sample)' : ''}${skipped}${problem}`);
+    const read = names.read === 0 && names.problem !== undefined
+      ? `names not read (${names.problem})`
+      : `${formatCount(names.read)} names read${names.sampled ? ' (an even sample)' : ''}${skipped}${names.problem !== undefined ? ` (${names.problem})` : ''}`;
+    lines.push(`PID ${process.pid} ${process.name} (${where}): ${formatCount(process.threads)} threads, ${read}`);
     if (names.groups.length > 0) {
       const rows = names.groups.map((group) => [
         group.name,
@@ -270,7 +272,7 @@ function threadNamesSection(scan: NodeScan): string[] {
       ]);
       lines.push(...formatTable(['group', 'kind', 'read', 'share', 'threads', 'what'], rows).trimEnd().split('\n').map((line) => `  ${line}`));
     }
-    lines.push(`  diagnosis: ${names.diagnosis.summary}`, ...names.diagnosis.nextSteps.map((step) => `  - ${step}`));
+    if (names.read > 0) lines.push(`  diagnosis: ${names.diagnosis.summary}`, ...names.diagnosis.nextSteps.map((step) => `  - ${step}`));
   }
   return lines;
 }

@@ -120,8 +120,9 @@ export class AgentMetrics {
     }
   }
 
-  /** Bounded: the few processes whose names were read, THREAD_GROUPS_EXPORTED groups each plus "other". */
+  /** Bounded: the few processes whose names were read, THREAD_GROUPS_EXPORTED groups each plus "other"; kept between the scans that read no names. */
   private recordThreadNames(scan: NodeScan): void {
+    if (!scan.top.some((process) => process.threadNames)) return;
     this.threadGroups.reset();
     this.threadDiagnosis.reset();
     for (const process of scan.top) {

@@ -77,8 +77,10 @@ export interface AgentOptions {
   reporter?: ClusterReporter;
   log: AgentLog;
   metrics?: AgentMetrics;
-  /** Threads of the top processes grouped by name, exported as pidguard_thread_groups (default: the top 3). */
+  /** Threads of the top processes grouped by name, exported as pidguard_thread_groups (default: the top 3)... */
   threadNames?: ThreadNamesOptions;
+  /** ...read at most this often (default 60 s): one file per thread sampled costs more than the rest of a scan. */
+  threadNamesEveryMs?: number;
   /** A pod that keeps hitting its limit is reported again only after this long (default 10 min); unreadable processes too. */
   refusalReportEveryMs?: number;
 }
@@ -99,6 +101,7 @@ export class NodeAgent {
   private adjusted = new Map<string, string>();
   private namespaceWarnings = new Map<string, string>();
   private cgroupProblems = '';
+  private threadNamesReadAt = -Infinity;
   /** When unreadable processes were last logged; reset when a scan reads them all. */
   private unreadableLoggedAt = -Infinity;
 
@@ -116,6 +119,7 @@ export class NodeAgent {
     if (annotated.length > 0) await options.namespaceLabels?.refresh([...new Set(annotated.map((pod) => pod.namespace))]);
     const namespaceWarnings = new Map<string, string>();
     let scan: NodeScan;
+    const readThreadNames = Date.now() - this.threadNamesReadAt >= (options.threadNamesEveryMs ?? 60_000);
     try {
       this.cgroupNamespace.refresh();
       scan = scanNode({
@@ -124,13 +128,14 @@ export class NodeAgent {
         pods,
         top: options.top,
         cgroupNamespace: this.cgroupNamespace,
-        threadNames: options.threadNames ?? { processes: 3 },
+        ...(readThreadNames ? { threadNames: options.threadNames ?? { processes: 3 } } : {}),
         pidsBudgetOf: (pod) => this.budgetOf(pod, namespaceWarnings),
       });
     } catch (error) {
       this.metrics.recordScanError();
       throw error;
     }
+    if (readThreadNames) this.threadNamesReadAt = Date.now();
     const verdict = judgeNode(scan, options.thresholds);
     const enforcement = options.enforce ? enforcePidsLimits(scan, { cgroupProblems: this.cgroupNamespace.problems() }) : [];
     const findings = this.compare(scan, verdict, enforcement);

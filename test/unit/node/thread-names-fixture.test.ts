@@ -176,6 +176,10 @@ test('the agent exports at most 5 groups per process plus "other", and the diagn
   expect(series).toContainEqual(expect.stringMatching(/^pidguard_thread_groups\{namespace="shop",pod="orders-api-7f9c6d5b8-2xkqp",command="dotnet",group="\.NET TP Worker",kind="pool"\} 9\d\d$/));
   expect(text).toContain('pidguard_thread_leak_diagnosis{namespace="shop",pod="orders-api-7f9c6d5b8-2xkqp",command="dotnet",diagnosis="pool"} 1');
   expect(series.length).toBeLessThanOrEqual(3 * 6);
+  // Names are read at most once a minute; the scans between keep the last histogram.
+  const next = await agent.scanOnce();
+  expect(next.scan.top.some((process) => process.threadNames)).toBe(false);
+  expect((await agent.metrics.registry.metrics()).split('\n').filter((line) => line.startsWith('pidguard_thread_groups{'))).toEqual(series);
 });
 
 describe('hostile thread trees', () => {
