@@ -253,6 +253,14 @@ export interface ThreadNamesRead {
 }
 
 /**
+ * Threads listed per process at most: listing task/ costs more than the names
+ * read (procfs makes an entry for each thread listed, ~3-20 µs here), and a
+ * process may hold millions. task/ lists threads oldest first, so a bigger
+ * process is sampled over its oldest 32,768 (pid_max's default).
+ */
+export const TASK_LIST_LIMIT = 32_768;
+
+/**
  * The names (`task/<tid>/comm`) of at most `limit` of a process's threads,
  * spread evenly over its task/ listing: every k-th thread, k from the thread
  * count its status gave (`expected`), so a process with 21,000 threads is
@@ -264,8 +272,8 @@ export interface ThreadNamesRead {
 export function readThreadNames(procRoot: string, pid: number, expected: number, limit: number): ThreadNamesRead {
   const result: ThreadNamesRead = { names: new Map(), read: 0, vanished: 0, unreadable: 0 };
   const taskDir = `${procRoot}/${pid}/task`;
-  // Entry i is read when floor(i * limit / expected) steps up: `limit` entries spread over `expected`.
-  const spread = Math.max(1, expected);
+  // Entry i is read when floor(i * limit / spread) steps up: `limit` entries spread over `spread`.
+  const spread = Math.min(Math.max(1, expected), TASK_LIST_LIMIT);
   let dir: Dir;
   try {
     dir = opendirSync(taskDir, { bufferSize: 128 });
@@ -276,7 +284,7 @@ export function readThreadNames(procRoot: string, pid: number, expected: number,
   }
   try {
     let index = 0;
-    for (let entry = dir.readSync(); entry !== null && result.read + result.vanished + result.unreadable < limit; entry = dir.readSync()) {
+    for (let entry = dir.readSync(); entry !== null && index < TASK_LIST_LIMIT && result.read + result.vanished + result.unreadable < limit; entry = dir.readSync()) {
       const first = entry.name.charCodeAt(0);
       if (first < 48 || first > 57) continue;
       // Threads started since status was read (beyond `expected`) are all taken, up to the limit.
