@@ -20,7 +20,7 @@ import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
 import { resolvePidsLimit, type ResolvedPidsLimit } from '../policy/pids-budget.js';
 import type { NodePod } from './pods.js';
 import { listProcessIds, readCmdline, readNodeTasks, readProcessCgroup, readProcessStatus, readSmallFileOrWhy, readThreadNames, type NodeTasks } from './procfs.js';
-import { diagnoseThreads, groupThreadNames, type ThreadGroup, type ThreadLeakDiagnosis } from './thread-names.js';
+import { diagnoseThreads, foldGroups, groupThreadNames, GROUPS_PER_PROCESS, type ThreadGroup, type ThreadLeakDiagnosis } from './thread-names.js';
 import { detectRuntime, type Runtime } from './runtime.js';
 
 export interface ScanOptions {
@@ -392,6 +392,7 @@ function describeProcess(procRoot: string, process: SeenProcess, known: Readonly
 
 function describeThreadNames(procRoot: string, process: TopProcess, limit: number): ProcessThreadNames {
   const read = readThreadNames(procRoot, process.pid, process.threads, limit);
+  // Judged on every group; shown folded (a process names its threads as it likes).
   const groups = groupThreadNames(read.names, process.name, process.threads);
   return {
     read: read.read,
@@ -399,7 +400,7 @@ function describeThreadNames(procRoot: string, process: TopProcess, limit: numbe
     vanished: read.vanished,
     unreadable: read.unreadable,
     ...(read.problem !== undefined ? { problem: read.problem } : {}),
-    groups,
+    groups: foldGroups(groups, GROUPS_PER_PROCESS, process.threads),
     diagnosis: read.problem !== undefined && read.read === 0
       ? { kind: 'unknown', summary: `unknown: thread names not read (${read.problem})`, nextSteps: [] }
       : diagnoseThreads(groups, process.runtime, process.pid),

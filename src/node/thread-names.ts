@@ -42,7 +42,7 @@ export interface ThreadLeakDiagnosis {
 
 /** Longest name kept: comm is 15 bytes; anything longer comes from a hostile or broken tree. */
 export const THREAD_NAME_LIMIT = 64;
-/** Groups kept per process (the rest folded into `other`): the names are the process's to choose. */
+/** Groups shown per process (the rest folded into `other`): the names are the process's to choose. */
 export const GROUPS_PER_PROCESS = 12;
 /** A kind that holds at least this share of the threads read is the diagnosis. */
 const DOMINANT_SHARE = 0.5;
@@ -132,9 +132,9 @@ export function classifyThreadName(group: string, processGroup: string): { kind:
 }
 
 /**
- * Groups raw names (name -> threads read) into a histogram, biggest first,
- * at most GROUPS_PER_PROCESS groups plus `other`. `processName` is the
- * process's comm, `threads` its thread count (for the estimates).
+ * Groups raw names (name -> threads read) into a histogram, biggest first
+ * (as many groups as names read at most: fold it with foldGroups to show it).
+ * `processName` is the process's comm, `threads` its thread count (for the estimates).
  */
 export function groupThreadNames(names: ReadonlyMap<string, number>, processName: string, threads: number): ThreadGroup[] {
   const processGroup = normalizeThreadName(processName);
@@ -153,8 +153,7 @@ export function groupThreadNames(names: ReadonlyMap<string, number>, processName
     const share = count / read;
     return { name, kind, ...(label ? { label } : {}), count, share, estimate: Math.round(share * threads), examples: examples.sort() };
   });
-  groups.sort((a, b) => b.count - a.count || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return foldGroups(groups, GROUPS_PER_PROCESS, threads);
+  return groups.sort((a, b) => b.count - a.count || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** The first `keep` groups and one `other` for the rest (as many groups as there were when they fit). */
@@ -184,6 +183,14 @@ function classOf(group: ThreadGroup, runtime: Runtime): DiagnosisKind | 'unclass
   }
 }
 
+const KIND_WORDS: Record<DiagnosisKind | 'unclassified', string> = {
+  pool: 'thread-pool threads',
+  dedicated: 'threads started one by one (dedicated, named by the application, or never named)',
+  runtime: 'the runtime\'s own threads',
+  unknown: 'threads of unknown kind',
+  unclassified: 'threads whose names say nothing of their kind',
+};
+
 function describe(group: ThreadGroup): string {
   return group.label ? `${group.label} (${group.name})` : group.kind === 'unnamed' ? `threads never named (named like the process, ${group.name})` : `threads the application names ${group.name}`;
 }
@@ -203,7 +210,10 @@ export function diagnoseThreads(groups: readonly ThreadGroup[], runtime: Runtime
   }
   const [kind, share] = [...shares].sort((a, b) => b[1] - a[1])[0] as [DiagnosisKind | 'unclassified', number];
   const biggest = groups.find((group) => classOf(group, runtime) === kind) as ThreadGroup;
-  const what = `${percent(share)} of the threads read are ${describe(biggest)}`;
+  // One group, or several of a kind (many application names): then the kind, and its biggest group.
+  const what = share - biggest.share < 0.005
+    ? `${percent(share)} of the threads read are ${describe(biggest)}`
+    : `${percent(share)} of the threads read are ${KIND_WORDS[kind]} (biggest: ${describe(biggest)}, ${percent(biggest.share)})`;
   if (share < DOMINANT_SHARE || kind === 'unclassified') {
     const top = groups.slice(0, 2).map((group) => `${group.name} ${percent(group.share)}`).join(', ');
     return {

@@ -86,9 +86,13 @@ describe('groupThreadNames', () => {
     expect(groups.reduce((sum, group) => sum + group.share, 0)).toBeCloseTo(1, 9);
   });
 
-  test('bounded: a process naming every thread differently gets GROUPS_PER_PROCESS groups and one "other"', () => {
+  test('a process naming every thread differently: folded to GROUPS_PER_PROCESS groups and one "other", yet judged on all of them', () => {
     const many = names(Array.from({ length: 500 }, (_, index): [string, number] => [`t${String.fromCharCode(65 + (index % 26))}${String.fromCharCode(65 + Math.floor(index / 26))}`, 1]));
-    const groups = groupThreadNames(many, 'app', 500);
+    const all = groupThreadNames(many, 'app', 500);
+    expect(all).toHaveLength(500);
+    // 500 application names, none holding 1%: together they are the application's dedicated threads.
+    expect(diagnoseThreads(all, 'unknown', 1).kind).toBe('dedicated');
+    const groups = foldGroups(all, GROUPS_PER_PROCESS, 500);
     expect(groups).toHaveLength(GROUPS_PER_PROCESS + 1);
     expect(groups.at(-1)).toMatchObject({ name: 'other', kind: 'other', count: 500 - GROUPS_PER_PROCESS });
     expect(groups.reduce((sum, group) => sum + group.count, 0)).toBe(500);
