@@ -9,14 +9,19 @@
 //      record, 1,000 processes. A scan reads a few files per process and per
 //      pod, never per thread, so its cost follows processes, not threads;
 //   3. the built agent's resident memory while it scans the real node: offline
-//      (--pods-file) and with its API client (--kubeconfig at a refusing server).
-// Targets: scan <= 50 ms (median), >= 20x faster than the ps pipeline, agent RSS <= 80 MiB.
+//      (--pods-file) and with its API client (--kubeconfig at a refusing server);
+//   4. the added cost of thread names (the top 3 processes' task/<tid>/comm, at
+//      most 256 each): the same scan with and without, runs alternated, as a
+//      ratio, on the real node (1.) and on a fixture tree shaped like the
+//      incident (21,317 + 7,853 threads with their names, 30,000 in all).
+// Targets: scan <= 50 ms (median), >= 20x faster than the ps pipeline, agent RSS <= 80 MiB;
+// the thread names' cost is for the record (it follows the machine's load: one file open per name).
 // This machine's pid_max is 32768 and other work shares it: the thread count is
 // scaled down (and says so) when fewer than 30,000 + a reserve of PIDs are free.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,7 +31,7 @@ import { CgroupSandbox } from '../lab/dist/lab/cgroup-sandbox.js';
 import { ThreadBomb } from '../lab/dist/lab/thread-bomb.js';
 import { readNodeTasks } from '../dist/node/procfs.js';
 import { scanNode } from '../dist/node/scan.js';
-import { writeSizedNode } from '../test/fixtures/node/synthetic-node.mjs';
+import { writeSizedNode, writeSyntheticNode } from '../test/fixtures/node/synthetic-node.mjs';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const WANTED_THREADS = 30_000;
@@ -39,6 +44,7 @@ const RESERVE = 2_048;
 const SCAN_RUNS = 30;
 const PS_RUNS = 3;
 const TARGETS = { scanMs: 50, speedup: 20, agentRssMiB: 80 };
+const THREAD_NAMES = { processes: 3 };
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.ceil(values.length * p) - 1)];
@@ -54,6 +60,53 @@ function timeScans(options, runs) {
     times.push(Number(process.hrtime.bigint() - start) / 1e6);
   }
   return { median: median(times), p95: percentile(times, 0.95), last };
+}
+
+/** Medians of the scan without and with thread names, runs alternated so both see the same machine load. */
+function timeThreadNames(options, runs) {
+  const named = { ...options, threadNames: THREAD_NAMES };
+  for (let i = 0; i < 5; i += 1) {
+    scanNode(options);
+    scanNode(named);
+  }
+  const without = [];
+  const withNames = [];
+  let last;
+  for (let i = 0; i < runs; i += 1) {
+    for (const [target, scanOptions] of [[without, options], [withNames, named]]) {
+      globalThis.gc?.();
+      const start = process.hrtime.bigint();
+      const result = scanNode(scanOptions);
+      target.push(Number(process.hrtime.bigint() - start) / 1e6);
+      if (scanOptions === named) last = result;
+    }
+  }
+  return { without: median(without), with: median(withNames), last };
+}
+
+function reportThreadNames(name, timed) {
+  const added = timed.with - timed.without;
+  rows.push([`${name}: scan without thread names, median`, `${timed.without.toFixed(2)} ms`, '', '']);
+  rows.push([`${name}: scan with thread names (top ${THREAD_NAMES.processes}), median`, `${timed.with.toFixed(2)} ms`, '', '']);
+  rows.push([`${name}: with / without thread names`, `${(timed.with / timed.without).toFixed(2)}x`, '(for the record)', '']);
+  rows.push([`${name}: added by thread names`, `${added.toFixed(2)} ms`, '(for the record)', '']);
+  const read = timed.last.top.filter((process) => process.threadNames).map((process) => `PID ${process.pid}: ${process.threadNames.read} of ${process.threads} names, ${process.threadNames.diagnosis.kind}`);
+  notes.push(`${name}, thread names read: ${read.join('; ')}`);
+}
+
+/** The incident's shape with thread names: 21,317 threads starving a .NET pool, 7,853 LongRunning threads, 830 in 298 small processes. */
+function writeIncidentWithNames(root) {
+  const dotnetRuntime = [['dotnet', 1], ['.NET SynchManag', 1], ['.NET Server GC', 8], ['.NET BGC', 8], ['.NET Finalizer', 1], ['.NET Tiered Com', 1], ['.NET Timer', 1], ['.NET TP Gate', 1], ['.NET Sockets', 1]];
+  const runtimeThreads = dotnetRuntime.reduce((sum, [, count]) => sum + count, 0);
+  const processes = [
+    { pid: 30855, name: 'dotnet', threads: 21_317, argv: ['dotnet', 'Orders.Api.dll'], threadNames: [...dotnetRuntime, ['.NET TP Worker', 21_317 - runtimeThreads]] },
+    { pid: 15466, name: 'dotnet', threads: 7_853, argv: ['dotnet', 'Billing.Worker.dll'], threadNames: [...dotnetRuntime, ['.NET TP Worker', 100], ['.NET Long Runni', 7_853 - runtimeThreads - 100]] },
+    { pid: 9021, name: 'java', threads: 34, argv: ['java', '-jar', 'report.jar'], threadNames: [['java', 1], ['C2 CompilerThre', 2], ['GC Thread#0', 1], ['pool-1-thread-1', 30]] },
+  ];
+  for (let index = 0; processes.reduce((sum, process) => sum + process.threads, 0) < WANTED_THREADS; index += 1) {
+    processes.push({ pid: 40_000 + index, name: 'worker', threads: Math.min(3, WANTED_THREADS - processes.reduce((sum, process) => sum + process.threads, 0)), argv: ['/app/worker'] });
+  }
+  return writeSyntheticNode(root, { pidMax: 32768, threadsMax: 255596, tasks: WANTED_THREADS, cgroupVersion: 'v2', processes });
 }
 
 function timePs(runs) {
@@ -158,6 +211,7 @@ try {
   if (foundThreads !== holding || found.some((process) => process?.pod?.uid !== podUid)) {
     throw new Error(`the scan did not find the holders right: ${JSON.stringify(found)} (expected ${holding} threads in pod ${podUid})`);
   }
+  reportThreadNames(`real /proc (${real.last.tasks.tasks} tasks)`, timeThreadNames({ procRoot: '/proc', cgroupRoot: '/sys/fs/cgroup', pods: [], top: 10 }, SCAN_RUNS));
   const ps = timePs(PS_RUNS);
   const psCount = holders.reduce((sum, holder) => sum + Number(new RegExp(`^\\s*(\\d+) ${holder.pid}$`, 'm').exec(ps.output)?.[1] ?? 0), 0);
   notes.push(`real node: ${real.last.processCount} processes, ${real.last.tasks.tasks} tasks; the scan counted ${foundThreads} threads in the holders, ps ${psCount}`);
@@ -188,6 +242,14 @@ try {
     const name = `scan, fixture tree (${processes} processes, ${WANTED_THREADS} threads, ${processes} pod cgroups), median`;
     if (processes === 300) check(name, fixture.median.toFixed(2), `<= ${TARGETS.scanMs} ms`, fixture.median <= TARGETS.scanMs, ' ms');
     else rows.push([name, `${fixture.median.toFixed(2)} ms`, '(for the record)', '']);
+  }
+  // 30,000 task/<tid>/comm files: in memory where the machine has tmpfs (a loaded disk takes minutes to fill).
+  const namedDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'pidguard-bench-names-'));
+  try {
+    const tree = writeIncidentWithNames(namedDir);
+    reportThreadNames('fixture tree, the incident with thread names (30,000 threads)', timeThreadNames({ procRoot: tree.proc, cgroupRoot: tree.cgroupRoot, pods: [], top: 10 }, SCAN_RUNS));
+  } finally {
+    rmSync(namedDir, { recursive: true, force: true });
   }
 } finally {
   await cleanup();

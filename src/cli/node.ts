@@ -55,6 +55,7 @@ const FLAGS = {
   config: { type: 'string', value: 'FILE', help: "the policy config (the agent's): pids.ceiling and dotnet.pidsLimit, to show the pids-limit the agent enforces", env: 'PIDGUARD_CONFIG', defaultText: 'built-in' },
   kubeconfig: { type: 'string', value: 'FILE', help: 'name pods through the API server (else in-cluster, else ~/.kube/config)', env: 'KUBECONFIG' },
   top: { type: 'string', value: 'N', help: 'processes and pods to show', default: '10' },
+  'thread-names': { type: 'string', value: 'N', help: 'group the threads of the top N processes by name, and say which kind of leak that shows (one comm file per thread, at most 256 each, evenly sampled; 0 = off, at most 20)', default: '3' },
   json: { type: 'boolean', help: 'machine-readable report' },
 } as const satisfies FlagSpecs;
 
@@ -79,10 +80,11 @@ export const nodeCommand: Command = {
     const sources = resolveNodeSources(values);
     const top = integerFlag(values.top, '--top', 1, 1000);
     const config = await loadConfig(values.config);
+    const threadNames = integerFlag(values['thread-names'], '--thread-names', 0, 20);
     const lookup = await lookUpPods(sources, io.env);
     let scan: NodeScan;
     try {
-      scan = scanNode({ procRoot: sources.procRoot, cgroupRoot: sources.cgroupRoot, pods: lookup.pods, top, pidsBudgetOf: enforcedLimit(config, lookup) });
+      scan = scanNode({ procRoot: sources.procRoot, cgroupRoot: sources.cgroupRoot, pods: lookup.pods, top, threadNames: { processes: threadNames }, pidsBudgetOf: enforcedLimit(config, lookup) });
     } catch (error) {
       if (error instanceof ProcUnreadableError) throw new CliError(printable(error.message), EXIT.unreadable);
       throw error;
@@ -164,6 +166,7 @@ function renderNodeReport(scan: NodeScan, verdict: Verdict, podsSource: string, 
     process.command,
   ]);
   table(formatTable(['pid', 'threads', 'of ceiling', 'runtime', 'pod', 'container', 'command'], processRows));
+  out.push(...threadNamesSection(scan).map((line) => printable(line)));
   const shownPods = scan.pods.slice(0, top);
   say('', 'PODS (pod-level pids cgroup)');
   table(formatTable(['pod', 'qos', 'processes', 'threads seen', 'pids.current', 'pids.max', 'refused forks', 'pids-limit', 'limit set by'], shownPods.map(podRow)));
@@ -171,6 +174,35 @@ function renderNodeReport(scan: NodeScan, verdict: Verdict, podsSource: string, 
   say('', 'NEXT STEPS');
   say(...(verdict.nextSteps.length > 0 ? verdict.nextSteps.map((step, index) => `${index + 1}. ${step}`) : ['Nothing to do: the node has PID headroom.']));
   return `${out.join('\n')}\n`;
+}
+
+/** Per process whose threads were grouped by name: the histogram (a table, cells escaped by formatTable) and the diagnosis. */
+function threadNamesSection(scan: NodeScan): string[] {
+  const named = scan.top.filter((process) => process.threadNames);
+  if (named.length === 0) return [];
+  const lines = ['', `THREAD NAMES (threads grouped by /proc/<pid>/task/<tid>/comm, digits as *; top ${named.length} processes)`];
+  for (const process of named) {
+    const names = process.threadNames as NonNullable<typeof process.threadNames>;
+    const where = process.pod ? podLabel(process.pod) : 'not in a pod';
+    const skipped = names.vanished + names.unreadable > 0 ? `, ${formatCount(names.vanished)} vanished, ${formatCount(names.unreadable)} unreadable` : '';
+    const read = names.read === 0 && names.problem !== undefined
+      ? `names not read (${names.problem})`
+      : `${formatCount(names.read)} names read${names.sampled ? ' (an even sample)' : ''}${skipped}${names.problem !== undefined ? ` (${names.problem})` : ''}`;
+    lines.push(`PID ${process.pid} ${process.name} (${where}): ${formatCount(process.threads)} threads, ${read}`);
+    if (names.groups.length > 0) {
+      const rows = names.groups.map((group) => [
+        group.name,
+        group.kind,
+        formatCount(group.count),
+        formatPercent(group.share),
+        `${names.sampled ? '~' : ''}${formatCount(group.estimate)}`,
+        group.label ?? (group.examples.length > 1 ? `e.g. ${group.examples.join(', ')}` : ''),
+      ]);
+      lines.push(...formatTable(['group', 'kind', 'read', 'share', 'threads', 'what'], rows).trimEnd().split('\n').map((line) => `  ${line}`));
+    }
+    if (names.read > 0) lines.push(`  diagnosis: ${names.diagnosis.summary}`, ...names.diagnosis.nextSteps.map((step) => `  - ${step}`));
+  }
+  return lines;
 }
 
 function unreadableSummary(scan: NodeScan): string {

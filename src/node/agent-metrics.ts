@@ -6,9 +6,12 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AgentFindings } from './agent.js';
 import { ENFORCEMENT_FAILURES, type EnforcementAction } from './enforce.js';
 import type { NodeScan } from './scan.js';
+import { foldGroups } from './thread-names.js';
 import type { VerdictLevel } from './verdict.js';
 
 const LEVELS: readonly VerdictLevel[] = ['ok', 'warning', 'critical'];
+/** Thread-name groups exported per process; the rest are summed as group="other". */
+export const THREAD_GROUPS_EXPORTED = 5;
 
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -24,6 +27,8 @@ export class AgentMetrics {
   private readonly skipped = this.gauge('pidguard_scan_skipped_processes', 'Processes the last scan skipped: vanished (exited mid-scan) or unreadable (status not a regular file, not readable, or nonsense)', ['reason']);
   private readonly verdict = this.gauge('pidguard_node_verdict', '1 for the verdict of the last scan', ['level']);
   private readonly processThreads = this.gauge('pidguard_process_threads', 'Threads of the processes holding the most threads (top N)', ['pid', 'command', 'runtime', 'namespace', 'pod', 'container']);
+  private readonly threadGroups = this.gauge('pidguard_thread_groups', `Threads of the top processes by name group (digits as *), estimated from the names read; at most ${THREAD_GROUPS_EXPORTED} groups per process, the rest as group="other"`, ['namespace', 'pod', 'command', 'group', 'kind']);
+  private readonly threadDiagnosis = this.gauge('pidguard_thread_leak_diagnosis', '1 for what the thread names of a top process show: pool, dedicated, runtime or unknown', ['namespace', 'pod', 'command', 'diagnosis']);
   private readonly podCurrent = this.gauge('pidguard_pod_pids_current', 'Tasks in the pod-level cgroup (pids.current)', ['namespace', 'pod', 'uid']);
   private readonly podMax = this.gauge('pidguard_pod_pids_max', 'The pod-level cgroup\'s pids.max; 0 = unlimited (as cAdvisor\'s container_threads_max)', ['namespace', 'pod', 'uid']);
   private readonly podRefused = this.gauge('pidguard_pod_pids_refused_forks', 'Forks and thread creations the pod\'s pids limit refused (pids.events max; cumulative, kernel-kept)', ['namespace', 'pod', 'uid']);
@@ -101,6 +106,7 @@ export class AgentMetrics {
         process.threads,
       );
     }
+    this.recordThreadNames(scan);
     this.podCurrent.reset();
     this.podMax.reset();
     this.podRefused.reset();
@@ -111,6 +117,21 @@ export class AgentMetrics {
       if (pod.pids.current !== undefined) this.podCurrent.set(labels, pod.pids.current);
       if (pod.pids.max !== undefined) this.podMax.set(labels, pod.pids.max === 'max' ? 0 : pod.pids.max);
       if (pod.pids.refusedForks !== undefined) this.podRefused.set(labels, pod.pids.refusedForks);
+    }
+  }
+
+  /** Bounded: the few processes whose names were read, THREAD_GROUPS_EXPORTED groups each plus "other"; kept between the scans that read no names. */
+  private recordThreadNames(scan: NodeScan): void {
+    if (!scan.top.some((process) => process.threadNames)) return;
+    this.threadGroups.reset();
+    this.threadDiagnosis.reset();
+    for (const process of scan.top) {
+      if (!process.threadNames) continue;
+      const owner = { namespace: process.pod?.namespace ?? '', pod: process.pod ? process.pod.name ?? process.pod.uid : '', command: process.name };
+      for (const group of foldGroups(process.threadNames.groups, THREAD_GROUPS_EXPORTED, process.threads)) {
+        this.threadGroups.inc({ ...owner, group: group.name, kind: group.kind }, group.estimate);
+      }
+      this.threadDiagnosis.set({ ...owner, diagnosis: process.threadNames.diagnosis.kind }, 1);
     }
   }
 

@@ -14,7 +14,7 @@ import { AgentMetrics } from './agent-metrics.js';
 import type { LogLevel } from '../log.js';
 import type { NodePod } from './pods.js';
 import { ownTaskUsage, ProcUnreadableError } from './procfs.js';
-import { scanNode, type NodeScan, type PodUsage, type TaskHolder } from './scan.js';
+import { scanNode, type NodeScan, type PodUsage, type TaskHolder, type ThreadNamesOptions } from './scan.js';
 import { judgeNode, type Thresholds, type Verdict, type VerdictLevel } from './verdict.js';
 
 export type AgentLog = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
@@ -77,6 +77,10 @@ export interface AgentOptions {
   reporter?: ClusterReporter;
   log: AgentLog;
   metrics?: AgentMetrics;
+  /** Threads of the top processes grouped by name, exported as pidguard_thread_groups (default: the top 3)... */
+  threadNames?: ThreadNamesOptions;
+  /** ...read at most this often (default 60 s): one file per thread sampled costs more than the rest of a scan. */
+  threadNamesEveryMs?: number;
   /** A pod that keeps hitting its limit is reported again only after this long (default 10 min); unreadable processes too. */
   refusalReportEveryMs?: number;
 }
@@ -97,6 +101,7 @@ export class NodeAgent {
   private adjusted = new Map<string, string>();
   private namespaceWarnings = new Map<string, string>();
   private cgroupProblems = '';
+  private threadNamesReadAt = -Infinity;
   /** When unreadable processes were last logged; reset when a scan reads them all. */
   private unreadableLoggedAt = -Infinity;
 
@@ -114,6 +119,7 @@ export class NodeAgent {
     if (annotated.length > 0) await options.namespaceLabels?.refresh([...new Set(annotated.map((pod) => pod.namespace))]);
     const namespaceWarnings = new Map<string, string>();
     let scan: NodeScan;
+    const readThreadNames = Date.now() - this.threadNamesReadAt >= (options.threadNamesEveryMs ?? 60_000);
     try {
       this.cgroupNamespace.refresh();
       scan = scanNode({
@@ -122,12 +128,14 @@ export class NodeAgent {
         pods,
         top: options.top,
         cgroupNamespace: this.cgroupNamespace,
+        ...(readThreadNames ? { threadNames: options.threadNames ?? { processes: 3 } } : {}),
         pidsBudgetOf: (pod) => this.budgetOf(pod, namespaceWarnings),
       });
     } catch (error) {
       this.metrics.recordScanError();
       throw error;
     }
+    if (readThreadNames) this.threadNamesReadAt = Date.now();
     const verdict = judgeNode(scan, options.thresholds);
     const enforcement = options.enforce ? enforcePidsLimits(scan, { cgroupProblems: this.cgroupNamespace.problems() }) : [];
     const findings = this.compare(scan, verdict, enforcement);

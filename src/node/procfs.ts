@@ -1,10 +1,12 @@
 // Reading /proc the way a starving node allows: a handful of small files per
-// process (status, cmdline, cgroup), never one per thread, synchronously into
-// one reused buffer so a scan of hundreds of processes allocates almost
-// nothing and needs no libuv pool thread.
+// process (status, cmdline, cgroup), one per thread only for the few top
+// processes whose thread names are asked for (and at most a fixed number of
+// those), synchronously into one reused buffer so a scan of hundreds of
+// processes allocates almost nothing and needs no libuv pool thread.
 
-import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, opendirSync, openSync, readdirSync, readSync, type Dir } from 'node:fs';
 import { join } from 'node:path';
+import { THREAD_NAME_LIMIT } from './thread-names.js';
 
 /** Node-wide files could not be read: the report would be meaningless (exit 3). */
 export class ProcUnreadableError extends Error {
@@ -234,6 +236,78 @@ export function readCmdline(procRoot: string, pid: number): string[] | undefined
 
 export function readProcessCgroup(procRoot: string, pid: number): string | undefined {
   return readSmallFile(`${procRoot}/${pid}/cgroup`);
+}
+
+/** The names of a process's threads, as far as they were read. */
+export interface ThreadNamesRead {
+  /** Name (comm, cut to THREAD_NAME_LIMIT characters) -> threads read with it. */
+  names: Map<string, number>;
+  /** comm files read. */
+  read: number;
+  /** Threads listed but gone before their comm was read (normal). */
+  vanished: number;
+  /** comm files there but not usable (not a regular file, refused). */
+  unreadable: number;
+  /** Why task/ could not be listed, if it could not. */
+  problem?: string;
+}
+
+/**
+ * Threads listed per process at most: listing task/ costs more than the names
+ * read (procfs makes an entry for each thread listed, ~3-20 µs here), and a
+ * process may hold millions. task/ lists threads oldest first, so a bigger
+ * process is sampled over its oldest 32,768 (pid_max's default).
+ */
+export const TASK_LIST_LIMIT = 32_768;
+
+/**
+ * The names (`task/<tid>/comm`) of at most `limit` of a process's threads,
+ * spread evenly over its task/ listing: every k-th thread, k from the thread
+ * count its status gave (`expected`), so a process with 21,000 threads is
+ * sampled over all of them, not only its oldest. task/ is listed entry by
+ * entry (no array of all thread ids) and the walk stops once `limit` names
+ * are read, however many threads the process started meanwhile. Every comm
+ * is read like any other file here: non-blocking, bounded.
+ */
+export function readThreadNames(procRoot: string, pid: number, expected: number, limit: number): ThreadNamesRead {
+  const result: ThreadNamesRead = { names: new Map(), read: 0, vanished: 0, unreadable: 0 };
+  const taskDir = `${procRoot}/${pid}/task`;
+  // Entry i is read when floor(i * limit / spread) steps up: `limit` entries spread over `spread`.
+  const spread = Math.min(Math.max(1, expected), TASK_LIST_LIMIT);
+  let dir: Dir;
+  try {
+    dir = opendirSync(taskDir, { bufferSize: 128 });
+  } catch (error) {
+    const why = unreadableOrThrow(error, taskDir);
+    result.problem = why.problem;
+    return result;
+  }
+  try {
+    let index = 0;
+    for (let entry = dir.readSync(); entry !== null && index < TASK_LIST_LIMIT && result.read + result.vanished + result.unreadable < limit; entry = dir.readSync()) {
+      const first = entry.name.charCodeAt(0);
+      if (first < 48 || first > 57) continue;
+      // Threads started since status was read (beyond `expected`) are all taken, up to the limit.
+      const taken = index >= spread || Math.floor(((index + 1) * limit) / spread) > Math.floor((index * limit) / spread);
+      index += 1;
+      if (!taken) continue;
+      const text = readSmallFileOrWhy(`${taskDir}/${entry.name}/comm`);
+      if (typeof text !== 'string') {
+        if (text.vanished) result.vanished += 1;
+        else result.unreadable += 1;
+        continue;
+      }
+      // The kernel ends comm with one newline.
+      const name = (text.endsWith('\n') ? text.slice(0, -1) : text).slice(0, THREAD_NAME_LIMIT);
+      result.names.set(name, (result.names.get(name) ?? 0) + 1);
+      result.read += 1;
+    }
+  } catch (error) {
+    result.problem = unreadableOrThrow(error, taskDir).problem;
+  } finally {
+    dir.closeSync();
+  }
+  return result;
 }
 
 /** Threads and resident memory of the calling process (the agent watches its own). */

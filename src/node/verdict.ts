@@ -108,7 +108,10 @@ function offenderSteps(scan: NodeScan, offenders: readonly TaskHolder[]): string
     if (usage && usage.pidsLimit === undefined) {
       steps.push(`Cap ${podLabel(pod)}'s workload: set the pod annotation ${PIDS_LIMIT_ANNOTATION} (e.g. "2048") so the pidguard agent writes it into the pod cgroup's pids.max.`);
     }
-    if (biggest.runtime === '.NET') {
+    const diagnosis = biggest.threadNames?.diagnosis;
+    if (diagnosis && diagnosis.kind !== 'unknown') {
+      steps.push(`${podLabel(pod)}, PID ${biggest.pid}: ${diagnosis.summary}. ${diagnosis.nextSteps.join(' ')}`);
+    } else if (biggest.runtime === '.NET') {
       steps.push(`${podLabel(pod)} runs .NET: bound its thread pool with ${DOTNET_FORCE_MAX_WORKER_THREADS} (hexadecimal, e.g. 0x100 = 256) and look for blocking calls that starve the pool.`);
     }
   }

@@ -146,6 +146,11 @@ describe('with the agent enforcing', () => {
     expect(report.verdict.summary).toContain(`of ${node().podsPidCeiling.toLocaleString('en-US')} `);
     expect(report.verdict.level).not.toBe('ok');
     expect(named(report, 'orders-api')?.threads).toBeGreaterThanOrEqual(DOTNET_LIMIT - 10);
+    // Which kind of leak: 256 of the bomb's real thread names, read through the host's /proc/<pid>/task. The C bomb
+    // names none, so they all carry the process's name: unnamed threads of an unknown runtime, which names cannot judge.
+    expect(named(report, 'orders-api')?.threadNames).toMatchObject({
+      read: 256, sampled: true, groups: [{ name: 'bomb', kind: 'unnamed', count: 256 }], diagnosis: { kind: 'unknown' },
+    });
     // The process bomb is as prominent as the thread bomb: named in the verdict, not only in the pods table.
     const steps = report.verdict.nextSteps.join('\n');
     expect(steps).toContain(`${namespace}/orders-api`);

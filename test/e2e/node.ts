@@ -219,7 +219,8 @@ function removeCgroups(dirs: string[]): void {
 /** `pidguard node --json` of this node, naming pods through the API server. */
 export async function pidguardNode(): Promise<{ code: number; report: NodeReport; stderr: string }> {
   const c = cluster();
-  const result = await runCommand(process.execPath, [join(c.repoDir, 'bin/pidguard.js'), 'node', '--json', '--kubeconfig', kubeconfigPath('admin'), '--node-name', c.node.name, '--top', '20'], undefined, 60_000);
+  // Thread names for all 20 shown: other work on the machine may hold more threads than the test's pods.
+  const result = await runCommand(process.execPath, [join(c.repoDir, 'bin/pidguard.js'), 'node', '--json', '--kubeconfig', kubeconfigPath('admin'), '--node-name', c.node.name, '--top', '20', '--thread-names', '20'], undefined, 60_000);
   if (!result.stdout.trim().startsWith('{')) throw new Error(`pidguard node printed no report (exit ${result.code}): ${result.stderr}`);
   return { code: result.code, report: JSON.parse(result.stdout) as NodeReport, stderr: result.stderr };
 }
@@ -227,7 +228,10 @@ export async function pidguardNode(): Promise<{ code: number; report: NodeReport
 export interface NodeReport {
   verdict: { level: string; summary: string; nextSteps: string[] };
   node: { ceiling: number; ceilingSource: string; tasks: number; headroom: number };
-  top: Array<{ pid: number; name: string; threads: number; pod?: { uid: string; namespace?: string; name?: string } }>;
+  top: Array<{
+    pid: number; name: string; threads: number; pod?: { uid: string; namespace?: string; name?: string };
+    threadNames?: { read: number; sampled: boolean; groups: Array<{ name: string; kind: string; count: number }>; diagnosis: { kind: string; summary: string } };
+  }>;
   pods: Array<{ uid: string; namespace?: string; name?: string; processes: number; threads: number; pids: { current?: number; max?: number | 'max'; refusedForks?: number } }>;
 }
 

@@ -17,8 +17,8 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CgroupSandbox } from '../../dist/node/lab/cgroup-sandbox.js';
-import { ThreadBomb } from '../../dist/node/lab/thread-bomb.js';
+import { CgroupSandbox } from '../../lab/dist/lab/cgroup-sandbox.js';
+import { ThreadBomb } from '../../lab/dist/lab/thread-bomb.js';
 
 const repo = new URL('../../', import.meta.url).pathname;
 const { values: flags } = parseArgs({ options: { out: { type: 'string' }, seconds: { type: 'string', default: '240' } } });
