@@ -23,7 +23,7 @@ export interface Owner {
   name: string;
 }
 
-export interface Finding {
+export interface AuditFinding {
   namespace: string;
   owner: Owner;
   ruleId: string;
@@ -38,7 +38,7 @@ export interface Finding {
 
 export interface NamespaceReport extends NamespaceInfo {
   objectsEvaluated: number;
-  findings: Finding[];
+  findings: AuditFinding[];
 }
 
 export interface AuditReport {
@@ -63,7 +63,7 @@ const MAX_EXAMPLES = 3;
 
 export class FindingCollector {
   private readonly controllers = new Map<string, Owner>();
-  private readonly findings = new Map<string, Finding>();
+  private readonly findings = new Map<string, AuditFinding>();
   private readonly evaluated = new Map<string, number>();
 
   constructor(private readonly namespaces: ReadonlyMap<string, NamespaceInfo>) {}
@@ -101,7 +101,7 @@ export class FindingCollector {
   }
 
   report(): AuditReport {
-    const byNamespace = new Map<string, Finding[]>();
+    const byNamespace = new Map<string, AuditFinding[]>();
     for (const finding of this.findings.values()) {
       const list = byNamespace.get(finding.namespace) ?? [];
       list.push(finding);

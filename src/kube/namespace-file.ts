@@ -3,7 +3,7 @@
 // or a NamespaceList / List as printed by `kubectl get namespaces -o yaml`.
 
 import { forEachYamlDocument, InputBudget, readInputText } from '../input/yaml-input.js';
-import { isRecord } from '../policy/workloads.js';
+import { isRecord } from '../policy/json-value.js';
 import { copyLabels, type NamespaceLabelSource } from './namespace-labels.js';
 
 export class NamespacesFileError extends Error {

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { dirname, isAbsolute, join } from 'node:path';
 import { forEachYamlDocument, InputBudget, InputError, readInputTextSync } from '../input/yaml-input.js';
-import { isRecord } from '../policy/workloads.js';
+import { isRecord } from '../policy/json-value.js';
 import { apiStatusMessage, networkErrorMessage } from './api-errors.js';
 
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';

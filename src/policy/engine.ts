@@ -9,11 +9,12 @@ import { entryOf, joinWithin, MUTATION_RECORD_MAX_BYTES, mutationRecord, WARNING
 import { copyForMutation } from './pod-copy.js';
 import { podShapeProblem } from './pod-shape.js';
 import { computeQosClass } from './qos.js';
-import { RULES, type Finding, type Rule } from './rules/index.js';
+import { RULES, type CheckFailure, type Rule } from './rules/index.js';
 import type {
   KubeObject, Mode, ObjectMeta, Operation, PatchOperation, PodTemplate, QosClass, UserInfo,
 } from './types.js';
-import { isPodShaped, isRecord, podTemplateOf } from './workloads.js';
+import { isRecord } from './json-value.js';
+import { isPodShaped, podTemplateOf } from './workloads.js';
 
 export interface EvaluationRequest {
   /** The object as sent (null on DELETE). */
@@ -213,7 +214,7 @@ function judgePodUpdate(request: EvaluationRequest, rules: readonly Rule[]): Jud
 }
 
 /** The judgement of requests only checks see (a Namespace, a Pod UPDATE): no mutations, no patch. */
-function checksOnly(rules: readonly Rule[], check: (rule: Rule) => Finding | undefined): Judgement {
+function checksOnly(rules: readonly Rule[], check: (rule: Rule) => CheckFailure | undefined): Judgement {
   const violations: Violation[] = [];
   for (const rule of rules) {
     const finding = check(rule);

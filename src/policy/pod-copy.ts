@@ -13,7 +13,8 @@
 // property to a spread copy slow (about 2 us a time), and rules add properties.
 
 import type { KubeObject } from './types.js';
-import { isRecord, podTemplatePath } from './workloads.js';
+import { isRecord } from './json-value.js';
+import { podTemplatePath } from './workloads.js';
 
 const CONTAINER_LISTS = ['containers', 'initContainers'] as const;
 

@@ -1,5 +1,6 @@
 // Which kinds pidguard judges, and where each keeps the pod it will create.
 
+import { isRecord } from './json-value.js';
 import type { KubeObject, PodTemplate } from './types.js';
 
 /** Path from the object to its pod template; [] means the object is itself a Pod. */
@@ -39,8 +40,4 @@ export function podTemplateOf(object: KubeObject): PodTemplate | undefined {
 /** Keys from an object of `kind` down to its pod template ([] for a Pod); undefined for kinds without one. */
 export function podTemplatePath(kind: string | undefined): readonly string[] | undefined {
   return kind !== undefined && Object.hasOwn(POD_TEMPLATE_PATHS, kind) ? POD_TEMPLATE_PATHS[kind] : undefined;
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -22,4 +22,4 @@ export function validateRegistry(rules: readonly Rule[]): readonly Rule[] {
   return rules;
 }
 
-export type { Rule, Finding, Change, MutationContext } from './rule.js';
+export type { Rule, CheckFailure, Change, MutationContext } from './rule.js';

@@ -10,13 +10,13 @@
 import type { PolicyConfig } from '../config.js';
 import { LABEL_PREFIX } from '../keys.js';
 import type { UserInfo } from '../types.js';
-import type { Finding, NamespaceCheckRule } from './rule.js';
+import type { CheckFailure, NamespaceCheckRule } from './rule.js';
 
 export const namespaceLabelGuard: NamespaceCheckRule = {
   id: 'namespace-label-guard',
   description: 'Only configured users and groups may add, change or remove pidguard.io/* namespace labels.',
   target: 'namespace-check',
-  check({ namespace, oldNamespace, userInfo }, config): Finding | undefined {
+  check({ namespace, oldNamespace, userInfo }, config): CheckFailure | undefined {
     const before = oldNamespace?.labels ?? {};
     const after = namespace.labels ?? {};
     const keys = new Set([...Object.keys(before), ...Object.keys(after)].filter((key) => key.startsWith(LABEL_PREFIX)));

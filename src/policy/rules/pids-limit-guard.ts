@@ -13,13 +13,13 @@
 import { PIDS_LIMIT_ANNOTATION } from '../keys.js';
 import { resolvePidsLimit } from '../pids-budget.js';
 import { guardians, isGuardian } from './namespace-label-guard.js';
-import type { Finding, PodUpdateCheckRule } from './rule.js';
+import type { CheckFailure, PodUpdateCheckRule } from './rule.js';
 
 export const pidsLimitGuard: PodUpdateCheckRule = {
   id: 'pids-limit-guard',
   description: 'A pod\'s pidguard.io/pids-limit may be lowered after creation, not removed or raised (except by the namespace guard\'s users and groups).',
   target: 'pod-update-check',
-  check({ pod, oldPod, userInfo, namespaceLabels }, config): Finding | undefined {
+  check({ pod, oldPod, userInfo, namespaceLabels }, config): CheckFailure | undefined {
     const before = oldPod.annotations?.[PIDS_LIMIT_ANNOTATION];
     const after = pod.annotations?.[PIDS_LIMIT_ANNOTATION];
     if (before === undefined || before === after) return undefined;

@@ -13,7 +13,7 @@
 import { parseQuantity, isPositive } from '../quantity.js';
 import { allContainers, effectiveResources } from '../qos.js';
 import type { Container, PodSpec, ResourceList } from '../types.js';
-import type { Finding, PodCheckRule } from './rule.js';
+import type { CheckFailure, PodCheckRule } from './rule.js';
 
 const FIX_EXAMPLE = 'resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 256Mi}}';
 
@@ -29,7 +29,7 @@ export const requireResources: PodCheckRule = {
   },
 };
 
-function bestEffortFinding(spec: PodSpec): Finding {
+function bestEffortFinding(spec: PodSpec): CheckFailure {
   const detail =
     spec.resources != null
       ? 'spec.resources sets no positive cpu or memory request or limit'
@@ -41,7 +41,7 @@ function bestEffortFinding(spec: PodSpec): Finding {
   };
 }
 
-function checkPerContainer(spec: PodSpec, fields: Array<'requests' | 'limits'>): Finding | undefined {
+function checkPerContainer(spec: PodSpec, fields: Array<'requests' | 'limits'>): CheckFailure | undefined {
   const missing: string[] = [];
   for (const container of allContainers(spec)) {
     const gaps = gapsOf(container, spec, fields);

@@ -5,7 +5,7 @@ import type { PolicyConfig } from '../config.js';
 import type { ObjectMeta, PodTemplate, QosClass, UserInfo } from '../types.js';
 
 /** Why something is not allowed: a short reason, a detail naming the parts at fault, and how to fix it. */
-export interface Finding {
+export interface CheckFailure {
   reason: string;
   detail: string;
   fix: string;
@@ -48,7 +48,7 @@ export interface PodFacts {
 /** Judges the pod an object will create (after pidguard's own mutations). */
 export interface PodCheckRule extends RuleInfo {
   target: 'pod-check';
-  check(pod: PodTemplate, config: PolicyConfig, facts: PodFacts): Finding | undefined;
+  check(pod: PodTemplate, config: PolicyConfig, facts: PodFacts): CheckFailure | undefined;
 }
 
 /**
@@ -73,7 +73,7 @@ export interface NamespaceChange {
 /** Judges a namespace CREATE or UPDATE. */
 export interface NamespaceCheckRule extends RuleInfo {
   target: 'namespace-check';
-  check(change: NamespaceChange, config: PolicyConfig): Finding | undefined;
+  check(change: NamespaceChange, config: PolicyConfig): CheckFailure | undefined;
 }
 
 export interface PodUpdate {
@@ -87,7 +87,7 @@ export interface PodUpdate {
 /** Judges a Pod UPDATE (only its metadata can change what pidguard set). */
 export interface PodUpdateCheckRule extends RuleInfo {
   target: 'pod-update-check';
-  check(update: PodUpdate, config: PolicyConfig): Finding | undefined;
+  check(update: PodUpdate, config: PolicyConfig): CheckFailure | undefined;
 }
 
 export type Rule = PodCheckRule | PodMutationRule | NamespaceCheckRule | PodUpdateCheckRule;

@@ -1,8 +1,8 @@
-import { parseConfig } from '../../../src/policy/config.js';
-import { computeQosClass } from '../../../src/policy/qos.js';
-import { requireResources } from '../../../src/policy/rules/require-resources.js';
-import type { PodSpec } from '../../../src/policy/types.js';
-import { container } from './pods.js';
+import { parseConfig } from '../../../../src/policy/config.js';
+import { computeQosClass } from '../../../../src/policy/qos.js';
+import { requireResources } from '../../../../src/policy/rules/require-resources.js';
+import type { PodSpec } from '../../../../src/policy/types.js';
+import { container } from '../pods.js';
 
 const check = (spec: PodSpec, level = 'not-besteffort') =>
   requireResources.check({ spec }, parseConfig({ requireResources: { level } }), { qosClass: computeQosClass(spec) });

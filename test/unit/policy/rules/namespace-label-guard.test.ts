@@ -1,5 +1,5 @@
-import { parseConfig } from '../../../src/policy/config.js';
-import { namespaceLabelGuard } from '../../../src/policy/rules/namespace-label-guard.js';
+import { parseConfig } from '../../../../src/policy/config.js';
+import { namespaceLabelGuard } from '../../../../src/policy/rules/namespace-label-guard.js';
 
 const config = parseConfig({ namespaceGuard: { users: ['platform-bot'], groups: ['system:masters', 'platform-admins'] } });
 const alice = { username: 'alice', groups: ['system:authenticated', 'developers'] };

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
-import { defaultConfig, parseConfig, type PolicyConfig } from '../../../src/policy/config.js';
-import { dotnetGuard, dotnetHex } from '../../../src/policy/rules/dotnet-guard.js';
-import type { Container, PodTemplate } from '../../../src/policy/types.js';
-import { container } from './pods.js';
+import { defaultConfig, parseConfig, type PolicyConfig } from '../../../../src/policy/config.js';
+import { dotnetGuard, dotnetHex } from '../../../../src/policy/rules/dotnet-guard.js';
+import type { Container, PodTemplate } from '../../../../src/policy/types.js';
+import { container } from '../pods.js';
 
 /** A mutation context that collects the rule's warnings. */
 export function contextFor(namespaceLabels?: Record<string, string>) {
