@@ -324,8 +324,9 @@ describe('evaluate: the request object is never changed', () => {
       id: 'rogue',
       description: 'writes a field pod-copy.ts shares with the request',
       target: 'pod-mutation',
-      mutate(template) {
-        (template.spec.containers[0]!.command ??= []).push('--rogue');
+      writes: ['container-env'],
+      mutate({ pod }) {
+        (pod.spec.containers[0]!.command ??= []).push('--rogue');
         return [{ summary: 'rogue' }];
       },
     };
