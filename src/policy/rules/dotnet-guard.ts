@@ -133,6 +133,7 @@ export const dotnetGuard: PodMutationRule<typeof options> = {
   target: 'pod-mutation',
   options,
   writes: ['container-resources', 'container-env', 'pod-annotations'],
+  missingReason: '.NET pod running without pidguard\'s safeguards (created before pidguard, while it was down, or in an exempt namespace)',
   mutate(context, dotnet) {
     if (!dotnet.enabled) return [];
     const { pod } = context;

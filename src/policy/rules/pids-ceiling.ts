@@ -19,6 +19,7 @@ export const pidsCeiling: PodMutationRule<undefined> = {
   description: 'A pidguard.io/pids-limit above the ceiling is lowered to it; an invalid one is replaced with the default budget.',
   target: 'pod-mutation',
   writes: ['pod-annotations'],
+  missingReason: 'pod running with a pidguard.io/pids-limit above the ceiling or invalid (set before the ceiling, while pidguard was down, or in an exempt namespace)',
   mutate({ pod, pidsCeiling, config, warn }) {
     const annotations = pod.metadata?.annotations;
     const value = annotations?.[PIDS_LIMIT_ANNOTATION];

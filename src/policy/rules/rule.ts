@@ -91,6 +91,8 @@ export interface PodCheckRule<Section extends OptionSection | undefined = Option
 export interface PodMutationRule<Section extends OptionSection | undefined = OptionSection | undefined> extends RuleInfo<Section> {
   target: 'pod-mutation';
   writes: readonly WritablePart[];
+  /** Why a running pod that still lacks this rule's changes is an audit finding (it got past the webhook). */
+  missingReason: string;
   mutate(context: PodContext, options: SectionValue<Section>): Change[];
 }
 

@@ -325,6 +325,7 @@ describe('evaluate: the request object is never changed', () => {
       description: 'writes a field pod-copy.ts shares with the request',
       target: 'pod-mutation',
       writes: ['container-env'],
+      missingReason: 'rogue',
       mutate({ pod }) {
         (pod.spec.containers[0]!.command ??= []).push('--rogue');
         return [{ summary: 'rogue' }];
