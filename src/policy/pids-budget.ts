@@ -68,7 +68,7 @@ export function resolvePidsLimitUnder(annotationValue: string, ceiling: number, 
 }
 
 /** Decimal digits only (surrounding spaces allowed, as the agent always accepted them); undefined otherwise. */
-function wholeNumber(text: string): number | undefined {
+export function wholeNumber(text: string): number | undefined {
   const trimmed = text.trim();
   if (trimmed === '') return undefined;
   let firstSignificant = trimmed.length;
