@@ -48,14 +48,15 @@ export class ConfigError extends Error {
   }
 }
 
-export function describe(value: unknown): string {
+/** A user value in a config error: its type, and the value itself for scalars. */
+export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   return typeof value === 'object' ? 'a mapping' : `${typeof value} ${JSON.stringify(value)}`;
 }
 
 export function objectAt(value: unknown, field: string): Record<string, unknown> {
-  if (!isRecord(value)) throw new ConfigError(field, `must be a mapping, got ${describe(value)}`);
+  if (!isRecord(value)) throw new ConfigError(field, `must be a mapping, got ${describeValue(value)}`);
   return value;
 }
 
@@ -76,28 +77,28 @@ export function allowOnly(object: Record<string, unknown>, prefix: string, known
 
 export function oneOf<T extends string>(value: unknown, field: string, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !allowed.includes(value as T)) {
-    throw new ConfigError(field, `must be one of ${allowed.join(', ')}, got ${describe(value)}`);
+    throw new ConfigError(field, `must be one of ${allowed.join(', ')}, got ${describeValue(value)}`);
   }
   return value as T;
 }
 
 export function boolean(value: unknown, field: string): boolean {
-  if (typeof value !== 'boolean') throw new ConfigError(field, `must be true or false, got ${describe(value)}`);
+  if (typeof value !== 'boolean') throw new ConfigError(field, `must be true or false, got ${describeValue(value)}`);
   return value;
 }
 
 export function integer(value: unknown, field: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(field, `must be a whole number from ${min} to ${max}, got ${describe(value)}`);
+    throw new ConfigError(field, `must be a whole number from ${min} to ${max}, got ${describeValue(value)}`);
   }
   return value;
 }
 
 export function strings(value: unknown, field: string, nonEmpty: boolean): string[] {
-  if (!Array.isArray(value)) throw new ConfigError(field, `must be a list of strings, got ${describe(value)}`);
+  if (!Array.isArray(value)) throw new ConfigError(field, `must be a list of strings, got ${describeValue(value)}`);
   return value.map((item, index) => {
     if (typeof item !== 'string' || (nonEmpty && item === '')) {
-      throw new ConfigError(`${field}[${index}]`, `must be a non-empty string, got ${describe(item)}`);
+      throw new ConfigError(`${field}[${index}]`, `must be a non-empty string, got ${describeValue(item)}`);
     }
     return item;
   });

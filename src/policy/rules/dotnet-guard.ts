@@ -29,7 +29,7 @@ import { PIDS_LIMIT_ANNOTATION, DOTNET_FORCE_MAX_WORKER_THREADS, DOTNET_MAX_THRE
 import { isDotnetContainer } from '../dotnet-detection.js';
 import { compileCommandPattern, compileImagePattern, type CommandPattern, type ImagePattern } from '../glob.js';
 import {
-  allowOnly, boolean, ConfigError, describe, integer, objectAt, patterns, sectionAt, strings, type OptionSection,
+  allowOnly, boolean, ConfigError, describeValue, integer, objectAt, patterns, sectionAt, strings, type OptionSection,
 } from '../options.js';
 import { MAX_PIDS_LIMIT } from '../policy-options.js';
 import { compareQuantities, parseQuantity } from '../quantity.js';
@@ -273,7 +273,7 @@ function cpuMemory(value: unknown, defaults: CpuMemory, field: string): CpuMemor
     const text = typeof raw === 'number' ? String(raw) : raw;
     const quantity = typeof text === 'string' ? parseQuantity(text) : undefined;
     if (!quantity || quantity.numerator <= 0n) {
-      throw new ConfigError(`${field}.${name}`, `must be a positive Kubernetes quantity such as 500m or 256Mi, got ${describe(raw)}`);
+      throw new ConfigError(`${field}.${name}`, `must be a positive Kubernetes quantity such as 500m or 256Mi, got ${describeValue(raw)}`);
     }
     result[name] = text as string;
   }
