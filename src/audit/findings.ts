@@ -5,6 +5,7 @@
 // objects.
 
 import { mutationSummary, warningList, type Evaluation, type Mutation } from '../policy/engine.js';
+import { RULES, type Rule } from '../policy/rules/index.js';
 import type { KubeObject, Mode } from '../policy/types.js';
 
 export interface NamespaceInfo {
@@ -23,7 +24,7 @@ export interface Owner {
   name: string;
 }
 
-export interface Finding {
+export interface AuditFinding {
   namespace: string;
   owner: Owner;
   ruleId: string;
@@ -38,7 +39,7 @@ export interface Finding {
 
 export interface NamespaceReport extends NamespaceInfo {
   objectsEvaluated: number;
-  findings: Finding[];
+  findings: AuditFinding[];
 }
 
 export interface AuditReport {
@@ -54,16 +55,18 @@ export interface AuditReport {
   };
 }
 
-export const MISSING_SAFEGUARDS_REASON = '.NET pod running without pidguard\'s safeguards (created before pidguard, while it was down, or in an exempt namespace)';
-export const PIDS_OVER_CEILING_REASON = 'pod running with a pidguard.io/pids-limit above the ceiling or invalid (set before the ceiling, while pidguard was down, or in an exempt namespace)';
 export const RULE_WARNING_REASON = 'pidguard warns about this object\'s settings (the webhook admits it as it is)';
-/** Why a running pod that still needs a rule's changes is a finding, by rule. */
-const MISSING_CHANGES_REASONS: Readonly<Record<string, string>> = { 'pids-ceiling': PIDS_OVER_CEILING_REASON };
+/** Why a running pod that still needs a rule's changes is a finding, by rule (each mutation rule says). */
+const MISSING_CHANGES_REASONS: ReadonlyMap<string, string> = new Map(
+  (RULES as readonly Rule[]).flatMap((rule) => (rule.target === 'pod-mutation' ? [[rule.id, rule.missingReason] as const] : [])),
+);
+/** For a mutation of a rule outside the registry (evaluate() with other rules). */
+const MISSING_CHANGES_REASON = 'pod running without what pidguard would set (created before pidguard, while it was down, or in an exempt namespace)';
 const MAX_EXAMPLES = 3;
 
 export class FindingCollector {
   private readonly controllers = new Map<string, Owner>();
-  private readonly findings = new Map<string, Finding>();
+  private readonly findings = new Map<string, AuditFinding>();
   private readonly evaluated = new Map<string, number>();
 
   constructor(private readonly namespaces: ReadonlyMap<string, NamespaceInfo>) {}
@@ -85,7 +88,7 @@ export class FindingCollector {
     // a running pod's are what it lacks.
     if (object.kind === 'Pod') {
       for (const [ruleId, mutations] of byRule(evaluation.mutations)) {
-        const reason = MISSING_CHANGES_REASONS[ruleId] ?? MISSING_SAFEGUARDS_REASON;
+        const reason = MISSING_CHANGES_REASONS.get(ruleId) ?? MISSING_CHANGES_REASON;
         this.record(namespace, owner, ruleId, reason, `missing ${mutationSummary({ mutations })}`, object);
       }
     }
@@ -101,7 +104,7 @@ export class FindingCollector {
   }
 
   report(): AuditReport {
-    const byNamespace = new Map<string, Finding[]>();
+    const byNamespace = new Map<string, AuditFinding[]>();
     for (const finding of this.findings.values()) {
       const list = byNamespace.get(finding.namespace) ?? [];
       list.push(finding);

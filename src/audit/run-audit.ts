@@ -8,6 +8,7 @@ import { MODE_LABEL, SYSTEM_NAMESPACES } from '../policy/keys.js';
 import { resolveMode } from '../policy/mode.js';
 import type { KubeObject } from '../policy/types.js';
 import { listObjects, type KubeTransport, type ListTarget } from '../kube/transport.js';
+import { apiVersionOf, POLICED_KINDS } from '../policy/workloads.js';
 import { FindingCollector, type AuditReport, type NamespaceInfo } from './findings.js';
 import { PIDS_ENFORCEMENT_REASON, PIDS_ENFORCEMENT_RULE, UNGUARDED_POD_REASON, unenforcedPidsLimit, unguardedPodPids, type ObservedPodPids } from './pids-enforcement.js';
 
@@ -23,17 +24,21 @@ export interface AuditOptions {
 
 const NAMESPACES: ListTarget = { resource: 'namespaces', groupVersionPath: '/api/v1', kind: 'Namespace', apiVersion: 'v1' };
 
-/** ReplicaSets and Jobs come first so their pods can be grouped under the Deployment or CronJob. */
+/**
+ * Every policed kind, as list targets: kinds that other kinds control (ReplicaSets, Jobs) first, so
+ * their pods can be grouped under the Deployment or CronJob; Pods last.
+ */
 const WORKLOADS: readonly ListTarget[] = [
-  { resource: 'replicasets', groupVersionPath: '/apis/apps/v1', kind: 'ReplicaSet', apiVersion: 'apps/v1' },
-  { resource: 'jobs', groupVersionPath: '/apis/batch/v1', kind: 'Job', apiVersion: 'batch/v1' },
-  { resource: 'deployments', groupVersionPath: '/apis/apps/v1', kind: 'Deployment', apiVersion: 'apps/v1' },
-  { resource: 'statefulsets', groupVersionPath: '/apis/apps/v1', kind: 'StatefulSet', apiVersion: 'apps/v1' },
-  { resource: 'daemonsets', groupVersionPath: '/apis/apps/v1', kind: 'DaemonSet', apiVersion: 'apps/v1' },
-  { resource: 'replicationcontrollers', groupVersionPath: '/api/v1', kind: 'ReplicationController', apiVersion: 'v1' },
-  { resource: 'cronjobs', groupVersionPath: '/apis/batch/v1', kind: 'CronJob', apiVersion: 'batch/v1' },
-  { resource: 'pods', groupVersionPath: '/api/v1', kind: 'Pod', apiVersion: 'v1' },
-];
+  ...POLICED_KINDS.filter((entry) => entry.controlledBy !== undefined),
+  ...POLICED_KINDS.filter((entry) => entry.controlledBy === undefined && entry.kind !== 'Pod'),
+  ...POLICED_KINDS.filter((entry) => entry.kind === 'Pod'),
+].map((entry) => ({
+  resource: entry.resource,
+  groupVersionPath: entry.group === '' ? `/api/${entry.version}` : `/apis/${entry.group}/${entry.version}`,
+  kind: entry.kind,
+  apiVersion: apiVersionOf(entry),
+}));
+const CONTROLLED_KINDS: ReadonlySet<string> = new Set(POLICED_KINDS.filter((entry) => entry.controlledBy !== undefined).map((entry) => entry.kind));
 
 export interface AuditRun {
   report: AuditReport;
@@ -49,7 +54,7 @@ export async function runAudit(transport: KubeTransport, options: AuditOptions):
   for (const target of WORKLOADS) {
     for await (const page of listObjects<KubeObject>(transport, target, { namespace: options.namespace, pageSize: options.pageSize })) {
       for (const object of page) {
-        if (target.kind === 'ReplicaSet' || target.kind === 'Job') collector.rememberController(object);
+        if (CONTROLLED_KINDS.has(target.kind)) collector.rememberController(object);
         const namespace = object.metadata?.namespace ?? '';
         if (!namespaces.has(namespace)) namespaces.set(namespace, namespaceInfo(namespace, undefined, options.config));
         // 'validating': the verdict and the missing mutations, without building a patch nobody applies.

@@ -3,7 +3,7 @@
 
 import { Counter, Gauge, Registry } from 'prom-client';
 import { runAudit, type AuditRun } from '../audit/run-audit.js';
-import type { AuditReport, Finding, NamespaceReport } from '../audit/findings.js';
+import type { AuditFinding, AuditReport, NamespaceReport } from '../audit/findings.js';
 import { observedPodsFromReports } from '../audit/pids-enforcement.js';
 import { KubeApiError, KubeTransport } from '../kube/transport.js';
 import { createJsonLogger } from '../log.js';
@@ -142,7 +142,7 @@ function modeOf(ns: NamespaceReport): string {
   return `${ns.mode} (${source})`;
 }
 
-function objectsOf(finding: Finding): string {
+function objectsOf(finding: AuditFinding): string {
   return Object.entries(finding.objects)
     .map(([kind, count]) => `${count} ${kind}`)
     .join(', ');

@@ -8,7 +8,8 @@ import { evaluate, mutationSummary, warningList, type Evaluation } from '../poli
 import { applyPatch } from '../policy/json-patch.js';
 import { resolveMode } from '../policy/mode.js';
 import { MODES, type KubeObject, type Mode } from '../policy/types.js';
-import { isPodShaped, isRecord } from '../policy/workloads.js';
+import { isRecord } from '../policy/json-value.js';
+import { isPodShaped } from '../policy/workloads.js';
 import { byteSizeFlag } from './args.js';
 import { loadConfig } from './config-file.js';
 import { EXIT } from './exit-codes.js';

@@ -12,7 +12,7 @@ import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeObject } from '../policy/types.js';
-import { isRecord } from '../policy/workloads.js';
+import { isRecord } from '../policy/json-value.js';
 import {
   cannotRead, documentError, InputError, readDocuments, sourceName, type InputBudget, type InputDocument,
 } from '../input/yaml-input.js';

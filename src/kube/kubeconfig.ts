@@ -15,7 +15,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { forEachYamlDocument, InputBudget, InputError, readInputTextSync } from '../input/yaml-input.js';
-import { isRecord } from '../policy/workloads.js';
+import { isRecord } from '../policy/json-value.js';
 import type { ApiEndpoint } from './transport.js';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';

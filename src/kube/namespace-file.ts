@@ -3,7 +3,7 @@
 // or a NamespaceList / List as printed by `kubectl get namespaces -o yaml`.
 
 import { InputBudget, InputError, readOneDocument } from '../input/yaml-input.js';
-import { isRecord } from '../policy/workloads.js';
+import { isRecord } from '../policy/json-value.js';
 import { copyLabels, type NamespaceLabelSource } from './namespace-labels.js';
 
 /** Labels of every namespace of a large cluster, as `kubectl get namespaces -o yaml` prints them, fit many times over. */

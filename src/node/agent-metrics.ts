@@ -3,7 +3,7 @@
 // their number stays bounded however many processes come and go.
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AgentFindings } from './agent.js';
+import type { ScanNews } from './agent.js';
 import { ENFORCEMENT_FAILURES, type EnforcementAction } from './enforce.js';
 import type { NodeScan } from './scan.js';
 import { foldGroups } from './thread-names.js';
@@ -139,7 +139,7 @@ export class AgentMetrics {
     this.scanErrors.inc();
   }
 
-  recordEnforcement(actions: readonly EnforcementAction[], findings: Pick<AgentFindings, 'newFailures' | 'newAdjustments' | 'unenforced'>): void {
+  recordEnforcement(actions: readonly EnforcementAction[], findings: Pick<ScanNews, 'newFailures' | 'newAdjustments' | 'unenforced'>): void {
     for (const action of actions) {
       if (action.outcome === 'lowered') this.enforcements.inc({ outcome: 'lowered' });
       // Only attempted writes: a pod without a cgroup is no write.

@@ -20,7 +20,7 @@ import { judgeNode, type Thresholds, type Verdict, type VerdictLevel } from './v
 export type AgentLog = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
 
 /** What changed since the previous scan: what is worth an Event. */
-export interface AgentFindings {
+export interface ScanNews {
   previousLevel: VerdictLevel | undefined;
   levelChanged: boolean;
   /** Offending pods not yet reported during this at-risk episode. */
@@ -41,7 +41,7 @@ export interface AgentScanResult {
   scan: NodeScan;
   verdict: Verdict;
   enforcement: EnforcementAction[];
-  findings: AgentFindings;
+  findings: ScanNews;
 }
 
 /** A namespace's labels as last read, or why they are unknown. */
@@ -206,11 +206,11 @@ export class NodeAgent {
   }
 
   /** Failures and adjustments worth reporting: each pod once per episode, a missing cgroup only after the grace period. */
-  private enforcementNews(enforcement: EnforcementAction[], now: number): Pick<AgentFindings, 'newFailures' | 'newAdjustments' | 'unenforced'> {
+  private enforcementNews(enforcement: EnforcementAction[], now: number): Pick<ScanNews, 'newFailures' | 'newAdjustments' | 'unenforced'> {
     const grace = this.options.unenforcedGraceMs ?? 30_000;
     const failing = new Map<string, { failure: EnforcementFailure; since: number; reported: boolean }>();
     const adjusted = new Map<string, string>();
-    const news: Pick<AgentFindings, 'newFailures' | 'newAdjustments' | 'unenforced'> = { newFailures: [], newAdjustments: [], unenforced: [] };
+    const news: Pick<ScanNews, 'newFailures' | 'newAdjustments' | 'unenforced'> = { newFailures: [], newAdjustments: [], unenforced: [] };
     for (const action of enforcement) {
       const { uid } = action.pod;
       if (action.adjustment !== undefined) {
@@ -232,7 +232,7 @@ export class NodeAgent {
     return news;
   }
 
-  private compare(scan: NodeScan, verdict: Verdict, enforcement: EnforcementAction[]): AgentFindings {
+  private compare(scan: NodeScan, verdict: Verdict, enforcement: EnforcementAction[]): ScanNews {
     const previousLevel = this.lastLevel;
     this.lastLevel = verdict.level;
     // Offenders are news only while the node is at risk; at ok they would be "new" again every scan.
@@ -269,7 +269,7 @@ export class NodeAgent {
     };
   }
 
-  private logFindings(scan: NodeScan, verdict: Verdict, findings: AgentFindings): void {
+  private logFindings(scan: NodeScan, verdict: Verdict, findings: ScanNews): void {
     const { log } = this.options;
     if (findings.levelChanged) {
       log(verdict.level === 'ok' ? 'info' : 'warn', `node PID usage is ${verdict.level}`, {

@@ -7,6 +7,7 @@
 // kubelet --cgroup-root, a test root), so the pod is found by its segment, not by position.
 
 import { join } from 'node:path';
+import type { QosClass } from '../policy/types.js';
 
 /** The lines of /proc/<pid>/cgroup that matter for PIDs. */
 export interface ProcessCgroups {
@@ -16,7 +17,6 @@ export interface ProcessCgroups {
   unified?: string;
 }
 
-export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
 export type CgroupDriver = 'systemd' | 'cgroupfs';
 export type ContainerRuntime = 'containerd' | 'cri-o' | 'docker';
 

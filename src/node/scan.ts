@@ -12,12 +12,12 @@ import {
   standardPodCgroupPaths,
   type ContainerRuntime,
   type PidsCgroupDir,
-  type QosClass,
 } from './cgroup-path.js';
 import { parseCount, parsePidsMax, readPidsUsage, type PidsUsage } from './pids-cgroup.js';
 import { defaultConfig } from '../policy/config.js';
 import { PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
 import { resolvePidsLimit, type ResolvedPidsLimit } from '../policy/pids-budget.js';
+import type { QosClass } from '../policy/types.js';
 import type { NodePod } from './pods.js';
 import { listProcessIds, readCmdline, readNodeTasks, readProcessCgroup, readProcessStatus, readSmallFileOrWhy, readThreadNames, type NodeTasks } from './procfs.js';
 import { diagnoseThreads, foldGroups, groupThreadNames, GROUPS_PER_PROCESS, type ThreadGroup, type ThreadLeakDiagnosis } from './thread-names.js';

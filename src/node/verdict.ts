@@ -3,7 +3,7 @@
 // kill -9 of a PID only restarts the container in the same pod and cgroup).
 
 import { DOTNET_FORCE_MAX_WORKER_THREADS, PIDS_LIMIT_ANNOTATION } from '../policy/keys.js';
-import { MAX_PIDS_LIMIT } from '../policy/config.js';
+import { MAX_PIDS_LIMIT } from '../policy/policy-options.js';
 import { formatCount, formatPercent } from '../format.js';
 import type { NodeScan, PidBudget, PodUsage, TaskHolder } from './scan.js';
 

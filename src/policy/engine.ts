@@ -6,14 +6,16 @@ import type { PolicyConfig } from './config.js';
 import { diff } from './json-patch.js';
 import { MUTATIONS_ANNOTATION, PIDS_LIMIT_ANNOTATION } from './keys.js';
 import { entryOf, joinWithin, MUTATION_RECORD_MAX_BYTES, mutationRecord, WARNINGS_MAX_BYTES } from './mutation-record.js';
-import { copyForMutation } from './pod-copy.js';
+import { copyForMutation, type WritablePart } from './pod-copy.js';
+import { pidsCeilingFor } from './pids-budget.js';
 import { podShapeProblem } from './pod-shape.js';
 import { computeQosClass } from './qos.js';
-import { RULES, type Finding, type Rule } from './rules/index.js';
+import { RULES, type CheckFailure, type MetadataContext, type PodContext, type Rule, type RuleContext } from './rules/index.js';
 import type {
   KubeObject, Mode, ObjectMeta, Operation, PatchOperation, PodTemplate, QosClass, UserInfo,
 } from './types.js';
-import { isPodShaped, isRecord, podTemplateOf } from './workloads.js';
+import { isRecord } from './json-value.js';
+import { isPodShaped, podTemplateOf } from './workloads.js';
 
 export interface EvaluationRequest {
   /** The object as sent (null on DELETE). */
@@ -52,7 +54,7 @@ export interface Mutation {
   warning?: string;
 }
 
-/** A problem a rule saw and left as it is (MutationContext.warn). */
+/** A problem a rule saw and left as it is (RuleContext.warn). */
 export interface RuleWarning {
   ruleId: string;
   container?: string;
@@ -120,8 +122,14 @@ export function evaluate(request: EvaluationRequest, rules: readonly Rule[] = RU
     const problem = podShapeProblem(request.object as KubeObject);
     if (problem) return Object.assign(base, { skipReason: `malformed object: ${problem}`, malformed: problem });
   }
+  const warned: WarningSink = { ruleId: '', warnings: [] };
+  const context = ruleContext(request, base, warned);
   const judged =
-    base.kind === 'Namespace' ? judgeNamespace(request, rules) : base.kind === 'Pod' && request.operation === 'UPDATE' ? judgePodUpdate(request, rules) : judgePod(request, rules);
+    base.kind === 'Namespace'
+      ? judgeNamespace(request, rules, context, warned)
+      : base.kind === 'Pod' && request.operation === 'UPDATE'
+        ? judgePodUpdate(request, rules, context, warned)
+        : judgePod(request, rules, context, warned);
   return decide(base, judged, request.mode);
 }
 
@@ -156,44 +164,79 @@ const MAX_WARNINGS = 20;
 /** Longest admission warning, in UTF-8 bytes (a container name is unvalidated in the mutating phase). */
 const MAX_WARNING_BYTES = 1024;
 
-function judgePod(request: EvaluationRequest, rules: readonly Rule[]): Judgement {
+/** Where a rule's warn() goes: the warnings, tagged with the id of the rule that runs. */
+interface WarningSink {
+  ruleId: string;
+  warnings: RuleWarning[];
+}
+
+/** The context every rule of this evaluation gets (each judge adds what its rules judge to this one object). */
+function ruleContext(request: EvaluationRequest, base: Evaluation, warned: WarningSink): RuleContext {
+  return {
+    // skipReason() let only CREATE and UPDATE through.
+    operation: request.operation as RuleContext['operation'],
+    kind: base.kind,
+    name: base.name,
+    namespace: base.namespace,
+    mode: request.mode,
+    namespaceLabels: request.namespaceLabels,
+    userInfo: request.userInfo ?? {},
+    config: request.config,
+    warn(message: string, container?: string) {
+      warned.warnings.push(container === undefined ? { ruleId: warned.ruleId, message } : { ruleId: warned.ruleId, container, message });
+    },
+  };
+}
+
+/** The rule's own config section, as parsed (undefined for rules that own none). */
+function optionsOf(rule: Rule, config: PolicyConfig): unknown {
+  return rule.options === undefined ? undefined : (config as unknown as Record<string, unknown>)[rule.options.key];
+}
+
+const writableParts = new WeakMap<readonly Rule[], ReadonlySet<WritablePart>>();
+
+/** What the mutation rules declare they write, plus the annotations (the engine writes the mutation record there). */
+function writablePartsOf(rules: readonly Rule[]): ReadonlySet<WritablePart> {
+  let parts = writableParts.get(rules);
+  if (!parts) {
+    parts = new Set<WritablePart>(['pod-annotations', ...rules.flatMap((rule) => (rule.target === 'pod-mutation' ? rule.writes : []))]);
+    writableParts.set(rules, parts);
+  }
+  return parts;
+}
+
+function judgePod(request: EvaluationRequest, rules: readonly Rule[], common: RuleContext, warned: WarningSink): Judgement {
   const original = request.object as KubeObject;
-  const mutated = copyForMutation(original);
+  const mutated = copyForMutation(original, writablePartsOf(rules));
   // evaluate() ran podShapeProblem() first, and copyForMutation() keeps the path
   // it checked, so the copy has a pod spec with a containers list (the
   // "judged or malformed, never throws" property tests cover every pod kind).
   const pod = podTemplateOf(mutated) as PodTemplate;
+  const context: PodContext = Object.assign(common, { pod, pidsCeiling: pidsCeilingFor(request.config, request.namespaceLabels) });
   const mutations: Mutation[] = [];
-  const ruleWarnings: RuleWarning[] = [];
-  let ruleId = '';
-  const context = {
-    namespaceLabels: request.namespaceLabels,
-    warn(message: string, container?: string) {
-      ruleWarnings.push(container === undefined ? { ruleId, message } : { ruleId, container, message });
-    },
-  };
   for (const rule of rules) {
     if (rule.target !== 'pod-mutation') continue;
-    ruleId = rule.id;
-    for (const change of rule.mutate(pod, request.config, context)) mutations.push({ ruleId, ...change });
+    warned.ruleId = rule.id;
+    for (const change of rule.mutate(context, optionsOf(rule, request.config))) mutations.push({ ruleId: rule.id, ...change });
   }
   if (mutations.length > 0) ((pod.metadata ??= {}).annotations ??= {})[MUTATIONS_ANNOTATION] = mutationRecord(mutations);
   const phase = request.phase ?? 'both';
   const violations: Violation[] = [];
-  let qosClass: QosClass | undefined;
   if (phase !== 'mutating') {
-    const facts = { qosClass: computeQosClass(pod.spec) };
-    qosClass = facts.qosClass;
+    const checked = Object.assign(context, { qosClass: computeQosClass(pod.spec) });
     for (const rule of rules) {
       if (rule.target !== 'pod-check') continue;
-      const finding = rule.check(pod, request.config, facts);
-      if (finding) violations.push({ ruleId: rule.id, ...finding });
+      warned.ruleId = rule.id;
+      const failure = rule.check(checked, optionsOf(rule, request.config));
+      if (failure) violations.push({ ruleId: rule.id, ...failure });
     }
   }
   const patchable = phase !== 'validating' && original.kind === 'Pod' && request.operation === 'CREATE';
   // The copy shares all the rules left alone with the original, so the diff walks only what they changed.
   const patch = patchable && mutations.length > 0 ? diff(original, mutated) : [];
-  return { violations, mutations, patch, ruleWarnings, ...(qosClass ? { qosClass } : {}) };
+  const judged: Judgement = { violations, mutations, patch, ruleWarnings: warned.warnings };
+  if (context.qosClass) judged.qosClass = context.qosClass;
+  return judged;
 }
 
 /** Pod metadata is mutable after admission: only a change of its pids-limit is judged. */
@@ -202,33 +245,32 @@ function pidsLimitChanged(request: EvaluationRequest): boolean {
   return annotationOf(request.object) !== annotationOf(request.oldObject);
 }
 
-function judgePodUpdate(request: EvaluationRequest, rules: readonly Rule[]): Judgement {
-  const update = {
-    pod: request.object?.metadata ?? {},
-    oldPod: request.oldObject?.metadata ?? {},
-    userInfo: request.userInfo ?? {},
-    ...(request.namespaceLabels ? { namespaceLabels: request.namespaceLabels } : {}),
-  };
-  return checksOnly(rules, (rule) => (rule.target === 'pod-update-check' ? rule.check(update, request.config) : undefined));
+function judgePodUpdate(request: EvaluationRequest, rules: readonly Rule[], common: RuleContext, warned: WarningSink): Judgement {
+  const context = Object.assign(common, {
+    metadata: request.object?.metadata ?? {},
+    oldMetadata: request.oldObject?.metadata ?? {},
+    pidsCeiling: pidsCeilingFor(request.config, request.namespaceLabels),
+  });
+  return checksOnly(rules, warned, (rule) => (rule.target === 'pod-update-check' ? rule.check(context, optionsOf(rule, request.config)) : undefined));
 }
 
 /** The judgement of requests only checks see (a Namespace, a Pod UPDATE): no mutations, no patch. */
-function checksOnly(rules: readonly Rule[], check: (rule: Rule) => Finding | undefined): Judgement {
+function checksOnly(rules: readonly Rule[], warned: WarningSink, check: (rule: Rule) => CheckFailure | undefined): Judgement {
   const violations: Violation[] = [];
   for (const rule of rules) {
-    const finding = check(rule);
-    if (finding) violations.push({ ruleId: rule.id, ...finding });
+    warned.ruleId = rule.id;
+    const failure = check(rule);
+    if (failure) violations.push({ ruleId: rule.id, ...failure });
   }
-  return { violations, mutations: [], patch: [] };
+  return { violations, mutations: [], patch: [], ruleWarnings: warned.warnings };
 }
 
-function judgeNamespace(request: EvaluationRequest, rules: readonly Rule[]): Judgement {
-  const change = {
-    namespace: request.object?.metadata ?? {},
-    oldNamespace: request.operation === 'UPDATE' ? (request.oldObject?.metadata ?? {}) : undefined,
-    userInfo: request.userInfo ?? {},
-  };
-  return checksOnly(rules, (rule) => (rule.target === 'namespace-check' ? rule.check(change, request.config) : undefined));
+function judgeNamespace(request: EvaluationRequest, rules: readonly Rule[], common: RuleContext, warned: WarningSink): Judgement {
+  const context: MetadataContext = Object.assign(common, {
+    metadata: request.object?.metadata ?? {},
+    oldMetadata: request.operation === 'UPDATE' ? (request.oldObject?.metadata ?? {}) : undefined,
+  });
+  return checksOnly(rules, warned, (rule) => (rule.target === 'namespace-check' ? rule.check(context, optionsOf(rule, request.config)) : undefined));
 }
 
 /** Applies the mode: enforce denies and patches; audit only tells. */

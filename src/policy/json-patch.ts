@@ -12,7 +12,7 @@
 // (module.exports) is reliable, so every use goes through this one module.
 import jsonPatch from 'fast-json-patch';
 import type { PatchOperation } from './types.js';
-import { isRecord } from './workloads.js';
+import { isRecord } from './json-value.js';
 
 /**
  * Operations that turn `before` into `after` (JSON values; properties set to

@@ -3,8 +3,9 @@
 // webhook's mutation and the node agent both call these, so the value a pod is
 // patched to and the value the agent writes into pids.max cannot disagree.
 
-import { MAX_PIDS_LIMIT, MIN_PIDS_LIMIT_CEILING, type PolicyConfig } from './config.js';
+import type { PolicyConfig } from './config.js';
 import { PIDS_LIMIT_ANNOTATION, PIDS_LIMIT_CEILING_LABEL } from './keys.js';
+import { MAX_PIDS_LIMIT, MIN_PIDS_LIMIT_CEILING } from './policy-options.js';
 import { quotedValue } from './text.js';
 
 export interface PidsCeiling {
@@ -46,8 +47,11 @@ export function resolvePidsLimit(
   config: PolicyConfig,
   namespaceLabels?: Readonly<Record<string, string>>,
 ): ResolvedPidsLimit | undefined {
-  if (annotationValue === undefined) return undefined;
-  const { ceiling } = pidsCeilingFor(config, namespaceLabels);
+  return annotationValue === undefined ? undefined : resolvePidsLimitUnder(annotationValue, pidsCeilingFor(config, namespaceLabels).ceiling, config);
+}
+
+/** resolvePidsLimit() under a ceiling the caller already knows (a rule's context carries it). */
+export function resolvePidsLimitUnder(annotationValue: string, ceiling: number, config: PolicyConfig): ResolvedPidsLimit {
   const value = wholeNumber(annotationValue);
   if (value === undefined || value < 1 || value > MAX_PIDS_LIMIT) {
     const limit = Math.min(config.dotnet.pidsLimit, ceiling);
@@ -64,7 +68,7 @@ export function resolvePidsLimit(
 }
 
 /** Decimal digits only (surrounding spaces allowed, as the agent always accepted them); undefined otherwise. */
-function wholeNumber(text: string): number | undefined {
+export function wholeNumber(text: string): number | undefined {
   const trimmed = text.trim();
   if (trimmed === '') return undefined;
   let firstSignificant = trimmed.length;

@@ -1,23 +1,31 @@
 // The copy of an object that mutation rules change in place.
 //
-// Only what a rule may write is copied: the objects on the way down to the pod
-// template, the template's metadata with its labels and annotations, its spec,
-// and each container and init container with its env list and resources.
-// Everything else (volumes, probes, tolerations, env entries, ...) stays shared
-// with the request. That keeps the copy cheap, and the patch diff skips every
-// subtree the rules did not touch because it is the very same object. The
-// engine's tests run on deep-frozen requests, so a rule that writes anywhere
-// else throws there instead of silently changing the caller's object.
+// Only what the rules declare they may write (PodMutationRule.writes) is
+// copied: the objects on the way down to the pod template, then for
+// 'pod-annotations' the template's metadata and its annotations, for
+// 'container-env' and 'container-resources' the spec, each container and init
+// container, and its env list (entries stay shared: rules add or replace
+// entries, never edit one) or its resources. Everything else (volumes, probes,
+// tolerations, ...) stays shared with the request. That keeps the copy cheap,
+// and the patch diff skips every subtree the rules did not touch because it is
+// the very same object. The engine's tests run on deep-frozen requests, and a
+// property test runs each rule alone on a copy of only its own parts, so a rule
+// that writes anywhere else throws there instead of silently changing the
+// caller's object.
 //
 // Shallow copies use Object.assign, not object spread: V8 makes adding a
 // property to a spread copy slow (about 2 us a time), and rules add properties.
 
+import { isRecord } from './json-value.js';
 import type { KubeObject } from './types.js';
-import { isRecord, podTemplatePath } from './workloads.js';
+import { podTemplatePath } from './workloads.js';
+
+/** The parts of a pod template a mutation rule may write. */
+export type WritablePart = 'pod-annotations' | 'container-env' | 'container-resources';
 
 const CONTAINER_LISTS = ['containers', 'initContainers'] as const;
 
-export function copyForMutation(object: KubeObject): KubeObject {
+export function copyForMutation(object: KubeObject, parts: ReadonlySet<WritablePart>): KubeObject {
   const copy = shallowCopy(object);
   let node = copy;
   for (const key of podTemplatePath(object.kind) ?? []) {
@@ -25,32 +33,33 @@ export function copyForMutation(object: KubeObject): KubeObject {
     if (!isRecord(next)) return copy; // no pod template: nothing for the rules to change
     node = node[key] = shallowCopy(next);
   }
-  if (isRecord(node.metadata)) node.metadata = copyMetadata(node.metadata);
-  if (isRecord(node.spec)) node.spec = copySpec(node.spec);
+  if (parts.has('pod-annotations') && isRecord(node.metadata)) node.metadata = copyMetadata(node.metadata);
+  const env = parts.has('container-env');
+  const resources = parts.has('container-resources');
+  if ((env || resources) && isRecord(node.spec)) node.spec = copySpec(node.spec, env, resources);
   return copy;
 }
 
 function copyMetadata(metadata: Record<string, unknown>): Record<string, unknown> {
   const copy = shallowCopy(metadata);
-  if (isRecord(metadata.labels)) copy.labels = shallowCopy(metadata.labels);
   if (isRecord(metadata.annotations)) copy.annotations = shallowCopy(metadata.annotations);
   return copy;
 }
 
-function copySpec(spec: Record<string, unknown>): Record<string, unknown> {
+function copySpec(spec: Record<string, unknown>, env: boolean, resources: boolean): Record<string, unknown> {
   const copy = shallowCopy(spec);
   for (const list of CONTAINER_LISTS) {
     const containers = spec[list];
-    if (Array.isArray(containers)) copy[list] = containers.map(copyContainer);
+    if (Array.isArray(containers)) copy[list] = containers.map((container: unknown) => copyContainer(container, env, resources));
   }
   return copy;
 }
 
-function copyContainer(container: unknown): unknown {
+function copyContainer(container: unknown, env: boolean, resources: boolean): unknown {
   if (!isRecord(container)) return container;
   const copy = shallowCopy(container);
-  if (Array.isArray(container.env)) copy.env = [...container.env];
-  if (container.resources !== undefined) copy.resources = cloneJson(container.resources);
+  if (env && Array.isArray(container.env)) copy.env = [...container.env];
+  if (resources && container.resources !== undefined) copy.resources = cloneJson(container.resources);
   return copy;
 }
 

@@ -4,7 +4,8 @@
 // never judged "allowed" as if it were a pod the API server would accept.
 
 import type { KubeObject } from './types.js';
-import { isRecord, podTemplatePath } from './workloads.js';
+import { isRecord } from './json-value.js';
+import { podTemplatePath } from './workloads.js';
 
 /**
  * What is wrong with the shape of the pod a Pod or workload object describes

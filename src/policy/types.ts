@@ -76,7 +76,7 @@ export interface UserInfo {
   groups?: string[];
 }
 
-/** RFC 6902 operation as emitted by fast-json-patch's compare(). */
+/** RFC 6902 operation, as json-patch.ts's diff() emits and applyPatch() applies it. */
 export interface PatchOperation {
   op: 'add' | 'remove' | 'replace' | 'move' | 'copy' | 'test';
   path: string;

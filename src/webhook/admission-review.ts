@@ -3,7 +3,7 @@
 // can trust the types of. Anything else in the body is ignored.
 
 import type { KubeObject, Operation, UserInfo } from '../policy/types.js';
-import { isRecord } from '../policy/workloads.js';
+import { isRecord } from '../policy/json-value.js';
 import { WebhookError } from './errors.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';

@@ -26,21 +26,117 @@
 // pids-limit above the ceiling).
 
 import { PIDS_LIMIT_ANNOTATION, DOTNET_FORCE_MAX_WORKER_THREADS, DOTNET_MAX_THREADS } from '../keys.js';
-import type { CpuMemory, PolicyConfig } from '../config.js';
 import { isDotnetContainer } from '../dotnet-detection.js';
-import { pidsCeilingFor } from '../pids-budget.js';
+import { compileCommandPattern, compileImagePattern, type CommandPattern, type ImagePattern } from '../glob.js';
+import {
+  allowOnly, boolean, ConfigError, describeValue, integer, objectAt, patterns, sectionAt, strings, type OptionSection,
+} from '../options.js';
+import { MAX_PIDS_LIMIT } from '../policy-options.js';
 import { compareQuantities, parseQuantity } from '../quantity.js';
 import { quotedValue } from '../text.js';
 import { MAX_POSSIBLE_THREADS, threadPoolKnob, type KnobSetting } from '../thread-pool.js';
 import type { Container, PodTemplate } from '../types.js';
-import type { Change, MutationContext, PodMutationRule } from './rule.js';
+import type { Change, PodMutationRule, RuleContext } from './rule.js';
 
-export const dotnetGuard: PodMutationRule = {
+export interface CpuMemory {
+  cpu: string;
+  memory: string;
+}
+
+export interface DotnetOptions {
+  enabled: boolean;
+  /** Globs matched against the repository of the container image (glob.ts). */
+  imagePatterns: ImagePattern[];
+  /** Environment variable name prefixes that mark a .NET container. */
+  envPrefixes: string[];
+  /** Globs matched against the words of each command and args entry (glob.ts). */
+  commandPatterns: CommandPattern[];
+  requests: CpuMemory;
+  limits: CpuMemory;
+  /** Thread-pool worker cap, written as hex to DOTNET_ThreadPool_ForceMaxWorkerThreads. */
+  maxWorkerThreads: number;
+  /** Value of the pidguard.io/pids-limit annotation the node agent enforces; at most pids.ceiling. */
+  pidsLimit: number;
+}
+
+const DEFAULTS = {
+  enabled: true,
+  // Official images, and any repository whose last component names dotnet or aspnet.
+  imagePatterns: ['mcr.microsoft.com/dotnet/**', '**/*dotnet*', '**/*aspnet*'],
+  envPrefixes: ['DOTNET_', 'ASPNETCORE_'],
+  // Matches `dotnet`, `/usr/bin/dotnet`, `app.dll`, and both inside `sh -c "dotnet app.dll"`.
+  commandPatterns: ['dotnet', '*.dll'],
+  requests: { cpu: '100m', memory: '256Mi' },
+  limits: { cpu: '1', memory: '1Gi' },
+  maxWorkerThreads: 256,
+  pidsLimit: 1024,
+} as const;
+
+const options: OptionSection<'dotnet', DotnetOptions> = {
+  key: 'dotnet',
+  defaults: DEFAULTS,
+  documentation: `dotnet:
+  # .NET containers get cpu/memory (when they set none), a thread-pool cap and a pods-limit.
+  enabled: true
+  # Globs on the image's repository (not regular expressions): \`*\` within a path component,
+  # \`**\` for any number of components. A pattern whose first component is a registry
+  # (has '.' or ':', or is localhost) matches registry/path; others match the path only, so
+  # a registry host alone never makes a match. Tags and digests are not matched.
+  imagePatterns:
+    - mcr.microsoft.com/dotnet/**
+    - '**/*dotnet*'
+    - '**/*aspnet*'
+  # Environment variable name prefixes that mark a .NET container.
+  envPrefixes: [DOTNET_, ASPNETCORE_]
+  # Globs on the words of each command/args entry (also inside \`sh -c "..."\`): a pattern
+  # without '/' matches a word's basename (\`dotnet\` matches /usr/bin/dotnet).
+  commandPatterns: [dotnet, '*.dll']
+  # Filled in only where a container sets neither a request nor a limit; a limit is never
+  # below the container's own request.
+  requests: {cpu: 100m, memory: 256Mi}
+  limits: {cpu: "1", memory: 1Gi}
+  # Written in hex to DOTNET_ThreadPool_ForceMaxWorkerThreads (256 -> 0x100).
+  maxWorkerThreads: 256
+  # The pidguard.io/pids-limit annotation; the node agent writes it into the pod's pids.max.
+  # At most pids.ceiling.
+  pidsLimit: 1024`,
+  parse(value, policy) {
+    const dn = sectionAt(value, 'dotnet', [
+      'enabled', 'imagePatterns', 'envPrefixes', 'commandPatterns', 'requests', 'limits', 'maxWorkerThreads', 'pidsLimit',
+    ]);
+    const pidsLimit = integer(dn.pidsLimit ?? DEFAULTS.pidsLimit, 'dotnet.pidsLimit', 16, MAX_PIDS_LIMIT);
+    const { ceiling } = policy.pids;
+    if (pidsLimit > ceiling) throw new ConfigError('dotnet.pidsLimit', `${pidsLimit} is above pids.ceiling (${ceiling})`);
+    const requests = cpuMemory(dn.requests ?? {}, DEFAULTS.requests, 'dotnet.requests');
+    const limits = cpuMemory(dn.limits ?? {}, DEFAULTS.limits, 'dotnet.limits');
+    for (const name of ['cpu', 'memory'] as const) {
+      if (compareQuantities(parseQuantity(limits[name])!, parseQuantity(requests[name])!) < 0) {
+        throw new ConfigError(`dotnet.limits.${name}`, `${limits[name]} is below dotnet.requests.${name} (${requests[name]})`);
+      }
+    }
+    return {
+      enabled: boolean(dn.enabled ?? DEFAULTS.enabled, 'dotnet.enabled'),
+      imagePatterns: patterns(dn.imagePatterns ?? DEFAULTS.imagePatterns, 'dotnet.imagePatterns', compileImagePattern),
+      envPrefixes: strings(dn.envPrefixes ?? DEFAULTS.envPrefixes, 'dotnet.envPrefixes', true),
+      commandPatterns: patterns(dn.commandPatterns ?? DEFAULTS.commandPatterns, 'dotnet.commandPatterns', compileCommandPattern),
+      requests,
+      limits,
+      maxWorkerThreads: integer(dn.maxWorkerThreads ?? DEFAULTS.maxWorkerThreads, 'dotnet.maxWorkerThreads', 1, 32767),
+      pidsLimit,
+    };
+  },
+};
+
+export const dotnetGuard: PodMutationRule<typeof options> = {
   id: 'dotnet-guard',
   description: '.NET containers get cpu/memory limits, a thread-pool cap (env) and a pidguard.io/pids-limit pod annotation.',
   target: 'pod-mutation',
-  mutate(pod, config, context) {
-    if (!config.dotnet.enabled) return [];
+  options,
+  writes: ['container-resources', 'container-env', 'pod-annotations'],
+  missingReason: '.NET pod running without pidguard\'s safeguards (created before pidguard, while it was down, or in an exempt namespace)',
+  mutate(context, dotnet) {
+    if (!dotnet.enabled) return [];
+    const { pod } = context;
     const changes: Change[] = [];
     let dotnetFound = false;
     const groups: Array<[Container[] | undefined, boolean]> = [
@@ -49,15 +145,15 @@ export const dotnetGuard: PodMutationRule = {
     ];
     for (const [containers, isInit] of groups) {
       for (const container of containers ?? []) {
-        if (!isDotnetContainer(container, pod.metadata, isInit, config.dotnet)) continue;
+        if (!isDotnetContainer(container, pod.metadata, isInit, dotnet)) continue;
         dotnetFound = true;
-        const resources = pod.spec.resources == null ? fillResources(container, config.dotnet) : [];
-        const threadPool = capThreadPool(container, config.dotnet.maxWorkerThreads, context);
+        const resources = pod.spec.resources == null ? fillResources(container, dotnet) : [];
+        const threadPool = capThreadPool(container, dotnet.maxWorkerThreads, context);
         const set = threadPool ? [...resources, threadPool.summary] : resources;
         if (set.length > 0) changes.push(Object.assign({}, threadPool, { container: container.name, summary: set.join(', ') }));
       }
     }
-    if (dotnetFound) changes.push(...annotatePidsLimit(pod, Math.min(config.dotnet.pidsLimit, pidsCeilingFor(config, context.namespaceLabels).ceiling)));
+    if (dotnetFound) changes.push(...annotatePidsLimit(pod, Math.min(dotnet.pidsLimit, context.pidsCeiling.ceiling)));
     return changes;
   },
 };
@@ -68,7 +164,7 @@ export function dotnetHex(value: number): string {
 }
 
 /** Fills missing cpu/memory requests and limits; returns what it set. */
-function fillResources(container: Container, defaults: PolicyConfig['dotnet']): string[] {
+function fillResources(container: Container, defaults: DotnetOptions): string[] {
   const set: string[] = [];
   for (const name of ['cpu', 'memory'] as const) {
     const resources = (container.resources ??= {});
@@ -102,7 +198,7 @@ function limitAtLeast(request: string, limits: CpuMemory, name: 'cpu' | 'memory'
  * forced minimum). Never changes a value the container sets. Returns what it
  * set; problems it leaves as they are go to `warn`.
  */
-function capThreadPool(container: Container, cap: number, context: MutationContext): Change | undefined {
+function capThreadPool(container: Container, cap: number, context: Pick<RuleContext, 'warn'>): Change | undefined {
   const warn = (message: string) => context.warn(message, container.name);
   const env = container.env ?? [];
   const max = threadPoolKnob(env, 'ForceMaxWorkerThreads');
@@ -165,4 +261,21 @@ function annotatePidsLimit(pod: PodTemplate, pidsLimit: number): Change[] {
 function annotations(pod: PodTemplate): Record<string, string> {
   const metadata = (pod.metadata ??= {});
   return (metadata.annotations ??= {});
+}
+
+/** A cpu/memory pair; a field left out keeps its default. */
+function cpuMemory(value: unknown, defaults: CpuMemory, field: string): CpuMemory {
+  const object = { ...defaults, ...objectAt(value, field) };
+  allowOnly(object, `${field}.`, ['cpu', 'memory']);
+  const result = { cpu: '', memory: '' };
+  for (const name of ['cpu', 'memory'] as const) {
+    const raw = object[name];
+    const text = typeof raw === 'number' ? String(raw) : raw;
+    const quantity = typeof text === 'string' ? parseQuantity(text) : undefined;
+    if (!quantity || quantity.numerator <= 0n) {
+      throw new ConfigError(`${field}.${name}`, `must be a positive Kubernetes quantity such as 500m or 256Mi, got ${describeValue(raw)}`);
+    }
+    result[name] = text as string;
+  }
+  return result;
 }

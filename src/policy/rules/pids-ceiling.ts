@@ -11,21 +11,22 @@
 // mutation never saw.
 
 import { PIDS_LIMIT_ANNOTATION } from '../keys.js';
-import { pidsCeilingFor, resolvePidsLimit } from '../pids-budget.js';
+import { resolvePidsLimitUnder } from '../pids-budget.js';
 import type { PodMutationRule } from './rule.js';
 
-export const pidsCeiling: PodMutationRule = {
+export const pidsCeiling: PodMutationRule<undefined> = {
   id: 'pids-ceiling',
   description: 'A pidguard.io/pids-limit above the ceiling is lowered to it; an invalid one is replaced with the default budget.',
   target: 'pod-mutation',
-  mutate(pod, config, context) {
+  writes: ['pod-annotations'],
+  missingReason: 'pod running with a pidguard.io/pids-limit above the ceiling or invalid (set before the ceiling, while pidguard was down, or in an exempt namespace)',
+  mutate({ pod, pidsCeiling, config, warn }) {
     const annotations = pod.metadata?.annotations;
     const value = annotations?.[PIDS_LIMIT_ANNOTATION];
     if (annotations === undefined || value === undefined) return [];
-    const { warning } = pidsCeilingFor(config, context.namespaceLabels);
-    if (warning !== undefined) context.warn(warning);
-    const resolved = resolvePidsLimit(value, config, context.namespaceLabels);
-    if (resolved?.problem === undefined) return [];
+    if (pidsCeiling.warning !== undefined) warn(pidsCeiling.warning);
+    const resolved = resolvePidsLimitUnder(value, pidsCeiling.ceiling, config);
+    if (resolved.problem === undefined) return [];
     annotations[PIDS_LIMIT_ANNOTATION] = String(resolved.limit);
     return [{ summary: `annotation ${PIDS_LIMIT_ANNOTATION}=${resolved.limit} (${resolved.problem})`, warning: resolved.problem }];
   },

@@ -10,26 +10,55 @@
 // pod-level value covers all containers for that resource).
 // Level requests-and-limits: every container also limits cpu and memory.
 
+import { oneOf, sectionAt, type OptionSection } from '../options.js';
 import { parseQuantity, isPositive } from '../quantity.js';
 import { allContainers, effectiveResources } from '../qos.js';
 import type { Container, PodSpec, ResourceList } from '../types.js';
-import type { Finding, PodCheckRule } from './rule.js';
+import type { CheckFailure, PodCheckRule } from './rule.js';
+
+export type ResourceLevel = 'not-besteffort' | 'requests' | 'requests-and-limits';
+export const RESOURCE_LEVELS: readonly ResourceLevel[] = ['not-besteffort', 'requests', 'requests-and-limits'];
+
+export interface RequireResourcesOptions {
+  /**
+   * not-besteffort: reject pods whose QoS class would be BestEffort (the default);
+   * requests: every container must request cpu and memory;
+   * requests-and-limits: every container must also limit cpu and memory.
+   */
+  level: ResourceLevel;
+}
+
+const DEFAULTS = { level: 'not-besteffort' } as const;
+
+const options: OptionSection<'requireResources', RequireResourcesOptions> = {
+  key: 'requireResources',
+  defaults: DEFAULTS,
+  documentation: `requireResources:
+  # not-besteffort: reject pods whose QoS class would be BestEffort (no cpu/memory anywhere).
+  # requests: every container requests cpu and memory.
+  # requests-and-limits: every container also limits cpu and memory.
+  level: not-besteffort`,
+  parse(value) {
+    const section = sectionAt(value, 'requireResources', ['level']);
+    return { level: oneOf(section.level ?? DEFAULTS.level, 'requireResources.level', RESOURCE_LEVELS) };
+  },
+};
 
 const FIX_EXAMPLE = 'resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 256Mi}}';
 
-export const requireResources: PodCheckRule = {
+export const requireResources: PodCheckRule<typeof options> = {
   id: 'require-resources',
   description: 'Pods must not be BestEffort: containers set cpu/memory requests or limits (stricter levels: per container).',
   target: 'pod-check',
-  check(pod, config, facts) {
-    const level = config.requireResources.level;
-    if (level === 'not-besteffort') return facts.qosClass === 'BestEffort' ? bestEffortFinding(pod.spec) : undefined;
+  options,
+  check({ pod, qosClass }, { level }) {
+    if (level === 'not-besteffort') return qosClass === 'BestEffort' ? bestEffortFailure(pod.spec) : undefined;
     const fields: Array<'requests' | 'limits'> = level === 'requests' ? ['requests'] : ['requests', 'limits'];
     return checkPerContainer(pod.spec, fields);
   },
 };
 
-function bestEffortFinding(spec: PodSpec): Finding {
+function bestEffortFailure(spec: PodSpec): CheckFailure {
   const detail =
     spec.resources != null
       ? 'spec.resources sets no positive cpu or memory request or limit'
@@ -41,7 +70,7 @@ function bestEffortFinding(spec: PodSpec): Finding {
   };
 }
 
-function checkPerContainer(spec: PodSpec, fields: Array<'requests' | 'limits'>): Finding | undefined {
+function checkPerContainer(spec: PodSpec, fields: Array<'requests' | 'limits'>): CheckFailure | undefined {
   const missing: string[] = [];
   for (const container of allContainers(spec)) {
     const gaps = gapsOf(container, spec, fields);

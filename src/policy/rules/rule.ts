@@ -1,11 +1,16 @@
 // The shape of a rule. Like Pod Security Admission's checks, a rule is data:
-// an id, a one-line description, and exactly one function.
+// an id, a one-line description, optionally the config section it owns
+// (options.ts), and exactly one function taking (context, options). The
+// engine builds one context per evaluation and passes every rule the same one.
 
 import type { PolicyConfig } from '../config.js';
-import type { ObjectMeta, PodTemplate, QosClass, UserInfo } from '../types.js';
+import type { OptionSection, SectionValue } from '../options.js';
+import type { PidsCeiling } from '../pids-budget.js';
+import type { Mode, ObjectMeta, PodTemplate, QosClass, UserInfo } from '../types.js';
+import type { WritablePart } from '../pod-copy.js';
 
 /** Why something is not allowed: a short reason, a detail naming the parts at fault, and how to fix it. */
-export interface Finding {
+export interface CheckFailure {
   reason: string;
   detail: string;
   fix: string;
@@ -23,10 +28,19 @@ export interface Change {
   warning?: string;
 }
 
-/** What a mutation rule may know besides the pod, and how it reports what it leaves as it is. */
-export interface MutationContext {
-  /** Labels of the pod's namespace, when the caller knows them. */
-  namespaceLabels?: Readonly<Record<string, string>>;
+/** What every rule knows about the request, whatever it judges. */
+export interface RuleContext {
+  operation: 'CREATE' | 'UPDATE';
+  /** The object's kind (`Pod`, `Deployment`, `Namespace`, ...), name (or `<generateName>*`) and namespace. */
+  kind: string;
+  name: string;
+  namespace: string | undefined;
+  mode: Mode;
+  /** Labels of the object's namespace, when the caller knows them (undefined for a Namespace itself). */
+  namespaceLabels: Readonly<Record<string, string>> | undefined;
+  userInfo: UserInfo;
+  /** The whole policy: the policy-wide sections (`pids`, `defaultMode`), and other rules' sections a rule shares. */
+  config: PolicyConfig;
   /**
    * Reports a problem the rule saw but did not (or could not) change, such as a
    * thread-pool cap the pod author voided: shown in every mode.
@@ -34,60 +48,64 @@ export interface MutationContext {
   warn(message: string, container?: string): void;
 }
 
-interface RuleInfo {
+/** The pod a Pod or workload will create. */
+export interface PodContext extends RuleContext {
+  /**
+   * Mutation rules change it in place: a partial copy of the request in which
+   * only the parts of their `writes` declaration may be written (pod-copy.ts);
+   * check rules see it after all mutations.
+   */
+  pod: PodTemplate;
+  /** The PID budget ceiling in the pod's namespace (the config's, or its valid namespace label). */
+  pidsCeiling: PidsCeiling;
+  /** The pod's QoS class after pidguard's mutations: set before the checks run, unset for mutations. */
+  qosClass?: QosClass;
+}
+
+/** A Namespace CREATE or UPDATE, or a Pod UPDATE: only metadata is judged. */
+export interface MetadataContext extends RuleContext {
+  metadata: ObjectMeta;
+  /** Undefined on CREATE. */
+  oldMetadata: ObjectMeta | undefined;
+}
+
+interface RuleInfo<Section extends OptionSection | undefined> {
   /** kebab-case, unique, stable: it appears in metrics, logs and audit reports. */
   id: string;
   description: string;
-}
-
-/** What the engine derives once per pod, so no check computes it again. */
-export interface PodFacts {
-  qosClass: QosClass;
+  /** The config section the rule owns; the engine passes its parsed value as `options`. */
+  options?: Section;
 }
 
 /** Judges the pod an object will create (after pidguard's own mutations). */
-export interface PodCheckRule extends RuleInfo {
+export interface PodCheckRule<Section extends OptionSection | undefined = OptionSection | undefined> extends RuleInfo<Section> {
   target: 'pod-check';
-  check(pod: PodTemplate, config: PolicyConfig, facts: PodFacts): Finding | undefined;
+  check(context: PodContext & { qosClass: QosClass }, options: SectionValue<Section>): CheckFailure | undefined;
 }
 
 /**
- * Changes the pod in place and says what it changed; must be idempotent. The
- * pod is a partial copy (pod-copy.ts): a rule may set fields of the template's
- * metadata, labels, annotations and spec, and of each container and init
- * container, add or replace env entries, and change resources. Anything deeper
- * is shared with the request and must not be written.
+ * Changes `context.pod` in place and says what it changed; must be idempotent.
+ * It may write only the parts it declares in `writes` (pod-copy.ts copies
+ * exactly those); anything else is shared with the request.
  */
-export interface PodMutationRule extends RuleInfo {
+export interface PodMutationRule<Section extends OptionSection | undefined = OptionSection | undefined> extends RuleInfo<Section> {
   target: 'pod-mutation';
-  mutate(pod: PodTemplate, config: PolicyConfig, context: MutationContext): Change[];
-}
-
-export interface NamespaceChange {
-  namespace: ObjectMeta;
-  /** Undefined on CREATE. */
-  oldNamespace: ObjectMeta | undefined;
-  userInfo: UserInfo;
+  writes: readonly WritablePart[];
+  /** Why a running pod that still lacks this rule's changes is an audit finding (it got past the webhook). */
+  missingReason: string;
+  mutate(context: PodContext, options: SectionValue<Section>): Change[];
 }
 
 /** Judges a namespace CREATE or UPDATE. */
-export interface NamespaceCheckRule extends RuleInfo {
+export interface NamespaceCheckRule<Section extends OptionSection | undefined = OptionSection | undefined> extends RuleInfo<Section> {
   target: 'namespace-check';
-  check(change: NamespaceChange, config: PolicyConfig): Finding | undefined;
-}
-
-export interface PodUpdate {
-  pod: ObjectMeta;
-  oldPod: ObjectMeta;
-  userInfo: UserInfo;
-  /** Labels of the pod's namespace, when the caller knows them (the ceiling). */
-  namespaceLabels?: Readonly<Record<string, string>>;
+  check(context: MetadataContext, options: SectionValue<Section>): CheckFailure | undefined;
 }
 
 /** Judges a Pod UPDATE (only its metadata can change what pidguard set). */
-export interface PodUpdateCheckRule extends RuleInfo {
+export interface PodUpdateCheckRule<Section extends OptionSection | undefined = OptionSection | undefined> extends RuleInfo<Section> {
   target: 'pod-update-check';
-  check(update: PodUpdate, config: PolicyConfig): Finding | undefined;
+  check(context: MetadataContext & { oldMetadata: ObjectMeta; pidsCeiling: PidsCeiling }, options: SectionValue<Section>): CheckFailure | undefined;
 }
 
 export type Rule = PodCheckRule | PodMutationRule | NamespaceCheckRule | PodUpdateCheckRule;

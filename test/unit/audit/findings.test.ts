@@ -1,4 +1,6 @@
-import { FindingCollector, MISSING_SAFEGUARDS_REASON, PIDS_OVER_CEILING_REASON, RULE_WARNING_REASON, type NamespaceInfo } from '../../../src/audit/findings.js';
+import { FindingCollector, RULE_WARNING_REASON, type NamespaceInfo } from '../../../src/audit/findings.js';
+import { dotnetGuard } from '../../../src/policy/rules/dotnet-guard.js';
+import { pidsCeiling } from '../../../src/policy/rules/pids-ceiling.js';
 import { defaultConfig } from '../../../src/policy/config.js';
 import { evaluate } from '../../../src/policy/engine.js';
 import type { KubeObject, OwnerReference } from '../../../src/policy/types.js';
@@ -61,7 +63,7 @@ describe('FindingCollector', () => {
     ]);
     const [finding, ...rest] = report.namespaces[0]!.findings;
     expect(rest).toEqual([]);
-    expect(finding).toMatchObject({ owner: { kind: 'ReplicaSet', name: 'orders-1x' }, ruleId: 'dotnet-guard', reason: MISSING_SAFEGUARDS_REASON, objects: { Pod: 1 } });
+    expect(finding).toMatchObject({ owner: { kind: 'ReplicaSet', name: 'orders-1x' }, ruleId: 'dotnet-guard', reason: dotnetGuard.missingReason, objects: { Pod: 1 } });
     expect(finding!.detail).toBe(
       'missing container "api": cpu limit 1, memory request 256Mi, memory limit 1Gi, env DOTNET_ThreadPool_ForceMaxWorkerThreads=0x100, env DOTNET_ThreadPool_MaxThreads=256; annotation pidguard.io/pids-limit=1024',
     );
@@ -78,8 +80,8 @@ describe('FindingCollector', () => {
     for (const o of [annotated('greedy', '4194304'), annotated('broken', 'abc'), annotated('fine', '4096')]) collector.add(o, evaluateIn({})(o));
     const findings = collector.report().namespaces[0]!.findings;
     expect(findings.map((f) => [f.ruleId, f.reason, f.examples])).toEqual([
-      ['pids-ceiling', PIDS_OVER_CEILING_REASON, ['Pod/broken']],
-      ['pids-ceiling', PIDS_OVER_CEILING_REASON, ['Pod/greedy']],
+      ['pids-ceiling', pidsCeiling.missingReason, ['Pod/broken']],
+      ['pids-ceiling', pidsCeiling.missingReason, ['Pod/greedy']],
     ]);
     expect(findings[1]!.detail).toBe('missing annotation pidguard.io/pids-limit=4096 (pidguard.io/pids-limit="4194304" is above the ceiling 4096; lowered to 4096)');
     const raised = new FindingCollector(new Map([[shop.name, shop]]));

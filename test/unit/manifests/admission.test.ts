@@ -1,5 +1,6 @@
 // The webhook configurations decide whether a pidguard outage can stall the cluster. These
 // properties must hold in the default install and in every overlay.
+import { POLICED_KINDS } from '../../../src/policy/workloads.js';
 import { renderSelfSigned, type SelfSignedRender } from './self-signed.js';
 import {
   NAMESPACE, PLAIN_OVERLAYS, SYSTEM_NAMESPACES, namespaceLabels, render, selects, webhooksOf, type Manifest,
@@ -18,11 +19,6 @@ const renders: Array<[string, () => Manifest[]]> = [
 ];
 
 const POD_WEBHOOKS = ['mutate.pidguard.io', 'validate.pidguard.io'];
-const WORKLOAD_RESOURCES = {
-  '': ['pods', 'replicationcontrollers'],
-  apps: ['daemonsets', 'deployments', 'replicasets', 'statefulsets'],
-  batch: ['cronjobs', 'jobs'],
-};
 
 describe.each(renders)('webhook configurations of %s', (_name, objects) => {
   const webhooks = () => webhooksOf(objects());
@@ -75,9 +71,7 @@ describe.each(renders)('webhook configurations of %s', (_name, objects) => {
       }
     }
     const expected = new Map<string, string[]>();
-    for (const [group, resources] of Object.entries(WORKLOAD_RESOURCES)) {
-      for (const resource of resources) expected.set(`${group}/${resource}`, ['CREATE', 'UPDATE']);
-    }
+    for (const { group, resource } of POLICED_KINDS) expected.set(`${group}/${resource}`, ['CREATE', 'UPDATE']);
     // pids-limit-guard: a pod's status subresource keeps the metadata sent to it.
     expected.set('/pods/status', ['UPDATE']);
     expect(Object.fromEntries(covered)).toEqual(Object.fromEntries(expected));

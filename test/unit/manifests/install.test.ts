@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { DEFAULT_CONFIG_DOCUMENT, defaultConfig, parseConfig } from '../../../src/policy/config.js';
 import { parseQuantity, isPositive } from '../../../src/policy/quantity.js';
 import type { Container, PodSpec } from '../../../src/policy/types.js';
+import { POLICED_KINDS } from '../../../src/policy/workloads.js';
 import {
   IMAGE, NAMESPACE, REPO_ROOT, containersOf, find, ofKind, podSpecOf, render, workloads, type Manifest,
 } from './render.js';
@@ -329,18 +330,10 @@ describe('the default install (kubectl kustomize .)', () => {
       ]);
     });
 
-    it('gives the audit list access to pods, the workload kinds and namespaces', () => {
-      expect(permissions('pidguard-audit')).toEqual([
-        'apps/daemonsets: list',
-        'apps/deployments: list',
-        'apps/replicasets: list',
-        'apps/statefulsets: list',
-        'batch/cronjobs: list',
-        'batch/jobs: list',
-        'core/namespaces: list',
-        'core/pods: list',
-        'core/replicationcontrollers: list',
-      ]);
+    it('gives the audit list access to namespaces and every policed kind (src/policy/workloads.ts), nothing more', () => {
+      const policed = POLICED_KINDS.map(({ group, resource }) => `${group || 'core'}/${resource}: list`);
+      expect(permissions('pidguard-audit')).toEqual(['core/namespaces: list', ...policed].sort());
+      expect(policed).toHaveLength(8);
     });
 
     it('has no wildcards, no secrets, no escalation verbs and no namespaced roles', () => {

@@ -2,7 +2,8 @@
 // but a cluster running another admission policy, or pidguard's audit pointed at everything, would
 // judge them the same way. Judged by the real engine, in enforce mode, at every requireResources level.
 import { evaluate } from '../../../src/policy/engine.js';
-import { defaultConfig, RESOURCE_LEVELS, type PolicyConfig } from '../../../src/policy/config.js';
+import { defaultConfig, type PolicyConfig } from '../../../src/policy/config.js';
+import { RESOURCE_LEVELS } from '../../../src/policy/rules/require-resources.js';
 import { render, workloads } from './render.js';
 
 function configAt(level: PolicyConfig['requireResources']['level']): PolicyConfig {

@@ -12,7 +12,12 @@ import { applyPatch } from '../../../src/policy/json-patch.js';
 import { deepFreeze } from './pods.js';
 import { allContainers, computeQosClass } from '../../../src/policy/qos.js';
 import { compareQuantities, parseQuantity } from '../../../src/policy/quantity.js';
-import type { Container, KubeObject, PodSpec } from '../../../src/policy/types.js';
+import type { Container, KubeObject, PodSpec, PodTemplate } from '../../../src/policy/types.js';
+import { copyForMutation, type WritablePart } from '../../../src/policy/pod-copy.js';
+import { RULES } from '../../../src/policy/rules/index.js';
+import { dotnetGuard } from '../../../src/policy/rules/dotnet-guard.js';
+import type { PodMutationRule, Rule } from '../../../src/policy/rules/rule.js';
+import { podContext } from './rules/context.js';
 
 const config = defaultConfig();
 const quantity = fc.constantFrom('0', '10m', '100m', '1', '1.5', '2000m', '64Mi', '1Gi', '3Gi', '128974848', '1e3');
@@ -89,6 +94,29 @@ const READ_PATHS = [
   ['spec', 'containers', '0', 'image'], ['spec', 'containers', '0', 'command'], ['spec', 'containers', '0', 'env'],
   ['spec', 'containers', '0', 'env', '0'], ['spec', 'containers', '0', 'resources'], ['spec', 'containers', '0', 'resources', 'requests'],
 ];
+
+/** Runs one mutation rule alone on a copy of only the parts it declares it writes, of a deep-frozen pod. */
+function mutateWithin(rule: PodMutationRule, object: KubeObject, writes: readonly WritablePart[]): void {
+  const copy = copyForMutation(deepFreeze(structuredClone(object)), new Set(writes));
+  const { context } = podContext(copy as unknown as PodTemplate, { config });
+  rule.mutate(context, rule.options === undefined ? undefined : (config as unknown as Record<string, unknown>)[rule.options.key]);
+}
+
+describe('mutation rules write only what they declare (pod-copy.ts copies exactly that)', () => {
+  const mutationRules = (RULES as readonly Rule[]).filter((rule): rule is PodMutationRule => rule.target === 'pod-mutation');
+
+  it.each(mutationRules.map((rule) => [rule.id, rule] as const))('%s', (_id, rule) => {
+    fc.assert(fc.property(podArbitrary, (object) => mutateWithin(rule, object, rule.writes)), RUNS);
+  });
+
+  it('a rule that writes a part it did not declare throws on the frozen request', () => {
+    const dotnetPod: KubeObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'app', image: 'mcr.microsoft.com/dotnet/aspnet:8.0', env: [], resources: { requests: { cpu: '100m' } } }] } };
+    expect(() => mutateWithin(dotnetGuard, dotnetPod, dotnetGuard.writes)).not.toThrow();
+    for (const part of dotnetGuard.writes) {
+      expect(() => mutateWithin(dotnetGuard, dotnetPod, dotnetGuard.writes.filter((declared) => declared !== part))).toThrow(/not extensible|read only property/);
+    }
+  });
+});
 
 describe('engine properties', () => {
   it('never throws, whatever JSON stands where the rules read: a malformed pod is reported as such', () => {

@@ -27,7 +27,7 @@ const withTemplate = (kind: string, spec: PodSpec): KubeObject => {
 
 describe('registry', () => {
   it('lists the rules with unique kebab-case ids', () => {
-    expect(RULES.map((r) => r.id)).toEqual(['dotnet-guard', 'pids-ceiling', 'require-resources', 'namespace-label-guard', 'pids-limit-guard']);
+    expect(RULES.map((r) => r.id)).toEqual(['dotnet-guard', 'pids-default', 'pids-ceiling', 'require-resources', 'namespace-label-guard', 'pids-limit-guard']);
   });
 
   it('refuses duplicates, bad ids and empty descriptions', () => {
@@ -324,8 +324,10 @@ describe('evaluate: the request object is never changed', () => {
       id: 'rogue',
       description: 'writes a field pod-copy.ts shares with the request',
       target: 'pod-mutation',
-      mutate(template) {
-        (template.spec.containers[0]!.command ??= []).push('--rogue');
+      writes: ['container-env'],
+      missingReason: 'rogue',
+      mutate({ pod }) {
+        (pod.spec.containers[0]!.command ??= []).push('--rogue');
         return [{ summary: 'rogue' }];
       },
     };

@@ -1,8 +1,8 @@
-import { defaultConfig } from '../../../src/policy/config.js';
-import { evaluate, type EvaluationRequest } from '../../../src/policy/engine.js';
-import { applyPatch } from '../../../src/policy/json-patch.js';
-import type { KubeObject } from '../../../src/policy/types.js';
-import { container, deepFreeze, pod } from './pods.js';
+import { defaultConfig } from '../../../../src/policy/config.js';
+import { evaluate, type EvaluationRequest } from '../../../../src/policy/engine.js';
+import { applyPatch } from '../../../../src/policy/json-patch.js';
+import type { KubeObject } from '../../../../src/policy/types.js';
+import { container, deepFreeze, pod } from '../pods.js';
 
 const config = defaultConfig();
 const run = (object: KubeObject, extra: Partial<EvaluationRequest> = {}) =>

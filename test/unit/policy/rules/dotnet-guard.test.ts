@@ -1,19 +1,14 @@
 import fc from 'fast-check';
-import { defaultConfig, parseConfig, type PolicyConfig } from '../../../src/policy/config.js';
-import { dotnetGuard, dotnetHex } from '../../../src/policy/rules/dotnet-guard.js';
-import type { Container, PodTemplate } from '../../../src/policy/types.js';
-import { container } from './pods.js';
-
-/** A mutation context that collects the rule's warnings. */
-export function contextFor(namespaceLabels?: Record<string, string>) {
-  const warnings: string[] = [];
-  return { warnings, context: { namespaceLabels, warn: (message: string, container?: string) => warnings.push(container ? `${container}: ${message}` : message) } };
-}
+import { defaultConfig, parseConfig, type PolicyConfig } from '../../../../src/policy/config.js';
+import { dotnetGuard, dotnetHex } from '../../../../src/policy/rules/dotnet-guard.js';
+import type { Container, PodTemplate } from '../../../../src/policy/types.js';
+import { container } from '../pods.js';
+import { podContext } from './context.js';
 
 function mutate(containers: Container[], metadata: PodTemplate['metadata'] = {}, config: PolicyConfig = defaultConfig(), initContainers?: Container[]) {
   const pod: PodTemplate = { metadata, spec: { containers, ...(initContainers ? { initContainers } : {}) } };
-  const { warnings, context } = contextFor();
-  const changes = dotnetGuard.mutate(pod, config, context);
+  const { warnings, context } = podContext(pod, { config });
+  const changes = dotnetGuard.mutate(context, config.dotnet);
   return { pod, changes, warnings };
 }
 
@@ -136,7 +131,7 @@ describe('dotnet-guard mutation', () => {
 
   it('leaves container resources alone when the pod sets pod-level resources', () => {
     const pod: PodTemplate = { spec: { containers: [dotnet()], resources: { limits: { cpu: '2', memory: '2Gi' } } } };
-    dotnetGuard.mutate(pod, defaultConfig(), contextFor().context);
+    dotnetGuard.mutate(podContext(pod).context, defaultConfig().dotnet);
     expect(pod.spec.containers[0]!.resources).toBeUndefined();
     expect(envOf(pod.spec.containers[0]!)).toHaveProperty('DOTNET_ThreadPool_MaxThreads', '256');
   });
@@ -144,7 +139,7 @@ describe('dotnet-guard mutation', () => {
   it('is idempotent', () => {
     const { pod } = mutate([dotnet(), container('sidecar')], { annotations: { other: 'x' } });
     const once = structuredClone(pod);
-    expect(dotnetGuard.mutate(pod, defaultConfig(), contextFor().context)).toEqual([]);
+    expect(dotnetGuard.mutate(podContext(pod).context, defaultConfig().dotnet)).toEqual([]);
     expect(pod).toEqual(once);
   });
 });

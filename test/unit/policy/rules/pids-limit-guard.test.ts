@@ -3,9 +3,9 @@
 // it before the agent first writes pids.max would void the budget. The
 // validating webhook judges a Pod UPDATE that changes it.
 
-import { defaultConfig, parseConfig } from '../../../src/policy/config.js';
-import { evaluate } from '../../../src/policy/engine.js';
-import type { KubeObject, Mode, UserInfo } from '../../../src/policy/types.js';
+import { defaultConfig, parseConfig } from '../../../../src/policy/config.js';
+import { evaluate } from '../../../../src/policy/engine.js';
+import type { KubeObject, Mode, UserInfo } from '../../../../src/policy/types.js';
 
 const config = parseConfig({ namespaceGuard: { users: ['platform-admin'], groups: ['system:masters'] } });
 const pod = (limit?: string, extra: Record<string, string> = {}): KubeObject => ({

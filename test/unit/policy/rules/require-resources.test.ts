@@ -1,11 +1,13 @@
-import { parseConfig } from '../../../src/policy/config.js';
-import { computeQosClass } from '../../../src/policy/qos.js';
-import { requireResources } from '../../../src/policy/rules/require-resources.js';
-import type { PodSpec } from '../../../src/policy/types.js';
-import { container } from './pods.js';
+import { parseConfig } from '../../../../src/policy/config.js';
+import { requireResources } from '../../../../src/policy/rules/require-resources.js';
+import type { PodSpec } from '../../../../src/policy/types.js';
+import { container } from '../pods.js';
+import { checkedPodContext } from './context.js';
 
-const check = (spec: PodSpec, level = 'not-besteffort') =>
-  requireResources.check({ spec }, parseConfig({ requireResources: { level } }), { qosClass: computeQosClass(spec) });
+const check = (spec: PodSpec, level = 'not-besteffort') => {
+  const config = parseConfig({ requireResources: { level } });
+  return requireResources.check(checkedPodContext({ spec }, { config }), config.requireResources);
+};
 
 describe('require-resources', () => {
   describe('level not-besteffort', () => {
