@@ -12,9 +12,9 @@ export interface Variable {
 }
 
 /** A container's repository: the image up to '@', its last component up to ':' (image-reference.ts). */
-const REPOSITORY = '^(?:[^@]*/)?[^@/:]*';
+export const REPOSITORY = '^(?:[^@]*/)?[^@/:]*';
 /** A repository whose first component names a registry: has '.', ':' or an upper-case letter, or is localhost. */
-const WITH_DOMAIN = '^(?:localhost|[^/]*[.:A-Z][^/]*)/';
+export const WITH_DOMAIN = '^(?:localhost|[^/]*[.:A-Z][^/]*)/';
 
 /** `object` (a Pod) or where each workload kind keeps its pod template (workloads.ts). */
 export const TEMPLATE = "object.kind == 'Pod' ? object : object.kind == 'CronJob' ? object.spec.jobTemplate.spec.template : object.spec.template";
