@@ -97,6 +97,9 @@ const HANDWRITTEN: PolicyCase[] = [
   { name: 'pids-limit-zero', object: pod({ containers: [c('app', res({ cpu: '1m' }))] }, { annotations: { 'pidguard.io/pids-limit': '0' } }) },
   { name: 'pids-limit-huge', object: pod({ containers: [c('app', res({ cpu: '1m' }))] }, { annotations: { 'pidguard.io/pids-limit': '123456789012345678901' } }) },
   { name: 'pids-limit-quoted', object: pod({ containers: [c('app', res({ cpu: '1m' }))] }, { annotations: { 'pidguard.io/pids-limit': 'a "b"' } }) },
+  // Records longer than the webhook keeps whole: shortened the same way, the rest counted.
+  { name: 'dotnet-many-containers', object: pod({ containers: Array.from({ length: 60 }, (_, i) => c(`app-${i}`, { image: DOTNET, ...(i % 3 === 0 ? res({ cpu: '3' }) : {}) })) }) },
+  { name: 'dotnet-many-with-ceiling-change', object: pod({ containers: Array.from({ length: 45 }, (_, i) => c(`api-server-container-${i}`, { image: DOTNET })) }, { annotations: { 'pidguard.io/pids-limit': '9999999' } }) },
   { name: 'deployment-dotnet-besteffort', object: workload('Deployment', { containers: [c('web', { image: DOTNET })] }) },
   { name: 'cronjob-dotnet-opt-in', object: workload('CronJob', { containers: [c('task')] }, { 'pidguard.io/runtime': 'dotnet' }) },
 ];

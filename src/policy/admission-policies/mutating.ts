@@ -12,8 +12,9 @@
 // - the pod's pidguard.io/pids-limit must be replaced and its value is not
 //   plain printable ASCII of at most 64 characters (the record quotes it as
 //   JSON, which CEL cannot write);
-// - the record would be longer than the webhook writes in full (it then
-//   shortens it in a way CEL does not restate).
+// - the record would be longer than 1,365 characters and is not ASCII (the
+//   webhook shortens it by UTF-8 bytes, which CEL does not count), or would
+//   leave out 1,000 containers or more.
 // Partial changes would make the webhook's record (which it rewrites whole)
 // untrue, so the policy does all or nothing.
 
@@ -122,17 +123,41 @@ function variables(config: PolicyConfig): Variable[] {
       expression: `!variables.hasLimit ? 0 : !variables.limitValid ? variables.budget : ${whole(annotation)} > variables.ceiling ? variables.ceiling : 0`,
     },
     {
-      name: 'dotnetEntries',
+      name: 'containerEntries',
       expression:
         `variables.spec.containers.transformList(i, c, variables.dotnet[i], 'container "' + c.name + '": ' + (${summary}).join(', ')) + ` +
-        `variables.initContainers.transformList(i, c, variables.dotnetInit[i], 'container "' + c.name + '": ' + (${summary}).join(', ')) + ` +
-        `(variables.anyDotnet && !variables.hasLimit ? [${celString(`annotation ${PIDS_LIMIT_ANNOTATION}=`)} + string(variables.budget)] : [])`,
+        `variables.initContainers.transformList(i, c, variables.dotnetInit[i], 'container "' + c.name + '": ' + (${summary}).join(', '))`,
+    },
+    { name: 'podEntries', expression: `variables.anyDotnet && !variables.hasLimit ? [${celString(`annotation ${PIDS_LIMIT_ANNOTATION}=`)} + string(variables.budget)] : []` },
+    { name: 'ceilingGroup', expression: "variables.ceilingChange != '' ? ['pids-ceiling set: ' + variables.ceilingChange] : []" },
+    { name: 'changed', expression: "size(variables.containerEntries) + size(variables.podEntries) > 0 || variables.ceilingChange != ''" },
+    {
+      name: 'wholeRecord',
+      expression: "(size(variables.containerEntries + variables.podEntries) > 0 ? ['dotnet-guard set: ' + (variables.containerEntries + variables.podEntries).join('; ')] : []) + variables.ceilingGroup",
+    },
+    // mutation-record.ts: container entries are kept while they fit what the pod-level ones leave
+    // of the budget (each counted with its 2-byte separator); the rest are counted. Bytes are
+    // characters here: a longer record is only written when it is ASCII (`expressible`). The
+    // entries kept are the '; '-terminated ones within the first recordRoom characters of all of
+    // them so terminated (linear; an entry holds no '; ' unless a container name does, and the
+    // API server rejects such a name).
+    {
+      name: 'recordRoom',
+      expression:
+        `${MUTATION_RECORD_MAX_BYTES} - 64 - size(((size(variables.podEntries) > 0 ? ['dotnet-guard set: ' + variables.podEntries[0]] : []) + variables.ceilingGroup).join(' | '))`,
+    },
+    { name: 'terminatedEntries', expression: "variables.containerEntries.map(e, e + '; ').join('')" },
+    {
+      name: 'kept',
+      expression:
+        `size(variables.wholeRecord.join(' | ')) * 3 <= ${MUTATION_RECORD_MAX_BYTES} ? size(variables.containerEntries) : ` +
+        "variables.terminatedEntries.substring(0, size(variables.terminatedEntries) < variables.recordRoom ? size(variables.terminatedEntries) : variables.recordRoom).split('; ').size() - 1",
     },
     {
       name: 'record',
       expression:
-        `(size(variables.dotnetEntries) > 0 ? ['dotnet-guard set: ' + variables.dotnetEntries.join('; ')] : []) + ` +
-        `(variables.ceilingChange != '' ? ['pids-ceiling set: ' + variables.ceilingChange] : [])`,
+        "((size(variables.containerEntries.slice(0, variables.kept) + variables.podEntries) > 0 ? ['dotnet-guard set: ' + (variables.containerEntries.slice(0, variables.kept) + variables.podEntries).join('; ')] : []) + variables.ceilingGroup).join(' | ') + " +
+        "(variables.kept == size(variables.containerEntries) ? '' : '; ... and ' + string(size(variables.containerEntries) - variables.kept) + (size(variables.containerEntries) - variables.kept == 1 ? ' more container' : ' more containers'))",
     },
     {
       name: 'expressible',
@@ -140,8 +165,9 @@ function variables(config: PolicyConfig): Variable[] {
         `!(variables.spec.containers.exists(i, c, variables.dotnet[i] && has(c.env) && c.env.exists(e, e.name in ${celStrings(KNOBS)})) || ` +
         `variables.initContainers.exists(i, c, variables.dotnetInit[i] && has(c.env) && c.env.exists(e, e.name in ${celStrings(KNOBS)}))) && ` +
         `(variables.ceilingChange == '' || ${annotation}.matches(${celString(PLAIN)})) && ` +
-        // mutation-record.ts keeps a record whole while length * 3 <= its budget (UTF-16 units; a code point is at most 2).
-        `(size(variables.record.join(' | ')) * 6 <= ${MUTATION_RECORD_MAX_BYTES} || (size(variables.record.join(' | ')) * 3 <= ${MUTATION_RECORD_MAX_BYTES} && variables.record.join(' | ').matches('^[\\\\x00-\\\\x7f]*$')))`,
+        // Characters count as bytes only in ASCII (a code point is at most 2 UTF-16 units of 3 bytes); the count has no thousands separator below 1,000.
+        `(size(variables.wholeRecord.join(' | ')) * 6 <= ${MUTATION_RECORD_MAX_BYTES} || variables.wholeRecord.join(' | ').matches('^[\\\\x00-\\\\x7f]*$')) && ` +
+        'size(variables.containerEntries) - variables.kept < 1000',
     },
   ];
 }
@@ -152,13 +178,13 @@ function patchExpression(config: PolicyConfig): string {
     `${list}.transformList(i, c, ${flags}[i], ${containerChanges(config, `'/spec/${field}/' + string(i)`).ops}).flatten()`;
   const annotationPath = (key: string) => celString(`/metadata/annotations/${pointer(key)}`);
   return [
-    'variables.expressible && size(variables.record) > 0 ? (',
+    'variables.changed && variables.expressible ? (',
     `  ${perContainer('variables.spec.containers', 'variables.dotnet', 'containers')} +`,
     `  ${perContainer('variables.initContainers', 'variables.dotnetInit', 'initContainers')} +`,
     "  (has(object.metadata.annotations) ? [] : [JSONPatch{op: 'add', path: '/metadata/annotations', value: {}}]) +",
     `  (variables.anyDotnet && !variables.hasLimit ? [JSONPatch{op: 'add', path: ${annotationPath(PIDS_LIMIT_ANNOTATION)}, value: string(variables.budget)}] : []) +`,
     `  (variables.ceilingValue != 0 ? [JSONPatch{op: 'add', path: ${annotationPath(PIDS_LIMIT_ANNOTATION)}, value: string(variables.ceilingValue)}] : []) +`,
-    `  [JSONPatch{op: 'add', path: ${annotationPath(MUTATIONS_ANNOTATION)}, value: variables.record.join(' | ')}]`,
+    `  [JSONPatch{op: 'add', path: ${annotationPath(MUTATIONS_ANNOTATION)}, value: variables.record}]`,
     ') : []',
   ].join('\n');
 }

@@ -129,7 +129,8 @@ export function podsPolicy(config: PolicyConfig): object {
         { name: 'creates-or-changes-pod-template', expression: `request.operation != 'UPDATE' || (${TEMPLATE}) != (${OLD_TEMPLATE})` },
       ],
       variables: [...podVariables(config), ...variables],
-      validations: [{ ...validation, reason: 'Forbidden' }],
+      // `message` stands in when the messageExpression itself fails (its cost budget spent).
+      validations: [{ ...validation, message: 'pidguard denied: require-resources (see docs/ADMISSION-POLICIES.md)', reason: 'Forbidden' }],
     },
   };
 }
@@ -171,6 +172,7 @@ export function namespacesPolicy(config: PolicyConfig): object {
       validations: [
         {
           expression: 'size(variables.changed) == 0 || variables.guardian',
+          message: `pidguard denied: namespace-label-guard: only ${guardians(config)} may change pidguard.io/* labels`,
           messageExpression:
             "'pidguard denied namespace \"' + object.metadata.name + '\": namespace-label-guard: protected label ' + " +
             "(size(variables.changed) == 1 ? 'change' : 'changes') + ': user \"' + " +
