@@ -166,7 +166,7 @@ describe('admission policies on the real API server', () => {
     const out = JSON.parse(await kubectlOk(['get', 'validatingadmissionpolicies,mutatingadmissionpolicies', '-l', 'app.kubernetes.io/part-of=pidguard', '-o', 'json'])) as {
       items: Array<{ metadata: { name: string }; status?: { typeChecking?: { expressionWarnings?: unknown[] } } }>;
     };
-    expect(out.items.map((item) => item.metadata.name).sort()).toEqual(['pidguard-mutate-pods', 'pidguard-namespace-labels', 'pidguard-require-resources']);
+    expect(out.items.map((item) => item.metadata.name).sort()).toEqual(['pidguard-dotnet-uncapped', 'pidguard-mutate-pods', 'pidguard-namespace-labels', 'pidguard-require-resources']);
     for (const item of out.items) expect(item.status?.typeChecking?.expressionWarnings ?? []).toEqual([]);
   });
 
@@ -201,6 +201,9 @@ describe('admission policies on the real API server', () => {
         problems.push(`${testCase.name}: the API server answered ${answer.status}: ${answer.body.message}`);
         continue;
       }
+      // A .NET pod is never admitted uncapped unless the case is left to the (here absent) webhook.
+      const uncapped = answer.warnings.some((w) => w.includes('pidguard-dotnet-uncapped'));
+      if (uncapped !== (policiesOnly && WEBHOOK_ONLY.has(testCase.name) && testCase.name !== 'pids-limit-quoted')) problems.push(`${testCase.name}: uncapped warning ${uncapped}`);
       if (expected.allowed !== (answer.status === 201)) {
         problems.push(`${testCase.name}: engine ${expected.allowed ? 'allows' : `denies (${expected.message})`}, policies ${denial ? `deny (${denial})` : 'allow'}`);
         continue;
@@ -299,6 +302,13 @@ describe('admission policies on the real API server', () => {
         { name: 'DOTNET_ThreadPool_MaxThreads', value: '256' },
       ]);
       expect(pod.spec.containers[0]!.resources?.limits).toEqual({ cpu: '1', memory: '1Gi' });
+    });
+
+    it('warns when a .NET pod is admitted without its caps (a pod left to the webhook)', async () => {
+      const ownCap = POLICY_CASES.find((testCase) => testCase.name === 'dotnet-own-cap')!;
+      const answer = await dryRunCreate(named(ownCap, namespaces.enforce!), namespaces.enforce!);
+      expect(answer.status).toBe(201);
+      expect(answer.warnings.find((w) => w.includes("ValidatingAdmissionPolicy 'pidguard-dotnet-uncapped'"))).toContain('has .NET containers but no pidguard.io/pids-limit');
     });
 
     it('refuses an unprivileged user a pidguard.io/* label, by the policy', async () => {

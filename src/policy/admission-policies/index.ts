@@ -13,7 +13,7 @@ import type { PolicyConfig } from '../config.js';
 import { MODE_LABEL, SYSTEM_NAMESPACES } from '../keys.js';
 import { MODES, type Mode } from '../types.js';
 import { DOTNET_POLICY, mutatingPolicy } from './mutating.js';
-import { NAMESPACES_POLICY, namespacesPolicy, partOf, PODS_POLICY, podsPolicy } from './validating.js';
+import { NAMESPACES_POLICY, namespacesPolicy, partOf, PODS_POLICY, podsPolicy, UNCAPPED_POLICY, uncappedPolicy } from './validating.js';
 
 const API_VERSION = 'admissionregistration.k8s.io/v1';
 const ACTIONS: Record<Exclude<Mode, 'off'>, string[]> = { enforce: ['Deny'], audit: ['Audit', 'Warn'] };
@@ -60,6 +60,12 @@ export function compileAdmissionPolicies(config: PolicyConfig): object[] {
   objects.push(mutatingPolicy(config));
   for (const { suffix, selector } of modeSelectors('enforce', config)) {
     objects.push(binding('MutatingAdmissionPolicyBinding', DOTNET_POLICY, `${DOTNET_POLICY}-${suffix}`, [NOT_SYSTEM, selector]));
+  }
+  if (config.dotnet.enabled) {
+    objects.push(uncappedPolicy(config));
+    for (const { suffix, selector } of modeSelectors('enforce', config)) {
+      objects.push(binding('ValidatingAdmissionPolicyBinding', UNCAPPED_POLICY, `${UNCAPPED_POLICY}-${suffix}`, [NOT_SYSTEM, selector], ['Warn', 'Audit']));
+    }
   }
   return objects;
 }

@@ -5,7 +5,7 @@
 // message (engine.ts denialMessage), word for word.
 
 import type { PolicyConfig } from '../config.js';
-import { LABEL_PREFIX } from '../keys.js';
+import { LABEL_PREFIX, PIDS_LIMIT_ANNOTATION } from '../keys.js';
 import { guardians } from '../rules/namespace-label-guard.js';
 import { celString, celStrings } from './cel.js';
 import { OLD_TEMPLATE, podVariables, SUBJECT, TEMPLATE, type Variable } from './pod-cel.js';
@@ -13,6 +13,7 @@ import { OLD_TEMPLATE, podVariables, SUBJECT, TEMPLATE, type Variable } from './
 const API_VERSION = 'admissionregistration.k8s.io/v1';
 export const PODS_POLICY = 'pidguard-require-resources';
 export const NAMESPACES_POLICY = 'pidguard-namespace-labels';
+export const UNCAPPED_POLICY = 'pidguard-dotnet-uncapped';
 
 /** Rules of the workload kinds whose pod template is judged (workloads.ts). */
 export const WORKLOAD_RULES = [
@@ -131,6 +132,39 @@ export function podsPolicy(config: PolicyConfig): object {
       variables: [...podVariables(config), ...variables],
       // `message` stands in when the messageExpression itself fails (its cost budget spent).
       validations: [{ ...validation, message: 'pidguard denied: require-resources (see docs/ADMISSION-POLICIES.md)', reason: 'Forbidden' }],
+    },
+  };
+}
+
+/**
+ * Says so when a .NET pod is admitted without its PID budget: neither the
+ * webhook (not reached) nor the mutating policy (which leaves some pods to the
+ * webhook, or ran out of its CEL budget, failing open) set it. Bound with
+ * Warn and Audit where the mutation is bound: a gap is never silent.
+ */
+export function uncappedPolicy(config: PolicyConfig): object {
+  const limit = celString(PIDS_LIMIT_ANNOTATION);
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name: UNCAPPED_POLICY, labels: partOf('dotnet-guard') },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }] },
+      variables: podVariables(config),
+      validations: [
+        {
+          expression: `!(variables.dotnet.exists(f, f) || variables.dotnetInit.exists(f, f)) || ${limit} in variables.annotations`,
+          message: `pidguard: a .NET pod without ${PIDS_LIMIT_ANNOTATION}`,
+          messageExpression:
+            `'pidguard: ' + ${SUBJECT} + ${celString(
+              ` has .NET containers but no ${PIDS_LIMIT_ANNOTATION}: neither pidguard's webhook (not reached) nor its mutating policy ` +
+              '(which leaves pods whose .NET containers set their own thread-pool knobs to the webhook, or ran out of its CEL budget) ' +
+              'capped it; `pidguard audit` reports it, and recreating it while the webhook runs caps it',
+            )}`,
+          reason: 'Forbidden',
+        },
+      ],
     },
   };
 }

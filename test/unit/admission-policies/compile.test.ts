@@ -98,6 +98,8 @@ describe('modes as bindings', () => {
       'pidguard-mutate-pods In enforce mutate',
       ...(defaultMode === 'enforce' ? ['pidguard-mutate-pods NotIn enforce,audit,off mutate'] : []),
       ...(defaultMode === 'off' ? [] : [`pidguard-namespace-labels all ${actions}`]),
+      'pidguard-dotnet-uncapped In enforce Warn+Audit',
+      ...(defaultMode === 'enforce' ? ['pidguard-dotnet-uncapped NotIn enforce,audit,off Warn+Audit'] : []),
     ].sort());
   });
 
