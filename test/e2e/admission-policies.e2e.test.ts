@@ -171,15 +171,25 @@ describe('admission policies on the real API server', () => {
   });
 
   /**
-   * The object as admission sees it: the API server defaults pod-level requests from pod-level
-   * limits before any admission plugin runs (the webhook gets it so too). The engine models the
-   * containers' defaulting (qos.ts) but not this one, so `pidguard evaluate` on a raw manifest with
-   * pod-level limits only can differ from the cluster (reported; not this file's to fix).
+   * The object as admission sees it: for a Pod (not a workload template), the API server defaults
+   * pod-level requests (k8s.io/kubernetes pkg/apis/core/v1/defaults.go defaultPodRequests) before
+   * any admission plugin runs, and the webhook gets it so too. The engine models the containers'
+   * defaulting (qos.ts) but not this one, so `pidguard evaluate` on a raw Pod manifest with
+   * pod-level limits only can differ from the cluster (reported; not this file's to fix). Only the
+   * case the table uses is restated: no container requests the resource, so the pod-level request
+   * defaults to the pod-level limit (otherwise it is the containers' aggregate).
    */
   function defaulted(object: KubeObject): KubeObject {
     const copy = structuredClone(object);
-    const resources = podTemplateOf(copy)?.spec.resources;
-    if (resources?.limits) resources.requests = { ...Object.fromEntries(Object.entries(resources.limits).filter(([k]) => k === 'cpu' || k === 'memory')), ...resources.requests };
+    const spec = copy.kind === 'Pod' ? podTemplateOf(copy)?.spec : undefined;
+    const resources = spec?.resources;
+    if (!spec || !resources?.limits) return copy;
+    for (const name of ['cpu', 'memory']) {
+      if (resources.limits[name] === undefined || resources.requests?.[name] !== undefined) continue;
+      const containerAsks = [...spec.containers, ...(spec.initContainers ?? [])].some((c) => c.resources?.requests?.[name] !== undefined || c.resources?.limits?.[name] !== undefined);
+      if (containerAsks) throw new Error(`case table: pod-level ${name} defaulted from container requests is not restated here`);
+      resources.requests = { ...resources.requests, [name]: resources.limits[name]! };
+    }
     return copy;
   }
 

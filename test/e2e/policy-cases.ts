@@ -117,6 +117,8 @@ function random(seed: number): () => number {
 
 const IMAGES = ['nginx:1.27', DOTNET, 'corp/orders-dotnet:2', 'busybox', 'quay.io/x/aspnet-app', 'dotnet.example:5000/y'];
 const QUANTITIES = ['0', '1m', '250m', '1', '3', '64Mi', '1Gi', '8Gi'];
+const COMMANDS = [undefined, ['/app/server'], ['dotnet', 'Orders.dll'], ['sh', '-c', 'exec /usr/bin/dotnet "x y.dll"'], ['run-dotnet.sh']];
+const PIDS_LIMITS = [undefined, '512', '5000', 'max', ' 64 ', '00001024'];
 const ENV = [[], [{ name: 'DOTNET_gcServer', value: '1' }], [{ name: 'JAVA_OPTS', value: '-Xmx1g' }], [{ name: 'DOTNET_ThreadPool_MaxThreads', value: '7' }]];
 
 function generated(count: number, seed: number): PolicyCase[] {
@@ -142,17 +144,22 @@ function generated(count: number, seed: number): PolicyCase[] {
     }
     const resources = requests || limits ? res(requests, limits) : {};
     const env = pick(ENV);
-    return { name, image: pick(IMAGES), ...resources, ...(env.length > 0 ? { env } : {}) };
+    const command = pick(COMMANDS);
+    return { name, image: pick(IMAGES), ...resources, ...(env.length > 0 ? { env } : {}), ...(command ? { command } : {}) };
   };
   const cases: PolicyCase[] = [];
   for (let index = 0; index < count; index += 1) {
     const containers = Array.from({ length: 1 + Math.floor(next() * 3) }, (_, i) => container(`c${i}`));
     const initContainers = next() < 0.3 ? [container('init0')] : undefined;
-    const spec: PodSpec = { containers, ...(initContainers ? { initContainers } : {}) };
+    const podLevel = next() < 0.1 ? { resources: { requests: { cpu: '32', memory: '48Gi' }, limits: { cpu: '64', memory: '64Gi' } } } : {};
+    const spec: PodSpec = { containers, ...(initContainers ? { initContainers } : {}), ...podLevel };
     const kind = next() < 0.7 ? 'Pod' : pick(['Deployment', 'StatefulSet', 'Job', 'CronJob']);
-    cases.push({ name: `generated-${index}`, object: kind === 'Pod' ? pod(spec) : workload(kind, spec) });
+    const pidsLimit = pick(PIDS_LIMITS);
+    const optIn = next() < 0.1 ? { labels: { 'pidguard.io/runtime': 'dotnet' } } : {};
+    const metadata = { ...optIn, ...(pidsLimit === undefined ? {} : { annotations: { 'pidguard.io/pids-limit': pidsLimit } }) };
+    cases.push({ name: `generated-${index}`, object: kind === 'Pod' ? pod(spec, metadata) : workload(kind, spec, optIn.labels ?? {}) });
   }
   return cases;
 }
 
-export const POLICY_CASES: readonly PolicyCase[] = [...HANDWRITTEN, ...generated(40, 14)];
+export const POLICY_CASES: readonly PolicyCase[] = [...HANDWRITTEN, ...generated(80, 14)];
