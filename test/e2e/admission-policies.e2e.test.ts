@@ -135,6 +135,13 @@ async function waitUntilLive(namespace: string, expect: { policies: boolean; web
     const byPolicy = policyDenial(denied) !== undefined;
     const byWebhook = (denied.body.message ?? '').includes('admission webhook "validate.pidguard.io"');
     const capped = mutated.status === 201 && podTemplateOf(mutated.body)?.metadata?.annotations?.['pidguard.io/pids-limit'] !== undefined;
+    if (expect.policies && !expect.webhook) {
+      // Every policy live, the uncapped warning too: a .NET pod the mutating policy leaves to the webhook.
+      const ownCap = dotnetPod('probe-own-cap');
+      podTemplateOf(ownCap)!.spec.containers[0]!.env = [{ name: 'DOTNET_ThreadPool_ForceMaxWorkerThreads', value: '0x40' }];
+      const warned = (await dryRunCreate(ownCap, namespace)).warnings.some((w) => w.includes('pidguard-dotnet-uncapped'));
+      return byPolicy && capped && warned;
+    }
     if (expect.policies) return byPolicy && capped;
     if (expect.webhook) return byWebhook && capped;
     return denied.status === 201 && !capped;
