@@ -67,6 +67,10 @@ export const EXIT_TABLE: Readonly<Record<string, ExitRow>> = {
     [EXIT.cannotStart]: 'cannot write to `--out`',
     [EXIT.usage]: 'bad flags',
   },
+  policies: {
+    [EXIT.ok]: 'printed',
+    [EXIT.usage]: 'bad flags or config',
+  },
 };
 
 /** `Exit codes: 0 ...; 1 ...` for a command's --help, from EXIT_TABLE (its own row and rows like `agent --once`). */

@@ -1,0 +1,225 @@
+// The validating admission policies: require-resources for Pods and the
+// workload kinds' pod templates, and namespace-label-guard. Each expression
+// restates its rule (rules/require-resources.ts, qos.ts,
+// rules/namespace-label-guard.ts) and its message is the webhook's denial
+// message (engine.ts denialMessage), word for word.
+
+import type { PolicyConfig } from '../config.js';
+import { LABEL_PREFIX, PIDS_LIMIT_ANNOTATION } from '../keys.js';
+import { guardians } from '../rules/namespace-label-guard.js';
+import { celString, celStrings } from './cel.js';
+import { OLD_TEMPLATE, podVariables, SUBJECT, TEMPLATE, type Variable } from './pod-cel.js';
+
+const API_VERSION = 'admissionregistration.k8s.io/v1';
+export const PODS_POLICY = 'pidguard-require-resources';
+export const NAMESPACES_POLICY = 'pidguard-namespace-labels';
+export const UNCAPPED_POLICY = 'pidguard-dotnet-uncapped';
+
+/** Rules of the workload kinds whose pod template is judged (workloads.ts). */
+export const WORKLOAD_RULES = [
+  { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['replicationcontrollers'] },
+  { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'] },
+  { apiGroups: ['batch'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['jobs', 'cronjobs'] },
+];
+
+/** A positive cpu or memory quantity in resource list `list` (an expression that may be absent). */
+function positiveIn(list: string, name: 'cpu' | 'memory'): string {
+  return `(has(${list}) && '${name}' in ${list} && quantity(string(${list}['${name}'])).isGreaterThan(quantity('0')))`;
+}
+
+function has(list: string, name: string): string {
+  return `(has(${list}) && '${name}' in ${list})`;
+}
+
+/** Any positive cpu or memory request or limit in `resources` (qos.ts: a container's or the pod's). */
+function anyPositive(resources: string): string {
+  const lists = [`${resources}.requests`, `${resources}.limits`];
+  return `(has(${resources}) && (${lists.flatMap((list) => [positiveIn(list, 'cpu'), positiveIn(list, 'memory')]).join(' || ')}))`;
+}
+
+/**
+ * Whether container `c` will have a positive `field` of `name` once admitted:
+ * its own (a request defaults to the limit), or the one dotnet-guard fills in
+ * for a .NET container (`dotnet`) when the pod sets no pod-level resources.
+ */
+function willHave(field: 'requests' | 'limits', name: 'cpu' | 'memory', dotnet: string): string {
+  const request = 'c.resources.requests';
+  const limit = 'c.resources.limits';
+  const filled = `(${dotnet} && !variables.podLevelResources)`;
+  const fromLimit = `(has(c.resources) && ${has(limit, name)} ? ${positiveIn(limit, name)} : ${filled})`;
+  if (field === 'limits') return fromLimit;
+  return `(has(c.resources) && ${has(request, name)} ? ${positiveIn(request, name)} : ${fromLimit})`;
+}
+
+/** The `requests.cpu`-style fields container `c` lacks, counting pod-level values (require-resources.ts gapsOf). */
+function gaps(fields: Array<'requests' | 'limits'>, dotnet: string): string {
+  const parts: string[] = [];
+  for (const field of fields) {
+    for (const name of ['cpu', 'memory'] as const) {
+      const covered = `(variables.podLevelResources && ${positiveIn(`variables.spec.resources.${field}`, name)})`;
+      parts.push(`(${willHave(field, name, dotnet)} || ${covered} ? [] : ['${field}.${name}'])`);
+    }
+  }
+  return parts.join(' + ');
+}
+
+const BEST_EFFORT_FIX = 'set resources on at least one container, for example resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 256Mi}}';
+
+function requireResourcesValidation(config: PolicyConfig): { variables: Variable[]; validation: { expression: string; messageExpression: string } } {
+  const level = config.requireResources.level;
+  if (level === 'not-besteffort') {
+    const names = "(variables.spec.containers.map(c, '\"' + c.name + '\"') + variables.initContainers.map(c, '\"' + c.name + '\"'))";
+    const detail =
+      "(variables.podLevelResources ? 'spec.resources sets no positive cpu or memory request or limit' : " +
+      `(size(${names}) == 1 ? 'container ' + ${names}[0] + ' sets' : 'containers ' + ${names}.join(', ') + ' set') + ' no cpu or memory requests or limits')`;
+    return {
+      variables: [
+        {
+          name: 'bestEffort',
+          expression:
+            `variables.podLevelResources ? !${anyPositive('variables.spec.resources')} : ` +
+            `!(variables.spec.containers.exists(i, c, variables.dotnet[i] || ${anyPositive('c.resources')}) || ` +
+            `variables.initContainers.exists(i, c, variables.dotnetInit[i] || ${anyPositive('c.resources')}))`,
+        },
+      ],
+      validation: {
+        expression: '!variables.bestEffort',
+        messageExpression:
+          `'pidguard denied ' + ${SUBJECT} + ': require-resources: BestEffort pod (no cpu or memory requests or limits): ' + ${detail} + ` +
+          `${celString(`. Fix: ${BEST_EFFORT_FIX}.`)}`,
+      },
+    };
+  }
+  const fields: Array<'requests' | 'limits'> = level === 'requests' ? ['requests'] : ['requests', 'limits'];
+  const what = fields.join(' and ');
+  const entry = (list: string, flags: string) =>
+    `${list}.transformList(i, c, size(${flags}[i]) > 0, '"' + c.name + '" (' + ${flags}[i].join(', ') + ')')`;
+  return {
+    variables: [
+      { name: 'gaps', expression: `variables.spec.containers.transformList(i, c, ${gaps(fields, 'variables.dotnet[i]')})` },
+      { name: 'initGaps', expression: `variables.initContainers.transformList(i, c, ${gaps(fields, 'variables.dotnetInit[i]')})` },
+      { name: 'missing', expression: `${entry('variables.spec.containers', 'variables.gaps')} + ${entry('variables.initContainers', 'variables.initGaps')}` },
+    ],
+    validation: {
+      expression: 'size(variables.missing) == 0',
+      messageExpression:
+        `'pidguard denied ' + ${SUBJECT} + ${celString(`: require-resources: containers without cpu and memory ${what}: `)} + ` +
+        `(size(variables.missing) == 1 ? 'container ' : 'containers ') + variables.missing.join(', ') + ` +
+        celString(` must set them. Fix: set cpu and memory ${what} on every container, for example resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {cpu: 500m, memory: 256Mi}}.`),
+    },
+  };
+}
+
+/** require-resources on Pod CREATE and on workload CREATE/UPDATE that change the pod template. */
+export function podsPolicy(config: PolicyConfig): object {
+  const { variables, validation } = requireResourcesValidation(config);
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name: PODS_POLICY, labels: partOf('require-resources') },
+    spec: {
+      // Fail: an expression that errs or runs out of its cost budget (a pod of thousands of
+      // containers) is then handled by each binding's actions (denied in enforce, warned in
+      // audit), never silently admitted.
+      failurePolicy: 'Fail',
+      matchConstraints: {
+        resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }, ...WORKLOAD_RULES],
+      },
+      matchConditions: [
+        // As engine.ts: an UPDATE that leaves the pod template as it was is not judged again.
+        { name: 'creates-or-changes-pod-template', expression: `request.operation != 'UPDATE' || (${TEMPLATE}) != (${OLD_TEMPLATE})` },
+      ],
+      variables: [...podVariables(config), ...variables],
+      // `message` stands in when the messageExpression itself fails (its cost budget spent).
+      validations: [{ ...validation, message: 'pidguard denied: require-resources (see docs/ADMISSION-POLICIES.md)', reason: 'Forbidden' }],
+    },
+  };
+}
+
+/**
+ * Says so when a .NET pod is admitted without its PID budget: neither the
+ * webhook (not reached) nor the mutating policy (which leaves some pods to the
+ * webhook, or ran out of its CEL budget, failing open) set it. Bound with
+ * Warn and Audit where the mutation is bound: a gap is never silent.
+ */
+export function uncappedPolicy(config: PolicyConfig): object {
+  const limit = celString(PIDS_LIMIT_ANNOTATION);
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name: UNCAPPED_POLICY, labels: partOf('dotnet-guard') },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }] },
+      variables: podVariables(config),
+      validations: [
+        {
+          expression: `!(variables.dotnet.exists(f, f) || variables.dotnetInit.exists(f, f)) || ${limit} in variables.annotations`,
+          message: `pidguard: a .NET pod without ${PIDS_LIMIT_ANNOTATION}`,
+          messageExpression:
+            `'pidguard: ' + ${SUBJECT} + ${celString(
+              ` has .NET containers but no ${PIDS_LIMIT_ANNOTATION}: neither pidguard's webhook (not reached) nor its mutating policy ` +
+              '(which leaves pods whose .NET containers set their own thread-pool knobs to the webhook, or ran out of its CEL budget) ' +
+              'capped it; `pidguard audit` reports it, and recreating it while the webhook runs caps it',
+            )}`,
+          reason: 'Forbidden',
+        },
+      ],
+    },
+  };
+}
+
+/** namespace-label-guard: pidguard.io/* namespace labels change only by namespaceGuard's users and groups. */
+export function namespacesPolicy(config: PolicyConfig): object {
+  const prefix = celString(LABEL_PREFIX);
+  const { users, groups } = config.namespaceGuard;
+  const describe =
+    "!(k in variables.before) ? 'add ' + k + '=' + variables.after[k] : !(k in variables.after) ? 'remove ' + k : " +
+    "'change ' + k + ' from ' + variables.before[k] + ' to ' + variables.after[k]";
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name: NAMESPACES_POLICY, labels: partOf('namespace-label-guard') },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: {
+        resourceRules: [
+          { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['namespaces'] },
+          // kube-apiserver keeps labels sent through these subresources too (FACTS.md).
+          { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['namespaces/status', 'namespaces/finalize'] },
+        ],
+      },
+      variables: [
+        { name: 'before', expression: 'oldObject != null && has(oldObject.metadata.labels) ? oldObject.metadata.labels : {}' },
+        { name: 'after', expression: 'has(object.metadata.labels) ? object.metadata.labels : {}' },
+        {
+          name: 'changed',
+          expression:
+            `(variables.after.filter(k, k.startsWith(${prefix}) && !(k in variables.before && variables.before[k] == variables.after[k])) + ` +
+            `variables.before.filter(k, k.startsWith(${prefix}) && !(k in variables.after))).sort()`,
+        },
+        {
+          name: 'guardian',
+          expression: `request.userInfo.username in ${celStrings(users)} || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in ${celStrings(groups)}))`,
+        },
+      ],
+      validations: [
+        {
+          expression: 'size(variables.changed) == 0 || variables.guardian',
+          message: `pidguard denied: namespace-label-guard: only ${guardians(config.namespaceGuard)} may change pidguard.io/* labels`,
+          messageExpression:
+            "'pidguard denied namespace \"' + object.metadata.name + '\": namespace-label-guard: protected label ' + " +
+            "(size(variables.changed) == 1 ? 'change' : 'changes') + ': user \"' + " +
+            "(request.userInfo.username != '' ? request.userInfo.username : '(unknown)') + '\" may not ' + " +
+            `variables.changed.map(k, ${describe}).join(', ') + ` +
+            celString(`. Fix: ask a member of ${guardians(config.namespaceGuard)} to change pidguard.io/* labels.`),
+          reason: 'Forbidden',
+        },
+      ],
+    },
+  };
+}
+
+export function partOf(rule: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': 'pidguard', 'app.kubernetes.io/part-of': 'pidguard', 'pidguard.io/rule': rule };
+}
