@@ -1,6 +1,6 @@
 // The HTTP edge of /mutate and /validate, and nothing more: method, content-type
 // and encoding checks, a body read bounded per request and by the replica's
-// body budget, a linear shape scan and one JSON.parse, decode,
+// body budget, one JSON.parse with its shape bounded (json-shape.ts), decode,
 // delegate to the handler, encode. It runs on plain node:http request/response
 // objects rather than through express: express's per-request work costs more
 // than the policy itself (see docs/WEBHOOK.md, "Performance").
@@ -12,7 +12,7 @@ import type { AdmissionHandler, AdmissionOutcome, WebhookName } from './admissio
 import type { Evaluation } from '../policy/engine.js';
 import type { BodyBudget, BodyCharge } from './body-budget.js';
 import { WebhookError } from './errors.js';
-import { checkJsonShape } from './json-shape.js';
+import { parseJsonBody } from './json-shape.js';
 import type { Logger } from '../log.js';
 import type { WebhookMetrics } from './metrics.js';
 import { errored, reviewOf, type ReviewResponse } from './response.js';
@@ -60,7 +60,7 @@ export function admissionEndpoint(webhook: WebhookName, options: AdmissionEndpoi
       if (readError) return fail(readError);
       let request: AdmissionRequest | undefined;
       try {
-        request = decodeAdmissionReview(parseJson(body!));
+        request = decodeAdmissionReview(parseJsonBody(body!));
         const started = process.hrtime.bigint();
         const outcome = options.handle(webhook, request);
         if (outcome instanceof Promise) {
@@ -177,17 +177,6 @@ class BodyReader implements BodyCharge {
     this.chunks = [];
     this.budget.received(this);
     this.callback(error, body);
-  }
-}
-
-function parseJson(body: Buffer): unknown {
-  checkJsonShape(body);
-  try {
-    // JSON.parse creates `__proto__` and `constructor` keys as ordinary own properties; nothing
-    // downstream merges request data into existing objects (see the hostile-keys tests).
-    return JSON.parse(body.toString('utf8'));
-  } catch (error) {
-    throw new WebhookError('MALFORMED_JSON', (error as Error).message);
   }
 }
 
