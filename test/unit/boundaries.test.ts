@@ -15,8 +15,10 @@ function sourcesUnder(folder: string): string[] {
 /** What a file imports (static, dynamic, re-exports), relative specifiers resolved to repository paths. */
 function importsOf(file: string): string[] {
   const text = readFileSync(join(root, file), 'utf8');
-  return [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]/g)].map(([, specifier]) =>
-    specifier!.startsWith('.') ? relative(root, resolve(root, dirname(file), specifier!)) : specifier!,
+  // Statements only (import/export ... from, bare import, dynamic import), not `from` inside string literals.
+  const statements = /^\s*(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/gm;
+  return [...text.matchAll(statements)].map((match) => match[1] ?? match[2] ?? match[3]!).map((specifier) =>
+    specifier.startsWith('.') ? relative(root, resolve(root, dirname(file), specifier)) : specifier,
   );
 }
 

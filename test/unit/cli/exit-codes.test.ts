@@ -15,7 +15,7 @@ function readmeExitTable(): Record<string, Record<string, string>> {
   const rows = readme.slice(start).split('\n\n')[0]!.split('\n').slice(2);
   const table: Record<string, Record<string, string>> = {};
   for (const row of rows) {
-    const cells = row.split(' | ').map((cell) => cell.replace(/^\| ?| ?\|$/g, '').trim());
+    const cells = row.trim().replace(/^\||\|$/g, '').split('|').map((cell) => cell.trim());
     const [command, ...meanings] = cells;
     table[command!.replaceAll('`', '')] = Object.fromEntries(meanings.flatMap((meaning, code) => (meaning ? [[String(code), meaning]] : [])));
   }
