@@ -28,7 +28,9 @@ case "$action" in
     ctr=(ctr --address "$E2E_CONTAINERD_SOCKET" -n k8s.io)
     "${ctr[@]}" images import "$E2E_IMAGE_ARCHIVE" >"$work/logs/install-image.log" 2>&1 \
       || { cat "$work/logs/install-image.log" >&2; e2e_die "ctr images import of $E2E_IMAGE_ARCHIVE failed"; }
-    "${ctr[@]}" images ls -q | grep -qxF "$image" || e2e_die "$image is not in containerd after the import (log: $work/logs/install-image.log)"
+    # grep reads the whole list (no -q): with pipefail, -q would exit at the first match and the
+    # SIGPIPE of a still-writing ctr would fail the pipeline, a false "not imported".
+    "${ctr[@]}" images ls -q | grep -xF "$image" >/dev/null || e2e_die "$image is not in containerd after the import (log: $work/logs/install-image.log)"
     e2e_log "install: $image imported into the node's containerd ($((SECONDS - start))s)"
 
     for file in $(bash "$here/crds.sh" | grep /cert-manager.io_); do
@@ -82,15 +84,19 @@ YAML
     fi
     # Gone, not terminating: later files apply the install (dry run) into this namespace again and
     # start agents of their own.
+    # A namespace that does not go away fails the step, but only after cert-manager is stopped and
+    # the local webhook is registered again, so one failed install does not fail every later file.
+    stuck=
     if "${kubectl[@]}" get namespace pidguard-system >/dev/null 2>&1; then
       "${kubectl[@]}" wait --for=delete namespace/pidguard-system --timeout 180s >/dev/null 2>&1 \
-        || { "${kubectl[@]}" get pods -n pidguard-system >&2 || true; e2e_die "namespace pidguard-system not gone 180s after the uninstall"; }
+        || { "${kubectl[@]}" get namespace pidguard-system -o yaml >&2 || true; stuck=1; }
     fi
     for component in cainjector controller; do
       e2e_stop "$work/pids/cert-manager-$component.pid" "$work"
     done
     "${kubectl[@]}" apply -f "$work/webhooks.yaml" >&2
     e2e_wait_denying 60 "${kubectl[@]}" || e2e_die "the local webhook's configurations are not live again"
+    [[ -z "$stuck" ]] || e2e_die "namespace pidguard-system not gone 180s after the uninstall"
     e2e_log "install: uninstalled ($((SECONDS - start))s); the local webhook's configurations are registered again"
     ;;
   *) e2e_die "usage: install.sh up|down <work dir>" ;;

@@ -29,7 +29,7 @@ e2e_stop() {
   local pidfile="$1" marker="$2" pid i
   [[ -f "$pidfile" ]] || return 0
   pid="$(cat "$pidfile")"
-  if [[ -n "$pid" ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$marker"; then
+  if [[ -n "$pid" ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -F -- "$marker" >/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do
       kill -0 "$pid" 2>/dev/null || break

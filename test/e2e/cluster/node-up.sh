@@ -37,7 +37,7 @@ if [[ -d /sys/fs/cgroup/pids/kubepods ]] && [[ -n "$(find /sys/fs/cgroup/pids/ku
 fi
 
 for table in filter nat mangle; do
-  iptables -t "$table" -S 2>/dev/null | grep -q KUBE- && e2e_die "iptables table $table has KUBE- chains (a leftover kubelet's? see node-down.sh)"
+  iptables -t "$table" -S 2>/dev/null | grep KUBE- >/dev/null && e2e_die "iptables table $table has KUBE- chains (a leftover kubelet's? see node-down.sh)"
 done
 
 # --- what this run changes on the machine, for node-down.sh
