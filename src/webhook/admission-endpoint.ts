@@ -203,7 +203,7 @@ function record(webhook: WebhookName, request: AdmissionRequest, outcome: Admiss
   // Both webhooks evaluate the same pod: count violations at /validate and applied changes at /mutate, once each.
   if (webhook === 'validate') for (const violation of evaluation.violations) metrics.violations.inc({ rule: violation.ruleId, mode });
   if (webhook === 'mutate' && response.patch) for (const mutation of evaluation.mutations) metrics.mutations.inc({ rule: mutation.ruleId });
-  options.decisionLog({ webhook, request, outcome, decision, seconds });
+  options.decisionLog(webhook, request, outcome, decision, seconds);
 }
 
 function decisionOf(response: ReviewResponse, evaluated: boolean): Decision {

@@ -26,7 +26,7 @@ export function parseAllowedLogging(text: string): AllowedLogging | undefined {
 
 export type Decision = 'allowed' | 'patched' | 'denied' | 'skipped';
 
-export interface DecisionEntry {
+interface DecisionEntry {
   webhook: WebhookName;
   request: AdmissionRequest;
   outcome: AdmissionOutcome;
@@ -36,7 +36,7 @@ export interface DecisionEntry {
   sampledOneIn?: number;
 }
 
-export type DecisionLog = (entry: DecisionEntry) => void;
+export type DecisionLog = (webhook: WebhookName, request: AdmissionRequest, outcome: AdmissionOutcome, decision: Decision, seconds: number) => void;
 
 /** The one table of the line's fields, in their order on the line. */
 const decisionFields = lineFields<DecisionEntry>([
@@ -68,12 +68,13 @@ export function createDecisionLog(logger: Logger, allowedLogging: AllowedLogging
     sinceSample = 0;
     return 'info';
   };
-  return (entry) => {
-    const notable = entry.decision === 'denied' || entry.decision === 'patched' || (entry.outcome.response.warnings?.length ?? 0) > 0;
+  // Positional arguments: the entry object is built only for a line that is written.
+  return (webhook, request, outcome, decision, seconds) => {
+    const notable = decision === 'denied' || decision === 'patched' || (outcome.response.warnings?.length ?? 0) > 0;
     const level = notable ? 'info' : plainLevel();
     if (!logger.enabled(level)) return;
-    if (!notable && level === 'info' && allowedLogging.kind === 'sampled') entry.sampledOneIn = allowedLogging.every;
-    logger.members(level, 'admission decision', decisionFields(entry));
+    const sampledOneIn = !notable && level === 'info' && allowedLogging.kind === 'sampled' ? allowedLogging.every : undefined;
+    logger.members(level, 'admission decision', decisionFields({ webhook, request, outcome, decision, seconds, sampledOneIn }));
   };
 }
 
