@@ -32,7 +32,7 @@ export function rssMiB(pid) {
 /** namespacesFile: false starts it without --namespaces-file (which wins over a cluster). */
 export async function startPidguard(work, paths, extraArgs = [], { namespacesFile = true } = {}) {
   const log = openSync(join(work, 'pidguard.log'), 'w');
-  // PIDGUARD_BENCH_CPU_PROF: a directory to write the server's CPU profile into (node --cpu-prof), read after it exits.
+  // PIDGUARD_BENCH_CPU_PROF: a directory to write the server's CPU profile into (node --cpu-prof) when it exits.
   const profile = process.env.PIDGUARD_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.PIDGUARD_BENCH_CPU_PROF] : [];
   const child = spawn(process.execPath, [
     ...profile, join(root, 'bin/pidguard.js'), 'serve', '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1',

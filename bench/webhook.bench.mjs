@@ -109,7 +109,8 @@ function reviewMix(name) {
 }
 
 async function startBaseline(work) {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--baseline-server', work], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const profile = process.env.PIDGUARD_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.PIDGUARD_BENCH_CPU_PROF] : [];
+  const child = spawn(process.execPath, [...profile, fileURLToPath(import.meta.url), '--baseline-server', work], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = await once(child.stdout, 'data');
   return { child, port: Number(String(line).trim()) };
 }
