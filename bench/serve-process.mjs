@@ -32,15 +32,17 @@ export function rssMiB(pid) {
 /** namespacesFile: false starts it without --namespaces-file (which wins over a cluster). */
 export async function startPidguard(work, paths, extraArgs = [], { namespacesFile = true } = {}) {
   const log = openSync(join(work, 'pidguard.log'), 'w');
+  // PIDGUARD_BENCH_CPU_PROF: a directory to write the server's CPU profile into (node --cpu-prof) when it exits.
+  const profile = process.env.PIDGUARD_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.PIDGUARD_BENCH_CPU_PROF] : [];
   const child = spawn(process.execPath, [
-    join(root, 'bin/pidguard.js'), 'serve', '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1',
+    ...profile, join(root, 'bin/pidguard.js'), 'serve', '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1',
     '--tls-cert', paths.cert, '--tls-key', paths.key, ...(namespacesFile ? ['--namespaces-file', join(work, 'namespaces.yaml')] : []), ...extraArgs,
   ], { stdio: ['ignore', 'ignore', log] });
   closeSync(log);
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const listening = readFileSync(join(work, 'pidguard.log'), 'utf8').split('\n').find((line) => line.includes('"msg":"listening"'));
-    if (listening) return { child, port: JSON.parse(listening).port };
+    if (listening) return { child, port: JSON.parse(listening).port, log: join(work, 'pidguard.log') };
     if (child.exitCode !== null) break;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -119,6 +121,17 @@ export function dotnetPod() {
       ],
     },
   };
+}
+
+/** The most common review: a pod that already has what the policy asks for (not .NET, resources set). */
+export function plainPod() {
+  const pod = dotnetPod();
+  const container = pod.spec.containers[0];
+  container.image = 'registry.example.com/orders/api:2.3.1';
+  container.command = ['/app/orders-api'];
+  container.env[0] = { name: 'LISTEN_ADDRESS', value: ':8080' };
+  container.resources = { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '512Mi' } };
+  return pod;
 }
 
 export function bestEffortPod() {

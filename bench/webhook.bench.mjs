@@ -7,25 +7,29 @@
 // so machine noise hits both servers alike; then 1,000 reviews/s offered to
 // each (open loop: requests are released on a 1 ms tick whether or not earlier
 // ones were answered, and latency counts from the release, so a stalled server
-// cannot hide its queue). Requests alternate between a .NET pod CREATE
-// (/mutate, gets a patch) and a BestEffort pod CREATE (/validate, denied).
+// cannot hide its queue). The reviews are a typical mix (PIDGUARD_BENCH_MIX=typical, the
+// default): 80% plain allows (a pod that needs nothing, at /mutate and /validate), 15%
+// patched (a .NET pod at /mutate), 5% denied (a BestEffort pod at /validate);
+// PIDGUARD_BENCH_MIX=alternating sends only the last two, one after the other (every
+// review logged at info). Beside throughput and latency it reports the server's CPU time
+// and decision-log bytes per review.
 //
 // PIDGUARD_BENCH_SECONDS (default 60) is the fixed-rate run against pidguard;
 // the other phases scale with it. Exit 1 if a target is missed.
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { benchWorkDirectory, bestEffortPod, dotnetPod, peakRssMiB, review, startPidguard } from './serve-process.mjs';
+import { benchWorkDirectory, bestEffortPod, dotnetPod, peakRssMiB, plainPod, review, startPidguard } from './serve-process.mjs';
 
 const CONNECTIONS = 8;
 const OFFERED_RATE = 1000;
 const FIXED_RATE_ROUND_SECONDS = 5;
-const TARGETS = { p99Ms: 5, saturationRatio: 0.5, rssMiB: 120 };
+const TARGETS = { p99Ms: 5, saturationRatio: 0.6, rssMiB: 120 };
 
 if (process.argv[2] === '--baseline-server') {
   runBaselineServer(process.argv[3]);
@@ -58,26 +62,23 @@ async function main() {
 
   const pidguard = await startPidguard(work, paths);
   const baseline = await startBaseline(work);
-  const requests = [
-    { path: '/mutate', body: review('mutate-1', dotnetPod()) },
-    { path: '/validate', body: review('validate-1', bestEffortPod()) },
-  ];
+  const requests = reviewMix(process.env.PIDGUARD_BENCH_MIX ?? 'typical');
   try {
     const servers = [
       { name: 'baseline', port: baseline.port, pid: baseline.child.pid },
-      { name: 'pidguard', port: pidguard.port, pid: pidguard.child.pid },
+      { name: 'pidguard', port: pidguard.port, pid: pidguard.child.pid, log: pidguard.log },
     ];
     for (const server of servers) {
       // Warm-up: JIT, TLS sessions, caches.
-      await saturate(server.port, ca, requests, Math.min(2, saturationSeconds), server.pid);
+      await saturate(server, ca, requests, Math.min(2, saturationSeconds));
     }
     const saturation = { baseline: [], pidguard: [] };
     for (let round = 0; round < rounds; round += 1) {
-      for (const server of servers) saturation[server.name].push(await saturate(server.port, ca, requests, saturationSeconds, server.pid));
+      for (const server of servers) saturation[server.name].push(await saturate(server, ca, requests, saturationSeconds));
     }
     const fixed = {
-      baseline: await fixedRate(baseline.port, ca, requests, Math.max(2, seconds / 4)),
-      pidguard: await fixedRate(pidguard.port, ca, requests, seconds),
+      baseline: await fixedRate(servers[0], ca, requests, Math.max(2, seconds / 4)),
+      pidguard: await fixedRate(servers[1], ca, requests, seconds),
     };
     const rss = { baseline: peakRssMiB(baseline.child.pid), pidguard: peakRssMiB(pidguard.child.pid) };
     report({ saturation, fixed, rss, seconds, saturationSeconds });
@@ -90,8 +91,26 @@ async function main() {
   }
 }
 
+/** One cycle of the reviews each connection sends in turn. */
+function reviewMix(name) {
+  const plain = review('plain-1', plainPod());
+  const patched = { path: '/mutate', body: review('mutate-1', dotnetPod()) };
+  const denied = { path: '/validate', body: review('validate-1', bestEffortPod()) };
+  if (name === 'alternating') return [patched, denied];
+  if (name !== 'typical') throw new Error(`PIDGUARD_BENCH_MIX must be typical or alternating, got ${name}`);
+  // 20 reviews: 16 plain allows (8 at each webhook), 3 patched, 1 denied, spread out.
+  const cycle = [];
+  for (let n = 0; n < 16; n += 1) {
+    cycle.push({ path: n % 2 === 0 ? '/mutate' : '/validate', body: plain });
+    if (n % 5 === 4) cycle.push(patched);
+  }
+  cycle.push(denied);
+  return cycle;
+}
+
 async function startBaseline(work) {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--baseline-server', work], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const profile = process.env.PIDGUARD_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.PIDGUARD_BENCH_CPU_PROF] : [];
+  const child = spawn(process.execPath, [...profile, fileURLToPath(import.meta.url), '--baseline-server', work], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = await once(child.stdout, 'data');
   return { child, port: Number(String(line).trim()) };
 }
@@ -148,10 +167,17 @@ function isGoodAnswer({ status, body }) {
   return status === 200 && body.includes('"allowed":');
 }
 
+/** Bytes written to the server's log file so far (0 for a server without one). */
+function logBytes(server) {
+  return server.log ? statSync(server.log).size : 0;
+}
+
 /** Closed loop: each connection sends its next review as soon as the last is answered. */
-async function saturate(port, ca, requests, seconds, pid) {
+async function saturate(server, ca, requests, seconds) {
+  const { port, pid } = server;
   const prepared = wire(requests);
   const cpuBefore = cpuSeconds(pid);
+  const logBefore = logBytes(server);
   const connections = await Promise.all(Array.from({ length: CONNECTIONS }, () => openConnection(port, ca)));
   const latencies = [];
   let errors = 0;
@@ -172,11 +198,14 @@ async function saturate(port, ca, requests, seconds, pid) {
   const elapsed = (performance.now() - started) / 1000;
   const cpuMicrosPerReview = ((cpuSeconds(pid) - cpuBefore) * 1e6) / Math.max(1, latencies.length);
   connections.forEach((connection) => connection.close());
-  return { throughput: latencies.length / elapsed, errors, cpuMicrosPerReview, ...percentiles(latencies) };
+  await new Promise((resolve) => setTimeout(resolve, 20)); // the server writes its log lines once per event-loop turn
+  const logBytesPerReview = (logBytes(server) - logBefore) / Math.max(1, latencies.length);
+  return { throughput: latencies.length / elapsed, errors, cpuMicrosPerReview, logBytesPerReview, ...percentiles(latencies) };
 }
 
 /** Open loop at OFFERED_RATE: a stalled server cannot hide its queue, since requests keep being released. */
-async function fixedRate(port, ca, requests, seconds) {
+async function fixedRate(server, ca, requests, seconds) {
+  const { port, pid } = server;
   const prepared = wire(requests);
   const connections = await Promise.all(Array.from({ length: CONNECTIONS }, () => openConnection(port, ca)));
   // One request on each before the clock starts: the dispatcher reuses the most recent idle connection,
@@ -189,6 +218,8 @@ async function fixedRate(port, ca, requests, seconds) {
   let errors = 0;
   let scheduled = 0;
   const total = Math.round(OFFERED_RATE * seconds);
+  const cpuBefore = cpuSeconds(pid);
+  const logBefore = logBytes(server);
   const started = performance.now();
   const dispatch = () => {
     while (idle.length > 0 && queue.length > 0) {
@@ -221,13 +252,16 @@ async function fixedRate(port, ca, requests, seconds) {
     tick();
   });
   connections.forEach((connection) => connection.close());
+  const cpuMicrosPerReview = ((cpuSeconds(pid) - cpuBefore) * 1e6) / Math.max(1, latencies.length);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const logBytesPerReview = (logBytes(server) - logBefore) / Math.max(1, latencies.length);
   // p99 per round of FIXED_RATE_ROUND_SECONDS: one stall of the shared machine spoils one round, not the run.
   const rounds = new Map();
   latencies.forEach((latency, index) => rounds.set(windowOf[index], [...(rounds.get(windowOf[index]) ?? []), latency]));
   const roundP99s = [...rounds.values()].filter((round) => round.length >= OFFERED_RATE).map((round) => percentiles(round).p99);
   return {
     offered: OFFERED_RATE, throughput: latencies.length / ((performance.now() - started) / 1000), errors, ...percentiles(latencies),
-    roundP99s, medianP99: median(roundP99s.length > 0 ? roundP99s : [percentiles(latencies).p99]),
+    roundP99s, medianP99: median(roundP99s.length > 0 ? roundP99s : [percentiles(latencies).p99]), cpuMicrosPerReview, logBytesPerReview,
   };
 }
 
@@ -252,7 +286,7 @@ function report({ saturation, fixed, rss, seconds, saturationSeconds }) {
   const ms = (value) => `${value.toFixed(2)} ms`;
   const rate = (value) => `${Math.round(value)}/s`;
   const ratios = saturation.pidguard.map((round, index) => round.throughput / saturation.baseline[index].throughput);
-  console.log(`webhook benchmark: ${CONNECTIONS} keep-alive TLS connections, ${saturation.pidguard.length} saturation rounds of ${saturationSeconds}s, ${OFFERED_RATE}/s offered for ${seconds}s (pidguard)`);
+  console.log(`webhook benchmark: ${CONNECTIONS} keep-alive TLS connections, ${saturation.pidguard.length} saturation rounds of ${saturationSeconds}s, ${OFFERED_RATE}/s offered for ${seconds}s (pidguard), mix ${process.env.PIDGUARD_BENCH_MIX ?? 'typical'}`);
   console.log('');
   console.log('server     saturation (median)  server CPU/review  sat p50    sat p99    @1000/s p50  @1000/s p99 (median of rounds / whole run)  errors  peak RSS');
   for (const name of ['baseline', 'pidguard']) {
@@ -271,6 +305,8 @@ function report({ saturation, fixed, rss, seconds, saturationSeconds }) {
     ].join(' '));
   }
   console.log(`saturation ratio pidguard/baseline per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}`);
+  console.log(`pidguard per round: CPU/review ${saturation.pidguard.map((r) => Math.round(r.cpuMicrosPerReview)).join(', ')} us (baseline ${saturation.baseline.map((r) => Math.round(r.cpuMicrosPerReview)).join(', ')} us); log bytes/review ${saturation.pidguard.map((r) => r.logBytesPerReview.toFixed(1)).join(', ')}`);
+  console.log(`pidguard at ${OFFERED_RATE}/s: CPU/review ${Math.round(fixed.pidguard.cpuMicrosPerReview)} us (baseline ${Math.round(fixed.baseline.cpuMicrosPerReview)} us), log ${fixed.pidguard.logBytesPerReview.toFixed(1)} bytes/review (${Math.round(fixed.pidguard.logBytesPerReview * 1000)} per 1,000 reviews), p99 ${(fixed.pidguard.medianP99 / fixed.baseline.medianP99).toFixed(2)}x the baseline's`);
   // Server CPU per review is steadier than throughput on a shared machine: it does not depend on
   // how much CPU the other processes (and the load generator) left over.
   const cpuRatio = median(saturation.baseline.map((r) => r.cpuMicrosPerReview)) / median(saturation.pidguard.map((r) => r.cpuMicrosPerReview));

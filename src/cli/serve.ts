@@ -11,6 +11,7 @@ import { KubeTransport } from '../kube/transport.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
 import { createJsonLogger, type Logger } from '../log.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from '../webhook/limits.js';
+import { ALLOWED_LOGGING_SYNTAX, parseAllowedLogging } from '../webhook/decision-log.js';
 import { startWebhookServer } from '../webhook/server.js';
 import { byteSizeFlag, durationFlag, integerFlag, logLevelFlag } from './args.js';
 import { clusterFromFlags } from './cluster.js';
@@ -39,6 +40,7 @@ const FLAGS = {
   'headers-timeout': { type: 'string', value: 'D', help: "a request's headers", env: 'PIDGUARD_HEADERS_TIMEOUT', default: `${DEFAULT_SERVER_LIMITS.headersTimeoutMs / 1000}s` },
   'request-timeout': { type: 'string', value: 'D', help: "a request's headers and body", env: 'PIDGUARD_REQUEST_TIMEOUT', default: `${DEFAULT_SERVER_LIMITS.requestTimeoutMs / 1000}s` },
   'log-level': { type: 'string', value: 'LEVEL', help: 'debug, info, warn or error', env: 'PIDGUARD_LOG_LEVEL', default: 'info' },
+  'log-allowed': { type: 'string', value: 'WHICH', help: 'decision lines for plain allows at info: none (debug only), sampled:N (one in N) or all; denials, patches and warnings are always at info', env: 'PIDGUARD_LOG_ALLOWED', default: 'none' },
 } as const satisfies FlagSpecs;
 
 const HELP = commandHelp({
@@ -70,6 +72,8 @@ export const serveCommand: Command = {
     const shutdownDelayMs = durationFlag(values['shutdown-delay'], '--shutdown-delay', 0, 60_000);
     const limits = limitFlags(values);
     const logLevel = logLevelFlag(values['log-level']);
+    const logAllowed = parseAllowedLogging(values['log-allowed']);
+    if (!logAllowed) throw new CliError(`--log-allowed must be ${ALLOWED_LOGGING_SYNTAX}, got ${JSON.stringify(values['log-allowed'])}`, EXIT.usage);
     const logger = createJsonLogger(io.stderr, { minimum: logLevel, batch: true });
 
     const config = await loadConfig(values.config);
@@ -84,7 +88,7 @@ export const serveCommand: Command = {
     let server;
     try {
       server = await startWebhookServer({
-        config, namespaceLabels, logger, certPath, keyPath, port, metricsPort,
+        config, namespaceLabels, logger, logAllowed, certPath, keyPath, port, metricsPort,
         host: values.address,
         bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
         limits,

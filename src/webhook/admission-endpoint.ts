@@ -9,8 +9,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdmissionRequest } from './admission-review.js';
 import { decodeAdmissionReview } from './admission-review.js';
 import type { AdmissionHandler, AdmissionOutcome, WebhookName } from './admission-handler.js';
-import type { Evaluation } from '../policy/engine.js';
 import type { BodyBudget, BodyCharge } from './body-budget.js';
+import type { Decision, DecisionLog } from './decision-log.js';
 import { WebhookError } from './errors.js';
 import { parseJsonBody } from './json-shape.js';
 import type { Logger } from '../log.js';
@@ -23,6 +23,8 @@ export const DEFAULT_BODY_LIMIT_BYTES = 7 * 1024 * 1024;
 export interface AdmissionEndpointOptions {
   handle: AdmissionHandler;
   logger: Logger;
+  /** Which decisions get a line, and at which level (createDecisionLog). */
+  decisionLog: DecisionLog;
   metrics: WebhookMetrics;
   bodyLimitBytes: number;
   /** Shared by every request of the replica; at least bodyLimitBytes. */
@@ -201,33 +203,8 @@ function record(webhook: WebhookName, request: AdmissionRequest, outcome: Admiss
   // Both webhooks evaluate the same pod: count violations at /validate and applied changes at /mutate, once each.
   if (webhook === 'validate') for (const violation of evaluation.violations) metrics.violations.inc({ rule: violation.ruleId, mode });
   if (webhook === 'mutate' && response.patch) for (const mutation of evaluation.mutations) metrics.mutations.inc({ rule: mutation.ruleId });
-  options.logger.info('admission decision', {
-    uid: request.uid,
-    webhook,
-    kind: request.kind.kind,
-    namespace: request.namespace,
-    name: request.name ?? evaluation.name,
-    operation: request.operation,
-    subResource: request.subResource,
-    mode,
-    decision,
-    rules: ruleIds(evaluation),
-    skipReason: evaluation.skipReason,
-    warnings: response.warnings?.length ?? 0,
-    dryRun: request.dryRun,
-    user: request.userInfo?.username,
-    latencyMs: Math.round(seconds * 1e6) / 1e3,
-  });
+  options.decisionLog(webhook, request, outcome, decision, seconds);
 }
-
-/** The rules that found something or changed something, each once. */
-function ruleIds(evaluation: Evaluation): string[] {
-  const ids: string[] = [];
-  for (const { ruleId } of [...evaluation.violations, ...evaluation.mutations]) if (!ids.includes(ruleId)) ids.push(ruleId);
-  return ids;
-}
-
-export type Decision = 'allowed' | 'patched' | 'denied' | 'skipped';
 
 function decisionOf(response: ReviewResponse, evaluated: boolean): Decision {
   if (!response.allowed) return 'denied';

@@ -17,6 +17,7 @@ import { createWebhookRouter } from './router.js';
 import type { Logger } from '../log.js';
 import { metricsRequestListener } from '../metrics-server.js';
 import { createBodyBudget } from './body-budget.js';
+import { createDecisionLog, type AllowedLogging } from './decision-log.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.js';
 import { WebhookError } from './errors.js';
 import { createWebhookMetrics, type RejectionReason, type WebhookMetrics } from './metrics.js';
@@ -27,6 +28,8 @@ export interface WebhookServerOptions {
   config: PolicyConfig;
   namespaceLabels: NamespaceLabelSource;
   logger: Logger;
+  /** Plain allows (and skipped reviews) logged at info: none (debug only, the default), every Nth, or all. */
+  logAllowed?: AllowedLogging;
   certPath: string;
   keyPath: string;
   port: number;
@@ -130,6 +133,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   const router = createWebhookRouter({
     handle: createAdmissionHandler({ config: options.config, namespaceLabels }),
     logger,
+    decisionLog: createDecisionLog(logger, options.logAllowed ?? { kind: 'none' }),
     metrics,
     bodyLimitBytes,
     bodyBudget,

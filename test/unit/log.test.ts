@@ -2,7 +2,7 @@
 // one event-loop turn into one write.
 
 import { Writable } from 'node:stream';
-import { createJsonLogger } from '../../src/log.js';
+import { createJsonLogger, lineFields } from '../../src/log.js';
 
 function sink() {
   const writes: string[] = [];
@@ -84,5 +84,29 @@ describe('createJsonLogger', () => {
     const lines = writes.join('').split('\n').filter(Boolean);
     expect(writes.every((write) => write.endsWith('\n'))).toBe(true);
     expect(lines.map((line) => JSON.parse(line).n)).toEqual([...Array(200).keys()]);
+  });
+
+  it('says which levels it writes, and writes prepared members only at those', () => {
+    const { writes, stream } = sink();
+    const logger = createJsonLogger(stream, { minimum: 'info', now, fields: { component: 'webhook' } });
+    expect(['debug', 'info', 'warn', 'error'].map((level) => logger.enabled(level as never))).toEqual([false, true, true, true]);
+    logger.members('debug', 'not written', ',"a":1');
+    logger.members('info', 'written', ',"a":1');
+    expect(writes).toEqual(['{"time":"2026-01-02T03:04:05.000Z","level":"info","msg":"written","component":"webhook","a":1}\n']);
+  });
+});
+
+describe('lineFields', () => {
+  const fields = lineFields<{ name?: string; count: number; list: string[] }>([
+    ['name', (source) => source.name],
+    ['count', (source) => source.count],
+    ['list', (source) => source.list],
+  ]);
+
+  it('writes the table\'s members in order, leaving undefined values out as JSON.stringify does', () => {
+    for (const source of [{ name: 'a', count: 1, list: ['x'] }, { count: Number.NaN, list: [] }, { name: 'q"\n\u2028<', count: -0.5, list: ['"', '\\'] }]) {
+      const members = fields(source);
+      expect(`{${members.slice(1)}}`).toBe(JSON.stringify({ name: source.name, count: source.count, list: source.list }));
+    }
   });
 });

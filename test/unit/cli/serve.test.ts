@@ -49,6 +49,7 @@ describe('pidguard serve flags', () => {
   it('refuses bad flags and unusable files before listening', async () => {
     expect(await runCli(['serve', '--port', 'https'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--port must be a whole number') });
     expect(await runCli(['serve', '--log-level', 'chatty'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--log-level must be one of debug, info, warn, error') });
+    expect(await runCli(['serve', '--log-allowed', 'sampled:0'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--log-allowed must be none, sampled:N (N from 1 to 1000000) or all, got "sampled:0"') });
     const missing = await runCli(['serve', '--tls-cert', join(work, 'nope.crt'), '--tls-key', join(work, 'nope.key'), '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1']);
     expect(missing).toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot start: cannot read certificate .*nope.crt: ENOENT; cannot read key .*nope.key: ENOENT/) });
     expect(await runCli(['serve', '--body-budget', '6Mi'])).toMatchObject({ code: 2, stderr: expect.stringContaining('--body-budget must be a size in bytes such as 1048576, 512Ki or 32Mi (from 7340032 to 4294967296 bytes') });

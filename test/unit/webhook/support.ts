@@ -14,9 +14,10 @@ import { createAdmissionHandler } from '../../../src/webhook/admission-handler.j
 import { DEFAULT_BODY_LIMIT_BYTES } from '../../../src/webhook/admission-endpoint.js';
 import { createWebhookRouter } from '../../../src/webhook/router.js';
 import { createBodyBudget } from '../../../src/webhook/body-budget.js';
+import { createDecisionLog, type AllowedLogging } from '../../../src/webhook/decision-log.js';
 import { DEFAULT_SERVER_LIMITS } from '../../../src/webhook/limits.js';
 import { devCertificatePaths, generateDevCertificates, writeDevCertificates } from '../../../src/webhook/dev-certificates.js';
-import { createJsonLogger } from '../../../src/log.js';
+import { createJsonLogger, type LogLevel } from '../../../src/log.js';
 import { createWebhookMetrics } from '../../../src/webhook/metrics.js';
 import { container, pod } from '../policy/pods.js';
 
@@ -67,7 +68,7 @@ export const namespaceObject = (name: string, labels: Record<string, string> = {
 });
 
 /** Collects log lines as parsed JSON objects. */
-export function logCapture() {
+export function logCapture(minimum: LogLevel = 'debug') {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -75,7 +76,7 @@ export function logCapture() {
       done();
     },
   });
-  return { lines, logger: createJsonLogger(stream, { minimum: 'debug' }) };
+  return { lines, logger: createJsonLogger(stream, { minimum }) };
 }
 
 export function namespaces(entries: Record<string, Record<string, string>>): NamespaceLabelSource {
@@ -90,7 +91,7 @@ export const STANDARD_NAMESPACES = {
   typo: { 'pidguard.io/mode': 'of' },
 };
 
-export function testApp(options: { namespaceLabels?: NamespaceLabelSource; config?: PolicyConfig; bodyLimitBytes?: number; bodyBytesInFlight?: number } = {}) {
+export function testApp(options: { namespaceLabels?: NamespaceLabelSource; config?: PolicyConfig; bodyLimitBytes?: number; bodyBytesInFlight?: number; logAllowed?: AllowedLogging } = {}) {
   const namespaceLabels = options.namespaceLabels ?? namespaces(STANDARD_NAMESPACES);
   const metrics = createWebhookMetrics({ namespaceLabels, certificateExpirySeconds: () => 3600, certificateValid: () => true });
   const { lines, logger } = logCapture();
@@ -98,6 +99,7 @@ export function testApp(options: { namespaceLabels?: NamespaceLabelSource; confi
   const app = createWebhookRouter({
     handle: createAdmissionHandler({ config: options.config ?? defaultConfig(), namespaceLabels }),
     logger,
+    decisionLog: createDecisionLog(logger, options.logAllowed ?? { kind: 'none' }),
     metrics,
     bodyLimitBytes: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     bodyBudget: createBodyBudget(options.bodyBytesInFlight ?? DEFAULT_SERVER_LIMITS.bodyBytesInFlight),
