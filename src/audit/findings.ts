@@ -31,6 +31,8 @@ export interface AuditFinding {
   reason: string;
   /** The detail of the first object found; the others share the owner and rule. */
   detail: string;
+  /** How to fix it, when the rule says (a check's violation). */
+  fix?: string;
   /** Objects behind the finding, by kind. */
   objects: Record<string, number>;
   /** Up to three `Kind/name` examples. */
@@ -82,7 +84,7 @@ export class FindingCollector {
     this.evaluated.set(namespace, (this.evaluated.get(namespace) ?? 0) + 1);
     const owner = this.ownerOf(object);
     for (const violation of evaluation.violations) {
-      this.record(namespace, owner, violation.ruleId, violation.reason, violation.detail, object);
+      this.record(namespace, owner, violation.ruleId, violation.reason, violation.detail, object, violation.fix);
     }
     // A workload's template mutations are what its future pods will get, not a gap;
     // a running pod's are what it lacks.
@@ -149,11 +151,11 @@ export class FindingCollector {
     return owner;
   }
 
-  private record(namespace: string, owner: Owner, ruleId: string, reason: string, detail: string, object: KubeObject): void {
+  private record(namespace: string, owner: Owner, ruleId: string, reason: string, detail: string, object: KubeObject, fix?: string): void {
     const id = `${namespace}\u0000${owner.kind}\u0000${owner.name}\u0000${ruleId}`;
     let finding = this.findings.get(id);
     if (!finding) {
-      finding = { namespace, owner, ruleId, reason, detail, objects: {}, examples: [] };
+      finding = { namespace, owner, ruleId, reason, detail, ...(fix ? { fix } : {}), objects: {}, examples: [] };
       this.findings.set(id, finding);
     }
     const kind = object.kind ?? '';

@@ -5,6 +5,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { runAudit, type AuditRun } from '../audit/run-audit.js';
 import type { AuditFinding, AuditReport, NamespaceReport } from '../audit/findings.js';
 import { observedPodsFromReports } from '../audit/pids-enforcement.js';
+import { DEFAULT_MAX_RESULTS, syncPolicyReports, type ReportSync } from '../audit/policy-reports.js';
 import { KubeApiError, KubeTransport } from '../kube/transport.js';
 import { createJsonLogger } from '../log.js';
 import { startMetricsServer } from '../metrics-server.js';
@@ -28,6 +29,11 @@ const FLAGS = {
   watch: { type: 'boolean', help: 'audit every --interval and serve gauges on --metrics-port' },
   interval: { type: 'string', value: 'DURATION', help: 'with --watch', default: '5m' },
   'metrics-port': { type: 'string', value: 'N', help: 'with --watch: GET /metrics, GET /healthz', env: 'PIDGUARD_AUDIT_METRICS_PORT', default: '9092' },
+  'policy-reports': {
+    type: 'boolean',
+    help: 'after each audit, keep one openreports.io Report named pidguard per namespace with findings (in place, by server-side apply; deleted when the namespace has none). Needs the Report CRD (manifests/components/policy-reports)',
+  },
+  'report-max-results': { type: 'string', value: 'N', help: 'with --policy-reports: results per Report, 1-1000, most severe first (the summary counts all)', default: String(DEFAULT_MAX_RESULTS) },
   'node-report': {
     type: 'string',
     multiple: true,
@@ -66,6 +72,7 @@ export const auditCommand: Command = {
     const endpoint = clusterFromFlags(values.kubeconfig, io.env, EXIT.usage, { clientNodeAuth: true });
     if (!endpoint) throw new CliError('no cluster: pass --kubeconfig, set KUBECONFIG, or run in a pod', EXIT.usage);
     const transport = new KubeTransport(endpoint, { timeoutMs: options.timeoutMs });
+    const maxResults = integerFlag(values['report-max-results'], '--report-max-results', 1, 1000);
     const audit = async (): Promise<AuditRun> => {
       try {
         return await runAudit(transport, options);
@@ -74,15 +81,30 @@ export const auditCommand: Command = {
         throw error;
       }
     };
+    const writeReports = values['policy-reports']
+      ? async (report: AuditReport): Promise<ReportSync> => {
+        try {
+          return await syncPolicyReports(transport, report, { maxResults, namespace: options.namespace, pageSize: options.pageSize, nowSeconds: Math.floor(Date.now() / 1000) });
+        } catch (error) {
+          if (error instanceof KubeApiError) throw new CliError(`policy reports: ${error.message}${error.status === 404 ? ' (is the openreports.io Report CRD installed? manifests/components/policy-reports)' : ''}`, EXIT.usage);
+          throw error;
+        }
+      }
+      : undefined;
 
     if (values.watch) {
       const port = integerFlag(values['metrics-port'], '--metrics-port', 0, 65535);
-      return watch(audit, durationFlag(values.interval, '--interval', 1000), port, io);
+      return watch(audit, writeReports, durationFlag(values.interval, '--interval', 1000), port, io);
     }
     const started = process.hrtime.bigint();
     const run = await audit();
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     io.stdout.write(values.json ? `${JSON.stringify({ ...run.report, podsEvaluated: run.pods, seconds }, null, 2)}\n` : renderReport(run.report));
+    if (writeReports) {
+      const sync = await writeReports(run.report);
+      io.stderr.write(`policy reports: ${sync.applied} written, ${sync.unchanged} unchanged, ${sync.deleted} deleted\n`);
+      if (sync.errors.length > 0) throw new CliError(`policy reports not written:\n  ${sync.errors.join('\n  ')}`, EXIT.usage);
+    }
     return run.report.summary.findings > 0 ? EXIT.findings : EXIT.ok;
   },
 };
@@ -148,14 +170,30 @@ function objectsOf(finding: AuditFinding): string {
     .join(', ');
 }
 
+/** One round of --policy-reports in --watch: a failure is logged and counted, and the next round tries again. */
+async function syncReports(writeReports: (report: AuditReport) => Promise<ReportSync>, report: AuditReport, writes: Counter<'operation' | 'result'>, logger: ReturnType<typeof createJsonLogger>): Promise<void> {
+  try {
+    const sync = await writeReports(report);
+    writes.inc({ operation: 'apply', result: 'success' }, sync.applied);
+    writes.inc({ operation: 'delete', result: 'success' }, sync.deleted);
+    if (sync.errors.length > 0) writes.inc({ operation: 'write', result: 'error' }, sync.errors.length);
+    for (const error of sync.errors) logger.error('policy report not written', { error });
+    logger.info('policy reports', { applied: sync.applied, unchanged: sync.unchanged, deleted: sync.deleted, errors: sync.errors.length });
+  } catch (error) {
+    writes.inc({ operation: 'list', result: 'error' });
+    logger.error('policy reports not written', { error: (error as Error).message });
+  }
+}
+
 /** Audits every interval until SIGTERM/SIGINT, exposing the findings as gauges. */
-async function watch(audit: () => Promise<AuditRun>, intervalMs: number, port: number, io: CliIO): Promise<number> {
+async function watch(audit: () => Promise<AuditRun>, writeReports: ((report: AuditReport) => Promise<ReportSync>) | undefined, intervalMs: number, port: number, io: CliIO): Promise<number> {
   const registry = new Registry();
   const findings = new Gauge({ name: 'pidguard_audit_findings', help: 'Audit findings by namespace, rule and namespace mode', labelNames: ['namespace', 'rule', 'mode', 'exempt'], registers: [registry] });
   const objects = new Gauge({ name: 'pidguard_audit_objects_evaluated', help: 'Objects evaluated by the last audit', registers: [registry] });
   const lastSuccess = new Gauge({ name: 'pidguard_audit_last_success_timestamp_seconds', help: 'When the last audit succeeded', registers: [registry] });
   const duration = new Gauge({ name: 'pidguard_audit_duration_seconds', help: 'How long the last audit took', registers: [registry] });
   const runs = new Counter({ name: 'pidguard_audit_runs_total', help: 'Audits run, by result', labelNames: ['result'], registers: [registry] });
+  const reportWrites = new Counter({ name: 'pidguard_audit_policy_report_writes_total', help: 'openreports.io Report writes (--policy-reports), by operation (apply, delete) and result', labelNames: ['operation', 'result'], registers: [registry] });
   const logger = createJsonLogger(io.stderr, { fields: { component: 'audit' } });
 
   const server = await startMetricsServer({ registry, logger, port });
@@ -182,6 +220,7 @@ async function watch(audit: () => Promise<AuditRun>, intervalMs: number, port: n
       lastSuccess.set(Date.now() / 1000);
       runs.inc({ result: 'success' });
       logger.info('audit finished', { findings: report.summary.findings, exemptFindings: report.summary.exemptFindings, objects: report.summary.objectsEvaluated });
+      if (writeReports) await syncReports(writeReports, report, reportWrites, logger);
     } catch (error) {
       runs.inc({ result: 'error' });
       logger.error('audit failed', { error: (error as Error).message });

@@ -10,6 +10,7 @@ import { resolveMode } from '../policy/mode.js';
 import { MODES, type KubeObject, type Mode } from '../policy/types.js';
 import { isRecord } from '../policy/json-value.js';
 import { isPodShaped } from '../policy/workloads.js';
+import type { PolicyConfig } from '../policy/config.js';
 import { byteSizeFlag } from './args.js';
 import { loadConfig } from './config-file.js';
 import { EXIT } from './exit-codes.js';
@@ -31,7 +32,7 @@ type Output = (typeof OUTPUTS)[number];
 export const DEFAULT_MAX_INPUT_BYTES = '16Mi';
 export const MAX_INPUT_DOCUMENTS = 100_000;
 /** Below V8's longest string (2^29 - 24 characters), which the text of all inputs must fit in. */
-const MAX_INPUT_BYTES_CEILING = 256 * 1024 * 1024;
+export const MAX_INPUT_BYTES_CEILING = 256 * 1024 * 1024;
 
 const FLAGS = {
   filename: { type: 'string', short: 'f', multiple: true, value: 'PATH', help: 'YAML or JSON file, directory (recursive), or - for stdin; repeatable' },
@@ -75,25 +76,42 @@ export const evaluateCommand: Command = {
     const budget = new InputBudget(maxInputBytes, MAX_INPUT_DOCUMENTS, 'raise --max-input-bytes, or evaluate the files in parts');
     const manifests = await readManifests(values.filename, io.stdin, budget, (line) => io.stderr.write(`note: ${line}\n`));
 
-    const namespaceLabels = namespaceLabelsIn(manifests);
-    const results = manifests
-      .filter(({ object }) => isPodShaped(object.kind))
-      .map((manifest) => {
-        const labels = namespaceLabels.get(manifest.object.metadata?.namespace ?? 'default');
-        const resolution = values.mode ? { mode: values.mode as Mode } : resolveMode(labels, config.defaultMode);
-        const evaluation = evaluate({ object: manifest.object, operation: 'CREATE', mode: resolution.mode, config, namespaceLabels: labels });
-        return { manifest, evaluation, modeWarning: resolution.warning };
-      });
-
-    const malformed = results.filter((r) => r.evaluation.malformed);
-    if (malformed.length > 0) {
-      throw rejectedAsMalformed(malformed.map(({ manifest, evaluation }) => `${where(manifest)}: ${evaluation.kind} "${evaluation.name}": ${evaluation.malformed}`));
-    }
+    const results = evaluateManifests(manifests, config, values.mode as Mode | undefined);
     io.stdout.write(render(output, results, manifests));
     for (const { modeWarning } of results) if (modeWarning) io.stderr.write(`warning: ${modeWarning}\n`);
     return results.some((r) => !r.evaluation.allowed) ? EXIT.findings : EXIT.ok;
   },
 };
+
+export interface ManifestEvaluation {
+  manifest: Manifest;
+  evaluation: Evaluation;
+  modeWarning?: string | undefined;
+}
+
+/**
+ * Every Pod and workload of `manifests` through the engine as the webhook would
+ * judge it on CREATE (`pidguard evaluate` and `pidguard test`). A namespace's
+ * labels come from its Namespace object in the manifests, else from
+ * `defaultNamespaceLabels`; `mode` overrides every namespace's. An object the
+ * API server would reject as malformed fails the run.
+ */
+export function evaluateManifests(manifests: Manifest[], config: PolicyConfig, mode?: Mode, defaultNamespaceLabels?: Record<string, string>): ManifestEvaluation[] {
+  const namespaceLabels = namespaceLabelsIn(manifests);
+  const results = manifests
+    .filter(({ object }) => isPodShaped(object.kind))
+    .map((manifest) => {
+      const labels = namespaceLabels.get(manifest.object.metadata?.namespace ?? 'default') ?? defaultNamespaceLabels;
+      const resolution = mode ? { mode } : resolveMode(labels, config.defaultMode);
+      const evaluation = evaluate({ object: manifest.object, operation: 'CREATE', mode: resolution.mode, config, namespaceLabels: labels });
+      return { manifest, evaluation, modeWarning: resolution.warning };
+    });
+  const malformed = results.filter((r) => r.evaluation.malformed);
+  if (malformed.length > 0) {
+    throw rejectedAsMalformed(malformed.map(({ manifest, evaluation }) => `${where(manifest)}: ${evaluation.kind} "${evaluation.name}": ${evaluation.malformed}`));
+  }
+  return results;
+}
 
 /**
  * Namespace name -> labels, from the Namespace objects in the input. Two of one
@@ -162,7 +180,7 @@ function render(output: Output, results: Result[], manifests: Manifest[]): strin
 }
 
 /** The object as the API server would store it: Pods with pidguard's patch applied. */
-function asStored(object: KubeObject, evaluation: Evaluation | undefined): KubeObject {
+export function asStored(object: KubeObject, evaluation: Evaluation | undefined): KubeObject {
   return evaluation && evaluation.patch.length > 0 ? applyPatch(object, evaluation.patch) : object;
 }
 
@@ -191,7 +209,7 @@ function renderTable(results: Result[]): string {
   return [formatTable(['object', 'namespace', 'mode', 'decision', 'qos', 'rules'], rows), ...details.map((d) => `${d}\n`)].join('\n');
 }
 
-function decisionOf(e: Evaluation): string {
+export function decisionOf(e: Evaluation): string {
   if (!e.evaluated) return 'skipped';
   const wouldDeny = e.violations.length > 0;
   const mutates = e.mutations.length > 0;

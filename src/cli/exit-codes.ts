@@ -15,6 +15,8 @@ export const EXIT = {
   ok: 0,
   /** evaluate: something would be denied; audit: findings. */
   findings: 1,
+  /** test: an expectation not met. */
+  mismatch: 1,
   /** serve, agent, certs: the environment refused (port in use, certificate unusable, directory not writable). */
   cannotStart: 1,
   /** Bad flags, or an input file the user named unreadable, over its limit or invalid. */
@@ -66,6 +68,11 @@ export const EXIT_TABLE: Readonly<Record<string, ExitRow>> = {
     [EXIT.ok]: 'certificates written',
     [EXIT.cannotStart]: 'cannot write to `--out`',
     [EXIT.usage]: 'bad flags',
+  },
+  test: {
+    [EXIT.ok]: 'every expectation met',
+    [EXIT.mismatch]: 'an expectation not met (expected and actual printed per test, object and field)',
+    [EXIT.usage]: 'unreadable or invalid test file, manifest or config (file and key named), an expectation naming an object twice in its manifests, bad flags',
   },
   policies: {
     [EXIT.ok]: 'printed',

@@ -36,10 +36,15 @@ export type FlagValues<T extends FlagSpecs> = { -readonly [K in keyof T]: ValueO
 
 /** The flags of `argv` (strict: an unknown flag is a usage error), each else its variable, else its default. */
 export function parseCommandFlags<const T extends FlagSpecs>(argv: string[], specs: T, env: NodeJS.ProcessEnv): FlagValues<T> {
+  return parseCommandArgs(argv, specs, env, false).values;
+}
+
+/** parseCommandFlags for a command that also takes operands (`pidguard test <file>...`). */
+export function parseCommandArgs<const T extends FlagSpecs>(argv: string[], specs: T, env: NodeJS.ProcessEnv, allowPositionals = true): { values: FlagValues<T>; positionals: string[] } {
   const options = Object.fromEntries(
     Object.entries(specs).map(([name, spec]) => [name, { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) }]),
   );
-  const { values } = parseFlags(argv, options);
+  const { values, positionals } = parseFlags(argv, options, allowPositionals);
   const resolved: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(specs)) {
     const given = values[name];
@@ -47,7 +52,7 @@ export function parseCommandFlags<const T extends FlagSpecs>(argv: string[], spe
     else if (spec.multiple) resolved[name] = given;
     else resolved[name] = given ?? (spec.env !== undefined ? env[spec.env] : undefined) ?? spec.default;
   }
-  return resolved as FlagValues<T>;
+  return { values: resolved as FlagValues<T>, positionals };
 }
 
 const HELP_WIDTH = 100;

@@ -14,6 +14,7 @@ const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () => Promi
   { name: 'agent', summary: 'Node agent: measure PIDs, enforce pids-limit in cgroups, export metrics', load: async () => (await import('./agent.js')).agentCommand },
   { name: 'audit', summary: 'Report what already runs in the cluster against the policy', load: async () => (await import('./audit.js')).auditCommand },
   { name: 'certs', summary: 'Generate a development CA and serving certificate', load: async () => (await import('./certs.js')).certsCommand },
+  { name: 'test', summary: 'Check manifests against expected policy decisions (CI)', load: async () => (await import('./test.js')).testCommand },
   { name: 'policies', summary: 'Print the policy compiled into in-API-server admission policies (YAML)', load: async () => (await import('./policies.js')).policiesCommand },
 ];
 

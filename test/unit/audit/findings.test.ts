@@ -41,6 +41,7 @@ describe('FindingCollector', () => {
         ruleId: 'require-resources',
         reason: 'BestEffort pod (no cpu or memory requests or limits)',
         detail: 'container "web" sets no cpu or memory requests or limits',
+        fix: 'set resources on at least one container, for example resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 256Mi}}',
         objects: { ReplicaSet: 1, Deployment: 1, Pod: 40 },
         examples: ['ReplicaSet/web-7d9f', 'Deployment/web', 'Pod/web-7d9f-0'],
       },

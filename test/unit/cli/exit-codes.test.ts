@@ -15,7 +15,8 @@ function readmeExitTable(): Record<string, Record<string, string>> {
   const rows = readme.slice(start).split('\n\n')[0]!.split('\n').slice(2);
   const table: Record<string, Record<string, string>> = {};
   for (const row of rows) {
-    const cells = row.trim().replace(/^\||\|$/g, '').split('|').map((cell) => cell.trim());
+    // Empty cells too (`| printed | | bad flags |`): split on every bar, drop the outer ones.
+    const cells = row.split('|').slice(1, -1).map((cell) => cell.trim());
     const [command, ...meanings] = cells;
     table[command!.replaceAll('`', '')] = Object.fromEntries(meanings.flatMap((meaning, code) => (meaning ? [[String(code), meaning]] : [])));
   }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { agentCommand } from '../../../src/cli/agent.js';
 import { durationFlag, logLevelFlag } from '../../../src/cli/args.js';
 import { auditCommand } from '../../../src/cli/audit.js';
+import { testCommand } from '../../../src/cli/test.js';
 import { certsCommand } from '../../../src/cli/certs.js';
 import { evaluateCommand } from '../../../src/cli/evaluate.js';
 import { EXIT } from '../../../src/cli/exit-codes.js';
@@ -38,7 +39,7 @@ describe('flag parsers', () => {
 // Flags are declared once (src/cli/flags.ts): --help is generated from the
 // declarations, and the docs' flag tables must say the same variable and default.
 describe('flag declarations, --help and the docs', () => {
-  const commands: Command[] = [evaluateCommand, serveCommand, nodeCommand, agentCommand, auditCommand, certsCommand, replayCommand];
+  const commands: Command[] = [evaluateCommand, serveCommand, nodeCommand, agentCommand, auditCommand, certsCommand, replayCommand, testCommand];
   const normalized = (text: string) => text.replace(/\s+/g, ' ');
 
   /** The help's entry for each flag: `--name ...` up to the next flag. */

@@ -46,7 +46,7 @@ describe('the Grafana dashboard', () => {
     // The audit's metrics come from their declarations only: the parse must find them all.
     expect([...declaredInSources(join(REPO_ROOT, 'src')).keys()].filter((name) => name.startsWith('pidguard_audit_')).sort()).toEqual([
       'pidguard_audit_duration_seconds', 'pidguard_audit_findings', 'pidguard_audit_last_success_timestamp_seconds',
-      'pidguard_audit_objects_evaluated', 'pidguard_audit_runs_total',
+      'pidguard_audit_objects_evaluated', 'pidguard_audit_policy_report_writes_total', 'pidguard_audit_runs_total',
     ]);
     expect(agentRelabelTargets()).toEqual(['node']);
   });

@@ -330,9 +330,9 @@ describe('the default install (kubectl kustomize .)', () => {
       ]);
     });
 
-    it('gives the audit list access to namespaces and every policed kind (src/policy/workloads.ts), nothing more', () => {
+    it('gives the audit list access to namespaces and every policed kind (src/policy/workloads.ts), and its Reports, nothing more', () => {
       const policed = POLICED_KINDS.map(({ group, resource }) => `${group || 'core'}/${resource}: list`);
-      expect(permissions('pidguard-audit')).toEqual(['core/namespaces: list', ...policed].sort());
+      expect(permissions('pidguard-audit')).toEqual(['core/namespaces: list', 'openreports.io/reports: create,delete,list,patch', ...policed].sort());
       expect(policed).toHaveLength(8);
     });
 
