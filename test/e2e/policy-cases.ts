@@ -100,6 +100,11 @@ const HANDWRITTEN: PolicyCase[] = [
   // Records longer than the webhook keeps whole: shortened the same way, the rest counted.
   { name: 'dotnet-many-containers', object: pod({ containers: Array.from({ length: 60 }, (_, i) => c(`app-${i}`, { image: DOTNET, ...(i % 3 === 0 ? res({ cpu: '3' }) : {}) })) }) },
   { name: 'dotnet-many-with-ceiling-change', object: pod({ containers: Array.from({ length: 45 }, (_, i) => c(`api-server-container-${i}`, { image: DOTNET })) }, { annotations: { 'pidguard.io/pids-limit': '9999999' } }) },
+  // pids-default (pids-default.test.ts): pods without a budget, run in namespaces with the label and with the config default on
+  { name: 'pids-default-empty-annotations', object: pod({ containers: [c('app', res({ cpu: '1m' }))] }, { annotations: {} }) },
+  { name: 'pids-default-other-annotation', object: pod({ containers: [c('app', res(undefined, { memory: '64Mi' }))] }, { annotations: { 'team': 'payments' } }) },
+  { name: 'pids-default-own-budget', object: pod({ containers: [c('app', res({ cpu: '1m' }))] }, { annotations: { 'pidguard.io/pids-limit': '100' } }) },
+  { name: 'pids-default-dotnet-keeps-its-own', object: pod({ containers: [c('app', { image: DOTNET }), c('side', res({ cpu: '1m' }))] }) },
   { name: 'deployment-dotnet-besteffort', object: workload('Deployment', { containers: [c('web', { image: DOTNET })] }) },
   { name: 'cronjob-dotnet-opt-in', object: workload('CronJob', { containers: [c('task')] }, { 'pidguard.io/runtime': 'dotnet' }) },
 ];
