@@ -192,29 +192,6 @@ describe('admission policies on the real API server', () => {
     for (const item of out.items) expect(item.status?.typeChecking?.expressionWarnings ?? []).toEqual([]);
   });
 
-  /**
-   * The object as admission sees it: for a Pod (not a workload template), the API server defaults
-   * pod-level requests (k8s.io/kubernetes pkg/apis/core/v1/defaults.go defaultPodRequests) before
-   * any admission plugin runs, and the webhook gets it so too. The engine models the containers'
-   * defaulting (qos.ts) but not this one, so `pidguard evaluate` on a raw Pod manifest with
-   * pod-level limits only can differ from the cluster (reported; not this file's to fix). Only the
-   * case the table uses is restated: no container requests the resource, so the pod-level request
-   * defaults to the pod-level limit (otherwise it is the containers' aggregate).
-   */
-  function defaulted(object: KubeObject): KubeObject {
-    const copy = structuredClone(object);
-    const spec = copy.kind === 'Pod' ? podTemplateOf(copy)?.spec : undefined;
-    const resources = spec?.resources;
-    if (!spec || !resources?.limits) return copy;
-    for (const name of ['cpu', 'memory']) {
-      if (resources.limits[name] === undefined || resources.requests?.[name] !== undefined) continue;
-      const containerAsks = [...spec.containers, ...(spec.initContainers ?? [])].some((c) => c.resources?.requests?.[name] !== undefined || c.resources?.limits?.[name] !== undefined);
-      if (containerAsks) throw new Error(`case table: pod-level ${name} defaulted from container requests is not restated here`);
-      resources.requests = { ...resources.requests, [name]: resources.limits[name]! };
-    }
-    return copy;
-  }
-
   function engine(object: KubeObject, namespace: string): Evaluation {
     const which = Object.keys(namespaces).find((key) => namespaces[key] === namespace)!;
     const labels = NAMESPACE_LABELS[which]!;
@@ -227,7 +204,7 @@ describe('admission policies on the real API server', () => {
     const problems: string[] = [];
     for (const testCase of POLICY_CASES) {
       const object = named(testCase, namespace);
-      const expected = engine(defaulted(object), namespace);
+      const expected = engine(object, namespace);
       const answer = await dryRunCreate(object, namespace);
       const denial = policyDenial(answer);
       if (answer.status !== 201 && denial === undefined) {
@@ -246,7 +223,7 @@ describe('admission policies on the real API server', () => {
         continue;
       }
       if (object.kind !== 'Pod') continue;
-      const want = pidguardView(applyPatch(defaulted(object), expected.patch));
+      const want = pidguardView(applyPatch(object, expected.patch));
       const got = pidguardView(answer.body);
       if (policiesOnly && leftToWebhook(testCase, expected)) {
         if (JSON.stringify(got) !== JSON.stringify(pidguardView(object))) problems.push(`${testCase.name}: left to the webhook, yet the policy changed it: ${JSON.stringify(got)}`);

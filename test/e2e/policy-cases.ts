@@ -57,6 +57,12 @@ const HANDWRITTEN: PolicyCase[] = [
   { name: 'other-resource-only', object: pod({ containers: [c('app', res({ 'ephemeral-storage': '1Gi' }))] }) },
   { name: 'pod-level-resources', object: pod({ resources: { requests: { cpu: '500m' } }, containers: [c('app')] }) },
   { name: 'pod-level-limits', object: pod({ resources: { limits: { cpu: '1', memory: '1Gi' } }, containers: [c('app')] }) },
+  // pod-level requests defaulted from pod-level limits (the API server's defaultPodRequests; a template as its pods)
+  { name: 'pod-level-limits-container-request', object: pod({ resources: { limits: { cpu: '2', memory: '2Gi' } }, containers: [c('app', res({ cpu: '500m' })), c('side')] }) },
+  { name: 'pod-level-limits-zero-request', object: pod({ resources: { limits: { cpu: '1', memory: '1Gi' } }, containers: [c('app', res({ cpu: '0' }))] }) },
+  { name: 'deployment-pod-level-limits', object: workload('Deployment', { resources: { limits: { cpu: '1', memory: '1Gi' } }, containers: [c('web')] }) },
+  { name: 'deployment-pod-level-limits-zero-request', object: workload('Deployment', { resources: { limits: { cpu: '1', memory: '1Gi' } }, containers: [c('web', res({ cpu: '0' }))] }) },
+  { name: 'cronjob-pod-level-limits-sidecar', object: workload('CronJob', { resources: { limits: { cpu: '1', memory: '1Gi' } }, containers: [c('task')], initContainers: [c('proxy', { restartPolicy: 'Always', ...res({ memory: '64Mi' }) })] }) },
   { name: 'deployment-besteffort', object: workload('Deployment', { containers: [c('web')] }) },
   { name: 'deployment-ok', object: workload('Deployment', { containers: [c('web', res({ cpu: '100m' }))] }) },
   { name: 'statefulset-besteffort', object: workload('StatefulSet', { containers: [c('db'), c('exporter')] }) },
