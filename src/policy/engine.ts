@@ -9,7 +9,7 @@ import { entryOf, joinWithin, MUTATION_RECORD_MAX_BYTES, mutationRecord, WARNING
 import { copyForMutation, type WritablePart } from './pod-copy.js';
 import { pidsCeilingFor } from './pids-budget.js';
 import { podShapeProblem } from './pod-shape.js';
-import { computeQosClass } from './qos.js';
+import { computeQosClass, podLevelRequestDefaults } from './qos.js';
 import { RULES, type CheckFailure, type MetadataContext, type PodContext, type Rule, type RuleContext } from './rules/index.js';
 import type {
   KubeObject, Mode, ObjectMeta, Operation, PatchOperation, PodTemplate, QosClass, UserInfo,
@@ -223,7 +223,9 @@ function judgePod(request: EvaluationRequest, rules: readonly Rule[], common: Ru
   const phase = request.phase ?? 'both';
   const violations: Violation[] = [];
   if (phase !== 'mutating') {
-    const checked = Object.assign(context, { qosClass: computeQosClass(pod.spec) });
+    // Checks judge the pod as the API server admits it: with its pod-level requests defaulted.
+    const admitted = podLevelRequestDefaults(pod.spec);
+    const checked = Object.assign(context, { qosClass: computeQosClass(admitted) }, admitted === pod.spec ? {} : { pod: { ...pod, spec: admitted } });
     for (const rule of rules) {
       if (rule.target !== 'pod-check') continue;
       warned.ruleId = rule.id;

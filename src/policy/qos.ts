@@ -6,7 +6,9 @@
 // memory on spec.containers[*] and spec.initContainers[*]. Ephemeral
 // containers cannot set resources and are ignored. Only positive quantities
 // count. A container's missing requests are first defaulted from its limits,
-// as the API server does for every pod it creates.
+// as the API server does for every pod it creates; callers judging a pod spec
+// first apply podLevelRequestDefaults() below, the API server's other defaulting
+// that QoS depends on.
 
 import { addQuantities, compareQuantities, isPositive, parseQuantity, type Quantity } from './quantity.js';
 import type { Container, PodSpec, QosClass, ResourceList } from './types.js';
@@ -48,6 +50,73 @@ export function computeQosClass(spec: PodSpec): QosClass {
 
 export function allContainers(spec: PodSpec): Container[] {
   return [...(spec.containers ?? []), ...(spec.initContainers ?? [])];
+}
+
+/**
+ * `spec` with its missing pod-level cpu and memory requests defaulted as the
+ * API server defaults every Pod before admission (k8s.io/kubernetes 1.36
+ * pkg/apis/core/v1/defaults.go defaultPodRequests, PodLevelResources on by
+ * default since 1.34): only when pod-level limits are set, a missing pod-level
+ * request becomes the containers' aggregate request (resource helpers'
+ * AggregateContainerRequests: regular and sidecar containers summed, init
+ * containers as their peak) when any container requests it, else the pod-level
+ * limit. The API server defaults workload pod templates so only in the pods
+ * created from them (SetDefaults_Pod, not SetDefaults_PodSpec), which is what a
+ * template is judged as. Returns `spec` itself when nothing is defaulted.
+ */
+export function podLevelRequestDefaults(spec: PodSpec): PodSpec {
+  const resources = spec.resources;
+  if (resources?.limits == null || Object.keys(resources.limits).length === 0) return spec;
+  const requests: ResourceList = { ...resources.requests };
+  let defaulted = false;
+  for (const name of QOS_RESOURCES) {
+    if (requests[name] !== undefined) continue;
+    const value = aggregateRequest(spec, name) ?? resources.limits[name];
+    if (value === undefined) continue;
+    requests[name] = value;
+    defaulted = true;
+  }
+  return defaulted ? { ...spec, resources: { ...resources, requests } } : spec;
+}
+
+/**
+ * The containers' aggregate request of `name` (milli-rounded up, as the API
+ * server stores it), or undefined when no container requests it.
+ */
+function aggregateRequest(spec: PodSpec, name: string): string | undefined {
+  const requestOf = (container: Container) => {
+    const raw = effectiveResources(container).requests[name];
+    return raw === undefined ? undefined : parseQuantity(raw);
+  };
+  const zero: Quantity = { numerator: 0n, denominator: 1n };
+  let found = false;
+  let sum = zero;
+  for (const container of spec.containers ?? []) {
+    const request = requestOf(container);
+    if (request === undefined) continue;
+    found = true;
+    sum = addQuantities(sum, request);
+  }
+  let sidecars = zero;
+  let initPeak = zero;
+  for (const container of spec.initContainers ?? []) {
+    const request = requestOf(container);
+    if (request === undefined) continue;
+    found = true;
+    let use: Quantity;
+    if (container.restartPolicy === 'Always') {
+      sum = addQuantities(sum, request);
+      sidecars = addQuantities(sidecars, request);
+      use = sidecars;
+    } else {
+      use = addQuantities(request, sidecars);
+    }
+    if (compareQuantities(use, initPeak) > 0) initPeak = use;
+  }
+  if (!found) return undefined;
+  const total = compareQuantities(initPeak, sum) > 0 ? initPeak : sum;
+  const milli = (total.numerator * 1000n + total.denominator - 1n) / total.denominator;
+  return `${milli}m`;
 }
 
 /** A container's requests and limits after the API server's defaulting (requests default to limits). */

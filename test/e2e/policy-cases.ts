@@ -57,6 +57,12 @@ const HANDWRITTEN: PolicyCase[] = [
   { name: 'other-resource-only', object: pod({ containers: [c('app', res({ 'ephemeral-storage': '1Gi' }))] }) },
   { name: 'pod-level-resources', object: pod({ resources: { requests: { cpu: '500m' } }, containers: [c('app')] }) },
   { name: 'pod-level-limits', object: pod({ resources: { limits: { cpu: '1', memory: '1Gi' } }, containers: [c('app')] }) },
+  // pod-level requests defaulted from pod-level limits (the API server's defaultPodRequests; a template as its pods)
+  { name: 'pod-level-limits-container-request', object: pod({ resources: { limits: { cpu: '2', memory: '2Gi' } }, containers: [c('app', res({ cpu: '500m' })), c('side')] }) },
+  { name: 'pod-level-limits-zero-request', object: pod({ resources: { limits: { cpu: '1', memory: '1Gi' } }, containers: [c('app', res({ cpu: '0' }))] }) },
+  { name: 'deployment-pod-level-limits', object: workload('Deployment', { resources: { limits: { cpu: '1', memory: '1Gi' } }, containers: [c('web')] }) },
+  { name: 'deployment-pod-level-limits-zero-request', object: workload('Deployment', { resources: { limits: { cpu: '1', memory: '1Gi' } }, containers: [c('web', res({ cpu: '0' }))] }) },
+  { name: 'cronjob-pod-level-limits-sidecar', object: workload('CronJob', { resources: { limits: { cpu: '1', memory: '1Gi' } }, containers: [c('task')], initContainers: [c('proxy', { restartPolicy: 'Always', ...res({ memory: '64Mi' }) })] }) },
   { name: 'deployment-besteffort', object: workload('Deployment', { containers: [c('web')] }) },
   { name: 'deployment-ok', object: workload('Deployment', { containers: [c('web', res({ cpu: '100m' }))] }) },
   { name: 'statefulset-besteffort', object: workload('StatefulSet', { containers: [c('db'), c('exporter')] }) },
@@ -100,6 +106,11 @@ const HANDWRITTEN: PolicyCase[] = [
   // Records longer than the webhook keeps whole: shortened the same way, the rest counted.
   { name: 'dotnet-many-containers', object: pod({ containers: Array.from({ length: 60 }, (_, i) => c(`app-${i}`, { image: DOTNET, ...(i % 3 === 0 ? res({ cpu: '3' }) : {}) })) }) },
   { name: 'dotnet-many-with-ceiling-change', object: pod({ containers: Array.from({ length: 45 }, (_, i) => c(`api-server-container-${i}`, { image: DOTNET })) }, { annotations: { 'pidguard.io/pids-limit': '9999999' } }) },
+  // pids-default (pids-default.test.ts): pods without a budget, run in namespaces with the label and with the config default on
+  { name: 'pids-default-empty-annotations', object: pod({ containers: [c('app', res({ cpu: '1m' }))] }, { annotations: {} }) },
+  { name: 'pids-default-other-annotation', object: pod({ containers: [c('app', res(undefined, { memory: '64Mi' }))] }, { annotations: { 'team': 'payments' } }) },
+  { name: 'pids-default-own-budget', object: pod({ containers: [c('app', res({ cpu: '1m' }))] }, { annotations: { 'pidguard.io/pids-limit': '100' } }) },
+  { name: 'pids-default-dotnet-keeps-its-own', object: pod({ containers: [c('app', { image: DOTNET }), c('side', res({ cpu: '1m' }))] }) },
   { name: 'deployment-dotnet-besteffort', object: workload('Deployment', { containers: [c('web', { image: DOTNET })] }) },
   { name: 'cronjob-dotnet-opt-in', object: workload('CronJob', { containers: [c('task')] }, { 'pidguard.io/runtime': 'dotnet' }) },
 ];

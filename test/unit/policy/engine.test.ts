@@ -335,3 +335,26 @@ describe('evaluate: the request object is never changed', () => {
     expect(() => evaluate({ object: frozen, operation: 'CREATE', mode: 'enforce', config }, [rogue])).toThrow(TypeError);
   });
 });
+
+describe('pod-level requests defaulted from pod-level limits (as the API server does before admission)', () => {
+  const limitsOnly: PodSpec = { containers: [container('app')], resources: { limits: { cpu: '1', memory: '1Gi' } } };
+  const atRequests = { ...config, requireResources: { ...config.requireResources, level: 'requests' as const } };
+
+  it('judges a Pod with pod-level limits only as the cluster admits it: requests set, Guaranteed', () => {
+    const result = evaluate({ object: pod(limitsOnly), operation: 'CREATE', mode: 'enforce', config: atRequests });
+    expect(result).toMatchObject({ allowed: true, qosClass: 'Guaranteed' });
+    expect(result.patch).toEqual([]);
+  });
+
+  it('judges a workload template as the pods created from it', () => {
+    expect(evaluate({ object: deployment(limitsOnly), operation: 'CREATE', mode: 'enforce', config: atRequests })).toMatchObject({ allowed: true, qosClass: 'Guaranteed' });
+  });
+
+  it('still denies at requests-and-limits when the containers set no limits of their own and the pod none for memory', () => {
+    const cpuOnly: PodSpec = { containers: [container('app')], resources: { limits: { cpu: '1' } } };
+    const strict = { ...config, requireResources: { ...config.requireResources, level: 'requests-and-limits' as const } };
+    const result = evaluate({ object: pod(cpuOnly), operation: 'CREATE', mode: 'enforce', config: strict });
+    expect(result).toMatchObject({ allowed: false, qosClass: 'Burstable' });
+    expect(result.message).toContain('requests.memory');
+  });
+});

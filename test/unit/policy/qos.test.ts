@@ -1,7 +1,7 @@
 // QoS parity with the API server (pkg/apis/core/helper/qos/qos.go, ComputePodQOS),
 // case by case, including the defaulting of requests from limits, init
 // containers, zero quantities, extended resources and pod-level resources.
-import { computeQosClass } from '../../../src/policy/qos.js';
+import { computeQosClass, podLevelRequestDefaults } from '../../../src/policy/qos.js';
 import type { PodSpec } from '../../../src/policy/types.js';
 import { container } from './pods.js';
 
@@ -68,5 +68,44 @@ const cases: Array<[string, PodSpec, string]> = [
 describe('computeQosClass matches the API server', () => {
   it.each(cases)('%s', (_name, spec, expected) => {
     expect(computeQosClass(spec)).toBe(expected);
+  });
+});
+
+// k8s.io/kubernetes 1.36 pkg/apis/core/v1/defaults.go defaultPodRequests, as the API server applies it to every Pod.
+describe('podLevelRequestDefaults defaults pod-level requests as the API server does', () => {
+  const sidecar = (name: string, requests: Record<string, string>) => container(name, { requests }, { restartPolicy: 'Always' });
+  const defaults: Array<[string, PodSpec, Record<string, string> | undefined]> = [
+    ['no pod-level resources: nothing', { containers: [container('a', { limits: both('1', '1Gi') })] }, undefined],
+    ['pod-level requests only: nothing', { containers: [container('a')], resources: { requests: { cpu: '1' } } }, { cpu: '1' }],
+    ['empty pod-level limits: nothing', { containers: [container('a', { requests: { cpu: '1' } })], resources: { limits: {} } }, undefined],
+    ['limits only, no container asks: the limits', { containers: [container('a')], resources: { limits: both('1', '1Gi') } }, both('1', '1Gi')],
+    ['a request kept, the other from the limit', { containers: [container('a')], resources: { requests: { cpu: '250m' }, limits: both('1', '1Gi') } }, both('250m', '1Gi')],
+    [
+      'containers ask: their sum (a container limit counts as its request), the rest from the limit',
+      { containers: [container('a', { requests: { cpu: '250m' } }), container('b', { limits: { cpu: '500m' } })], resources: { limits: both('2', '1Gi') } },
+      { cpu: '750m', memory: '1Gi' },
+    ],
+    ['a zero request is a request', { containers: [container('a', { requests: { cpu: '0' } })], resources: { limits: { cpu: '1' } } }, { cpu: '0m' }],
+    [
+      'init containers as their peak, sidecars summed',
+      {
+        containers: [container('a', { requests: { cpu: '100m' } })],
+        initContainers: [sidecar('s', { cpu: '200m' }), container('i', { requests: { cpu: '1' } })],
+        resources: { limits: { cpu: '4' } },
+      },
+      { cpu: '1200m' },
+    ],
+    ['memory rounded up to milli as stored', { containers: [container('a', { requests: { memory: '1Gi' } })], resources: { limits: { memory: '2Gi' } } }, { memory: '1073741824000m' }],
+    ['extended resources are not defaulted here', { containers: [container('a')], resources: { limits: { 'nvidia.com/gpu': '1' } } }, undefined],
+  ];
+  it.each(defaults)('%s', (_name, spec, expected) => {
+    const frozen = JSON.parse(JSON.stringify(spec)) as PodSpec;
+    expect(podLevelRequestDefaults(frozen).resources?.requests).toEqual(expected);
+    expect(frozen).toEqual(spec);
+  });
+
+  it('makes pod-level limits alone Guaranteed, as the API server computes it', () => {
+    const spec: PodSpec = { containers: [container('a')], resources: { limits: both('1', '1Gi') } };
+    expect(computeQosClass(podLevelRequestDefaults(spec))).toBe('Guaranteed');
   });
 });
