@@ -24,7 +24,8 @@ import { errored, reviewOf } from './response.js';
 import { watchServingCertificate, type KeyPair } from './serving-certificate.js';
 
 export interface WebhookServerOptions {
-  config: PolicyConfig;
+  /** The config, or where to get the one in use (LiveConfig.current): read once per review. */
+  config: PolicyConfig | (() => PolicyConfig);
   namespaceLabels: NamespaceLabelSource;
   logger: Logger;
   certPath: string;
