@@ -25,7 +25,7 @@ export const CONFIG_CHECK_INTERVAL_FLAG = {
 } as const satisfies FlagSpec;
 
 export async function loadConfig(path: string | undefined): Promise<PolicyConfig> {
-  return path === undefined ? defaultConfig() : (await readConfigFile(path)).config;
+  return path === undefined ? defaultConfig() : parsed(await readConfigFile(path)).config;
 }
 
 interface ConfigVersion {
@@ -34,19 +34,32 @@ interface ConfigVersion {
   hash: string;
 }
 
-async function readConfigFile(path: string): Promise<ConfigVersion> {
+/**
+ * The config in the file; only its hash when that is one of `known` (then it is
+ * not parsed: a poll of an unchanged file only reads and hashes it).
+ */
+async function readConfigFile(path: string, known: ReadonlyArray<string | undefined> = []): Promise<ConfigVersion | { hash: string; config?: undefined }> {
   const budget = new InputBudget(MAX_CONFIG_BYTES, 1, 'a policy config is one small YAML document');
   const label = `config ${path}`;
   // Hashed and parsed from the same read, so the hash always names the config in use.
   const text = await readInputText(path, undefined, budget, label);
   const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
-  const [document] = parseDocuments(text, path, label, budget);
+  if (known.includes(hash)) return { hash };
   try {
+    const [document] = parseDocuments(text, path, label, budget);
     return { config: parseConfig(document?.value ?? null), hash };
   } catch (error) {
+    // The hash of a content that failed, so that polls do not parse it again.
     if (error instanceof ConfigError) throw Object.assign(new InputError(`${path}: ${error.message}`), { hash });
+    if (error instanceof InputError) throw Object.assign(error, { hash });
     throw error;
   }
+}
+
+/** The config of a read with no hashes known, which is always parsed. */
+function parsed(read: Awaited<ReturnType<typeof readConfigFile>>): ConfigVersion {
+  if (read.config === undefined) throw new Error(`config ${read.hash} was not parsed`);
+  return read as ConfigVersion;
 }
 
 export type ConfigCheck = 'unchanged' | 'reloaded' | 'failed';
@@ -71,7 +84,7 @@ export class LiveConfig {
 
   /** The config at `path` (built-in without one); an invalid file is an InputError, as at every start. */
   static async load(path: string | undefined, logger: Logger): Promise<LiveConfig> {
-    const initial = path === undefined ? { config: defaultConfig(), hash: BUILT_IN_CONFIG_HASH } : await readConfigFile(path);
+    const initial = path === undefined ? { config: defaultConfig(), hash: BUILT_IN_CONFIG_HASH } : parsed(await readConfigFile(path));
     const live = new LiveConfig(path, initial, logger);
     logger.info('config loaded', { path: path ?? null, hash: initial.hash, generation: 1 });
     return live;
@@ -126,16 +139,17 @@ export class LiveConfig {
 
   private async readChange(): Promise<ConfigCheck> {
     if (this.path === undefined) return 'unchanged';
-    let next: ConfigVersion;
+    let next: Awaited<ReturnType<typeof readConfigFile>>;
     try {
-      next = await readConfigFile(this.path);
+      next = await readConfigFile(this.path, [this.version.hash, this.failedHash]);
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
       return this.failed(error);
     }
+    if (next.config === undefined && next.hash === this.failedHash) return 'failed';
     this.failing = false;
     this.failedHash = undefined;
-    if (next.hash === this.version.hash) return 'unchanged';
+    if (next.config === undefined) return 'unchanged';
     const previous = this.version.hash;
     this.version = next;
     this.generation += 1;
