@@ -11,7 +11,7 @@ import { NodePodWatch } from '../node/agent-pod-watch.js';
 import { KubeNodeReporter } from '../node/agent-reporter.js';
 import { readPodsFile, type NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
-import { loadConfig } from './config-file.js';
+import { CONFIG_CHECK_INTERVAL_FLAG, LiveConfig } from './config-file.js';
 import { durationFlag, integerFlag, logLevelFlag } from './args.js';
 import { EXIT, VERDICT_EXIT } from './exit-codes.js';
 import { commandHelp, parseCommandFlags, type FlagSpecs } from './flags.js';
@@ -26,6 +26,7 @@ const FLAGS = {
   'metrics-host': { type: 'string', value: 'ADDR', help: 'address to listen on', default: '0.0.0.0' },
   'no-enforce': { type: 'boolean', help: 'detect and report only; never write pids.max' },
   config: { type: 'string', value: 'FILE', help: "the policy config (YAML), the webhook's: pids.ceiling and dotnet.pidsLimit decide what is written", env: 'PIDGUARD_CONFIG', defaultText: 'built-in' },
+  'config-check-interval': CONFIG_CHECK_INTERVAL_FLAG,
   'unenforced-grace': { type: 'string', value: 'DURATION', help: 'a pod whose cgroup is not found is reported only after this long', default: '30s' },
   kubeconfig: { type: 'string', value: 'FILE', help: 'API server for the pod watch, Events and the node condition (else in-cluster, else ~/.kube/config; without any the agent runs offline)', env: 'KUBECONFIG' },
   top: { type: 'string', value: 'N', help: 'processes exported as metrics', default: '10' },
@@ -44,6 +45,8 @@ it; the ceiling is the namespace's pidguard.io/pids-limit-ceiling label (read wi
 limit is adjusted or cannot be applied is logged (warn), counted, given an Event, and the
 latter sets the PIDPressureRisk node condition (reason PidsLimitNotEnforced).
 Finds pod cgroups from its own cgroup namespace too (unshare -C, containerd on cgroup v2).
+The --config file is checked every --config-check-interval; a valid change applies from the
+next scan, an invalid one is logged as an error and counted, and the config in use stays.
 Never forks or execs, and creates no thread after start-up.`,
 });
 
@@ -59,9 +62,10 @@ export const agentCommand: Command = {
     const metricsPort = integerFlag(values['metrics-port'], '--metrics-port', 0, 65535);
     const top = integerFlag(values.top, '--top', 1, 1000);
     const unenforcedGraceMs = durationFlag(values['unenforced-grace'], '--unenforced-grace', 0);
-    const config = await loadConfig(values.config);
+    const configCheckMs = durationFlag(values['config-check-interval'], '--config-check-interval', 0, 3_600_000);
     const logLevel = logLevelFlag(values['log-level']);
     const logger = createJsonLogger(io.stderr, { minimum: logLevel, fields: { component: 'agent' } });
+    const config = await LiveConfig.load(values.config, logger);
     const log: AgentLog = (level, message, fields) => logger[level](message, fields);
 
     // First, while the node may still have PIDs: every libuv pool thread this process will ever use.
@@ -106,13 +110,13 @@ export const agentCommand: Command = {
       top,
       enforce: !values['no-enforce'],
       pods,
-      config,
+      config: () => config.current(),
       unenforcedGraceMs,
       ...(namespaceLabels ? { namespaceLabels } : {}),
       ...(reporter ? { reporter } : {}),
       log,
     });
-    if (!namespaceLabels) log('info', 'no API server: namespace pids-limit-ceiling labels are not read; pids.ceiling applies to every pod', { ceiling: config.pids.ceiling });
+    if (!namespaceLabels) log('info', 'no API server: namespace pids-limit-ceiling labels are not read; pids.ceiling applies to every pod', { ceiling: config.current().pids.ceiling });
 
     if (values.once) {
       try {
@@ -148,14 +152,17 @@ export const agentCommand: Command = {
       proc: sources.procRoot,
       cgroupRoot: sources.cgroupRoot,
       enforce: !values['no-enforce'],
-      ceiling: config.pids.ceiling,
+      ceiling: config.current().pids.ceiling,
       intervalMs,
       metricsPort: http.port,
       pods: sources.podsFile ? `file ${sources.podsFile}` : reporter ? 'API server watch' : 'none',
     });
+    config.register(agent.metrics.registry);
+    config.start(configCheckMs);
     agent.start(intervalMs);
     await untilTerminated();
     log('info', 'agent stopping', {});
+    config.stop();
     await agent.stop();
     await stopWatch?.();
     await http.close();

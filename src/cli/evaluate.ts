@@ -48,9 +48,9 @@ const HELP = commandHelp({
   about: `Evaluates every Pod and workload (Deployment, StatefulSet, DaemonSet, ReplicaSet,
 ReplicationController, Job, CronJob) in the manifests with the admission policy,
 exactly as the webhook would on CREATE, and prints what the cluster would do.
-Namespace objects in the input lend their labels (pidguard.io/mode, and
-pidguard.io/pids-limit-ceiling) to the objects in them; --mode overrides every
-namespace's mode.`,
+Namespace objects in the input lend their labels (pidguard.io/mode, the PID
+budget labels and the require-resources levels) to the objects in them; --mode
+overrides every namespace's mode.`,
   flags: FLAGS,
   notes: `Directories are read recursively (*.yaml, *.yml, *.json), following symlinks;
 each directory is read once, so a symlink loop ends. An entry that cannot be

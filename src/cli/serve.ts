@@ -15,7 +15,7 @@ import { ALLOWED_LOGGING_SYNTAX, parseAllowedLogging } from '../webhook/decision
 import { startWebhookServer } from '../webhook/server.js';
 import { byteSizeFlag, durationFlag, integerFlag, logLevelFlag } from './args.js';
 import { clusterFromFlags } from './cluster.js';
-import { loadConfig } from './config-file.js';
+import { CONFIG_CHECK_INTERVAL_FLAG, LiveConfig } from './config-file.js';
 import { EXIT } from './exit-codes.js';
 import { commandHelp, parseCommandFlags, type FlagSpecs, type FlagValues } from './flags.js';
 import { CliError, type Command } from './io.js';
@@ -31,6 +31,7 @@ const FLAGS = {
   'tls-key': { type: 'string', value: 'PATH', help: 'its private key (PEM)', env: 'PIDGUARD_TLS_KEY', default: 'certs/tls.key' },
   'generate-dev-cert': { type: 'boolean', help: 'if the certificate and key are both missing, create a development CA (ca.crt, ca.key) and a certificate for localhost next to them' },
   config: { type: 'string', value: 'PATH', help: 'policy configuration (YAML)', env: 'PIDGUARD_CONFIG', defaultText: 'built-in' },
+  'config-check-interval': CONFIG_CHECK_INTERVAL_FLAG,
   'namespaces-file': { type: 'string', value: 'PATH', help: 'static namespace labels (YAML: name -> labels, or a NamespaceList); wins over a cluster', env: 'PIDGUARD_NAMESPACES_FILE' },
   kubeconfig: { type: 'string', value: 'PATH', help: 'cluster to watch namespaces in; else in a pod the in-cluster configuration, else ~/.kube/config', env: 'KUBECONFIG' },
   'shutdown-delay': { type: 'string', value: 'D', help: 'after SIGTERM, keep serving this long with /readyz answering 503 (e.g. 5s in a cluster)', env: 'PIDGUARD_SHUTDOWN_DELAY', default: '0s' },
@@ -53,7 +54,9 @@ Metrics: GET /metrics (plain HTTP) on the metrics port.`,
   flags: FLAGS,
   notes: `Without --namespaces-file or a cluster every namespace gets the default mode from the
 config, with a warning (fail closed). The certificate and key are reloaded when their
-files change, and on SIGHUP. SIGTERM or SIGINT: /readyz turns 503, the listener closes after
+files change, and on SIGHUP. The --config file is checked every --config-check-interval:
+a valid change is used from the next review on, an invalid one is logged as an error and
+counted (pidguard_config_reload_failures_total), and the config in use stays. SIGTERM or SIGINT: /readyz turns 503, the listener closes after
 --shutdown-delay, reviews in progress finish, the process exits 0.`,
 });
 
@@ -76,7 +79,8 @@ export const serveCommand: Command = {
     if (!logAllowed) throw new CliError(`--log-allowed must be ${ALLOWED_LOGGING_SYNTAX}, got ${JSON.stringify(values['log-allowed'])}`, EXIT.usage);
     const logger = createJsonLogger(io.stderr, { minimum: logLevel, batch: true });
 
-    const config = await loadConfig(values.config);
+    const configCheckMs = durationFlag(values['config-check-interval'], '--config-check-interval', 0, 3_600_000);
+    const config = await LiveConfig.load(values.config, logger);
     if (values['generate-dev-cert']) await generateDevCertificateIfAbsent(certPath, keyPath, logger);
     const namespaceLabels = await namespaceLabelSource(
       values['namespaces-file'],
@@ -88,7 +92,7 @@ export const serveCommand: Command = {
     let server;
     try {
       server = await startWebhookServer({
-        config, namespaceLabels, logger, logAllowed, certPath, keyPath, port, metricsPort,
+        config: () => config.current(), namespaceLabels, logger, logAllowed, certPath, keyPath, port, metricsPort,
         host: values.address,
         bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
         limits,
@@ -99,6 +103,8 @@ export const serveCommand: Command = {
       throw new CliError(`cannot start: ${(error as Error).message}`, EXIT.cannotStart);
     }
     const running = server;
+    config.register(server.metrics.registry);
+    config.start(configCheckMs);
     await untilTerminated({
       onHangup() {
         logger.info('SIGHUP: reading the serving certificate files again');
@@ -107,6 +113,7 @@ export const serveCommand: Command = {
         });
       },
     });
+    config.stop();
     await server.shutdown();
     return EXIT.ok;
   },

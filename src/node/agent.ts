@@ -68,8 +68,11 @@ export interface AgentOptions {
   enforce: boolean;
   /** The pods on this node right now (watch cache or pods file). */
   pods: () => readonly NodePod[];
-  /** The policy config: the pids-limit ceiling and the replacement for an invalid annotation (default: built-in). */
-  config?: PolicyConfig;
+  /**
+   * The policy config: the pids-limit ceiling and the replacement for an invalid annotation (default: built-in);
+   * or where to get the one in use (a reloaded file), read once per scan.
+   */
+  config?: PolicyConfig | (() => PolicyConfig);
   /** Namespace labels (the ceiling label); without them the config ceiling applies to every pod. */
   namespaceLabels?: AgentNamespaceLabels;
   /** A pod whose cgroup is not found is reported only after this long: a starting pod has none yet (default 30 s). */
@@ -95,7 +98,8 @@ export class NodeAgent {
   private running: Promise<unknown> | undefined;
   private lastSuccess = 0;
   private stopped = false;
-  private readonly config: PolicyConfig;
+  private config: PolicyConfig;
+  private readonly configInUse: () => PolicyConfig;
   private readonly cgroupNamespace: CgroupNamespace;
   private failing = new Map<string, { failure: EnforcementFailure; since: number; reported: boolean }>();
   private adjusted = new Map<string, string>();
@@ -107,13 +111,16 @@ export class NodeAgent {
 
   constructor(private readonly options: AgentOptions) {
     this.metrics = options.metrics ?? new AgentMetrics();
-    this.config = options.config ?? defaultConfig();
+    const config = options.config ?? defaultConfig();
+    this.configInUse = typeof config === 'function' ? config : () => config;
+    this.config = this.configInUse();
     this.cgroupNamespace = new CgroupNamespace(options.procRoot, options.cgroupRoot);
   }
 
   /** One scan; throws ProcUnreadableError when the node's files cannot be read. */
   async scanOnce(): Promise<AgentScanResult> {
     const { options } = this;
+    this.config = this.configInUse();
     const pods = options.pods();
     const annotated = pods.filter((pod) => pod.annotations[PIDS_LIMIT_ANNOTATION] !== undefined);
     if (annotated.length > 0) await options.namespaceLabels?.refresh([...new Set(annotated.map((pod) => pod.namespace))]);

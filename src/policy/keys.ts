@@ -15,6 +15,14 @@ export const PIDS_LIMIT_ANNOTATION = 'pidguard.io/pids-limit';
  * pidguard.io/* label, so a pod author alone cannot raise their budget.
  */
 export const PIDS_LIMIT_CEILING_LABEL = 'pidguard.io/pids-limit-ceiling';
+/**
+ * Namespace labels: the require-resources level the namespace's mode applies
+ * (overriding requireResources.level), and a stricter level that only warns,
+ * as Pod Security Admission's enforce and warn labels do. Guarded like every
+ * pidguard.io/* label.
+ */
+export const REQUIRE_RESOURCES_LABEL = 'pidguard.io/require-resources';
+export const REQUIRE_RESOURCES_WARN_LABEL = 'pidguard.io/require-resources-warn';
 /** Pod annotation recording what pidguard's mutation set (in the spirit of LimitRanger's). */
 export const MUTATIONS_ANNOTATION = 'pidguard.io/mutations';
 

@@ -27,7 +27,8 @@ export interface AdmissionOutcome {
 }
 
 export interface AdmissionHandlerOptions {
-  config: PolicyConfig;
+  /** The config, or where to get the one in use (a reloaded file): read once per review. */
+  config: PolicyConfig | (() => PolicyConfig);
   namespaceLabels: NamespaceLabelSource;
 }
 
@@ -35,7 +36,8 @@ export interface AdmissionHandlerOptions {
 export type AdmissionHandler = (webhook: WebhookName, request: AdmissionRequest) => AdmissionOutcome | Promise<AdmissionOutcome>;
 
 export function createAdmissionHandler({ config, namespaceLabels }: AdmissionHandlerOptions): AdmissionHandler {
-  const answer = (webhook: WebhookName, request: AdmissionRequest, requestMode: RequestMode): AdmissionOutcome => {
+  const configInUse = typeof config === 'function' ? config : () => config;
+  const answer = (webhook: WebhookName, request: AdmissionRequest, config: PolicyConfig, requestMode: RequestMode): AdmissionOutcome => {
     const evaluation = evaluate({
       object: request.object,
       oldObject: request.oldObject,
@@ -51,10 +53,11 @@ export function createAdmissionHandler({ config, namespaceLabels }: AdmissionHan
     return { response, evaluation, mode: requestMode.mode, namespaceLookup: requestMode.lookup };
   };
   return (webhook, request) => {
+    const config = configInUse();
     const requestMode = modeForRequest(request, config.defaultMode, namespaceLabels);
     return requestMode instanceof Promise
-      ? requestMode.then((mode) => answer(webhook, request, mode))
-      : answer(webhook, request, requestMode);
+      ? requestMode.then((mode) => answer(webhook, request, config, mode))
+      : answer(webhook, request, config, requestMode);
   };
 }
 

@@ -25,7 +25,8 @@ import { errored, reviewOf } from './response.js';
 import { watchServingCertificate, type KeyPair } from './serving-certificate.js';
 
 export interface WebhookServerOptions {
-  config: PolicyConfig;
+  /** The config, or where to get the one in use (LiveConfig.current): read once per review. */
+  config: PolicyConfig | (() => PolicyConfig);
   namespaceLabels: NamespaceLabelSource;
   logger: Logger;
   /** Plain allows (and skipped reviews) logged at info: none (debug only, the default), every Nth, or all. */

@@ -9,12 +9,22 @@
 // Level requests: every container requests cpu and memory (a positive
 // pod-level value covers all containers for that resource).
 // Level requests-and-limits: every container also limits cpu and memory.
+//
+// Per namespace, like Pod Security Admission's enforce and warn labels: the
+// label pidguard.io/require-resources sets the level the namespace's mode
+// applies, pidguard.io/require-resources-warn a level whose failures are only
+// warnings (a rule warning: admission warning and `warnings` audit annotation
+// in every mode), so a team can tighten step by step. A warning repeats no
+// failure the mode's level already reports. A label value that is not a level
+// is a warning: the mode's level falls back to the config's, never to none.
 
+import { REQUIRE_RESOURCES_LABEL, REQUIRE_RESOURCES_WARN_LABEL } from '../keys.js';
 import { oneOf, sectionAt, type OptionSection } from '../options.js';
 import { parseQuantity, isPositive } from '../quantity.js';
 import { allContainers, effectiveResources } from '../qos.js';
-import type { Container, PodSpec, ResourceList } from '../types.js';
-import type { CheckFailure, PodCheckRule } from './rule.js';
+import type { Container, PodSpec, QosClass, ResourceList } from '../types.js';
+import { quotedValue } from '../text.js';
+import type { CheckFailure, PodCheckRule, PodContext } from './rule.js';
 
 export type ResourceLevel = 'not-besteffort' | 'requests' | 'requests-and-limits';
 export const RESOURCE_LEVELS: readonly ResourceLevel[] = ['not-besteffort', 'requests', 'requests-and-limits'];
@@ -51,12 +61,31 @@ export const requireResources: PodCheckRule<typeof options> = {
   description: 'Pods must not be BestEffort: containers set cpu/memory requests or limits (stricter levels: per container).',
   target: 'pod-check',
   options,
-  check({ pod, qosClass }, { level }) {
-    if (level === 'not-besteffort') return qosClass === 'BestEffort' ? bestEffortFailure(pod.spec) : undefined;
-    const fields: Array<'requests' | 'limits'> = level === 'requests' ? ['requests'] : ['requests', 'limits'];
-    return checkPerContainer(pod.spec, fields);
+  check(context, options) {
+    const level = labelledLevel(context, REQUIRE_RESOURCES_LABEL, `using the config level ${options.level}`) ?? options.level;
+    const failure = failureAt(level, context);
+    if (failure !== undefined) return failure;
+    const warnLevel = labelledLevel(context, REQUIRE_RESOURCES_WARN_LABEL, 'no warn level applies');
+    const warned = warnLevel === undefined ? undefined : failureAt(warnLevel, context);
+    if (warned) context.warn(`level ${warnLevel} (namespace label ${REQUIRE_RESOURCES_WARN_LABEL}): ${warned.reason}: ${warned.detail}. Fix: ${warned.fix}.`);
+    return undefined;
   },
 };
+
+/** The level a namespace label names; a value that is none is a warning (`otherwise` says what applies then). */
+function labelledLevel({ namespaceLabels, warn }: PodContext, label: string, otherwise: string): ResourceLevel | undefined {
+  const value = namespaceLabels?.[label];
+  if (value === undefined) return undefined;
+  if ((RESOURCE_LEVELS as readonly string[]).includes(value)) return value as ResourceLevel;
+  warn(`namespace label ${label}=${quotedValue(value)} is not one of ${RESOURCE_LEVELS.join(', ')}; ${otherwise}`);
+  return undefined;
+}
+
+function failureAt(level: ResourceLevel, { pod, qosClass }: PodContext & { qosClass: QosClass }): CheckFailure | undefined {
+  if (level === 'not-besteffort') return qosClass === 'BestEffort' ? bestEffortFailure(pod.spec) : undefined;
+  const fields: Array<'requests' | 'limits'> = level === 'requests' ? ['requests'] : ['requests', 'limits'];
+  return checkPerContainer(pod.spec, fields);
+}
 
 function bestEffortFailure(spec: PodSpec): CheckFailure {
   const detail =
