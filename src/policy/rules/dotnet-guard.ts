@@ -8,8 +8,9 @@
 // - cpu/memory: a resource with neither request nor limit gets the configured
 //   request and limit; one with only a request gets a limit no lower than that
 //   request; one with only a limit is left alone (the API server copies the
-//   limit into the request). Skipped when the pod sets pod-level resources,
-//   which bound the containers already.
+//   limit into the request). Skipped when the pod sets pod-level cpu or
+//   memory, which bound the containers already (a pod-level pid limit alone
+//   does not).
 // - env: DOTNET_ThreadPool_ForceMaxWorkerThreads in hex (the runtime parses
 //   DOTNET_* numbers as hex; it is the variable the runtime actually reads),
 //   unless it or its COMPlus_ twin is set. When the container forces a
@@ -147,7 +148,7 @@ export const dotnetGuard: PodMutationRule<typeof options> = {
       for (const container of containers ?? []) {
         if (!isDotnetContainer(container, pod.metadata, isInit, dotnet)) continue;
         dotnetFound = true;
-        const resources = pod.spec.resources == null ? fillResources(container, dotnet) : [];
+        const resources = podBoundsCpuMemory(pod) ? [] : fillResources(container, dotnet);
         const threadPool = capThreadPool(container, dotnet.maxWorkerThreads, context);
         const set = threadPool ? [...resources, threadPool.summary] : resources;
         if (set.length > 0) changes.push(Object.assign({}, threadPool, { container: container.name, summary: set.join(', ') }));
@@ -157,6 +158,12 @@ export const dotnetGuard: PodMutationRule<typeof options> = {
     return changes;
   },
 };
+
+/** Pod-level cpu or memory bound the containers already; a pod-level pid limit (KEP-6063) alone does not. */
+function podBoundsCpuMemory(pod: PodTemplate): boolean {
+  const { requests, limits } = pod.spec.resources ?? {};
+  return [requests, limits].some((list) => list?.cpu !== undefined || list?.memory !== undefined);
+}
 
 /** DOTNET_* numbers are read as hexadecimal by the runtime: 256 must be written 0x100. */
 export function dotnetHex(value: number): string {
