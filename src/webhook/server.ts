@@ -26,6 +26,8 @@ import { watchServingCertificate, type KeyPair } from './serving-certificate.js'
 export interface WebhookServerOptions {
   config: PolicyConfig;
   namespaceLabels: NamespaceLabelSource;
+  /** KEP-6063 discovery (pod-pid-limit-probe.ts); never served when absent. */
+  podPidLimitServed?: () => boolean;
   logger: Logger;
   certPath: string;
   keyPath: string;
@@ -128,7 +130,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   const bodyBudget = createBodyBudget(limits.bodyBytesInFlight);
 
   const router = createWebhookRouter({
-    handle: createAdmissionHandler({ config: options.config, namespaceLabels }),
+    handle: createAdmissionHandler({ config: options.config, namespaceLabels, ...(options.podPidLimitServed ? { podPidLimitServed: options.podPidLimitServed } : {}) }),
     logger,
     metrics,
     bodyLimitBytes,
