@@ -5,8 +5,9 @@
 // PodLevelResources decide, not the version), and not from the OpenAPI
 // document: `limits` is a ResourceList, a map whose keys the schema never
 // lists, and the schema lists gated fields whether their gate is on or not.
-// Served when the server admits the pod and keeps the field; a rejection or a
-// dropped field means not served. Anything else (403, timeout) is unknown,
+// Served when the server admits the pod, keeps the field and still computes
+// the QoS class from the containers; a rejection, a dropped field or a changed
+// class means not served. Anything else (403, timeout) is unknown,
 // which callers treat as not served.
 
 import { KubeApiError, type KubeTransport } from './transport.js';
@@ -36,10 +37,17 @@ export function probePod(namespace: string): Record<string, unknown> {
 export async function probePodPidLimit(transport: KubeTransport, namespace: string, timeoutMs = 5000): Promise<PodPidLimitAnswer> {
   const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?dryRun=All`;
   try {
-    const created = await transport.call<{ spec?: { resources?: { limits?: Record<string, unknown> } } }>('POST', path, 'dry-run create a pod with spec.resources.limits.pid', { body: probePod(namespace), timeoutMs });
-    return created.spec?.resources?.limits?.pid === undefined
-      ? { served: false, detail: 'the API server admits the pod but drops spec.resources.limits.pid (the PerPodPIDLimit gate is off)' }
-      : { served: true, detail: 'the API server accepts spec.resources.limits.pid' };
+    type Created = { spec?: { resources?: { limits?: Record<string, unknown> } }; status?: { qosClass?: unknown } };
+    const created = await transport.call<Created>('POST', path, 'dry-run create a pod with spec.resources.limits.pid', { body: probePod(namespace), timeoutMs });
+    if (created.spec?.resources?.limits?.pid === undefined) {
+      return { served: false, detail: 'the API server admits the pod but drops spec.resources.limits.pid (the PerPodPIDLimit gate is off)' };
+    }
+    // The probe's containers make it Guaranteed: a server that computes the class from a pid-only
+    // pod-level block instead (today's ComputePodQOS would: BestEffort) would demote every pod written.
+    if (created.status?.qosClass !== 'Guaranteed') {
+      return { served: false, detail: `the API server keeps spec.resources.limits.pid but gives the pod QoS class ${String(created.status?.qosClass)} instead of its containers' Guaranteed: writing it would change pods' QoS class` };
+    }
+    return { served: true, detail: 'the API server accepts spec.resources.limits.pid and keeps the QoS class from the containers' };
   } catch (error) {
     if (error instanceof KubeApiError && (error.status === 422 || error.status === 400)) {
       return { served: false, detail: `the API server rejects spec.resources.limits.pid: ${error.message}` };

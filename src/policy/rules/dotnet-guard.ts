@@ -33,6 +33,7 @@ import {
   allowOnly, boolean, ConfigError, describeValue, integer, objectAt, patterns, sectionAt, strings, type OptionSection,
 } from '../options.js';
 import { MAX_PIDS_LIMIT } from '../policy-options.js';
+import { setsPodLevelCpuMemory } from '../qos.js';
 import { compareQuantities, parseQuantity } from '../quantity.js';
 import { quotedValue } from '../text.js';
 import { MAX_POSSIBLE_THREADS, threadPoolKnob, type KnobSetting } from '../thread-pool.js';
@@ -148,7 +149,7 @@ export const dotnetGuard: PodMutationRule<typeof options> = {
       for (const container of containers ?? []) {
         if (!isDotnetContainer(container, pod.metadata, isInit, dotnet)) continue;
         dotnetFound = true;
-        const resources = podBoundsCpuMemory(pod) ? [] : fillResources(container, dotnet);
+        const resources = setsPodLevelCpuMemory(pod.spec) ? [] : fillResources(container, dotnet);
         const threadPool = capThreadPool(container, dotnet.maxWorkerThreads, context);
         const set = threadPool ? [...resources, threadPool.summary] : resources;
         if (set.length > 0) changes.push(Object.assign({}, threadPool, { container: container.name, summary: set.join(', ') }));
@@ -158,12 +159,6 @@ export const dotnetGuard: PodMutationRule<typeof options> = {
     return changes;
   },
 };
-
-/** Pod-level cpu or memory bound the containers already; a pod-level pid limit (KEP-6063) alone does not. */
-function podBoundsCpuMemory(pod: PodTemplate): boolean {
-  const { requests, limits } = pod.spec.resources ?? {};
-  return [requests, limits].some((list) => list?.cpu !== undefined || list?.memory !== undefined);
-}
 
 /** DOTNET_* numbers are read as hexadecimal by the runtime: 256 must be written 0x100. */
 export function dotnetHex(value: number): string {

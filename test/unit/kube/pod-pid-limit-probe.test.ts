@@ -18,10 +18,15 @@ function transport(answer: (body: Record<string, any>) => unknown, calls: Array<
 
 test('a server that admits the pod and keeps the field serves it; the request is a dry run in the given namespace', async () => {
   const calls: Array<{ method: string; path: string; body: any }> = [];
-  const answer = await probePodPidLimit(transport((body) => body, calls), 'pidguard-system');
+  const answer = await probePodPidLimit(transport((body) => ({ ...body, status: { qosClass: 'Guaranteed' } }), calls), 'pidguard-system');
   expect(answer.served).toBe(true);
   expect(calls).toEqual([expect.objectContaining({ method: 'POST', path: '/api/v1/namespaces/pidguard-system/pods?dryRun=All' })]);
   expect(calls[0]?.body.spec.resources.limits.pid).toBe('128');
+});
+
+test('a server that keeps the field but computes the QoS class from it (BestEffort) does not serve it: pods would be demoted', async () => {
+  const answer = await probePodPidLimit(transport((body) => ({ ...body, status: { qosClass: 'BestEffort' } })), 'ns');
+  expect(answer).toEqual({ served: false, detail: expect.stringContaining('QoS class BestEffort') });
 });
 
 test('a server that drops the field (gate off) does not serve it', async () => {

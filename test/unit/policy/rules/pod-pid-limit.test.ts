@@ -70,6 +70,13 @@ describe('pod-pid-limit', () => {
     expect(podPid(run(annotated('1024', { limits: { pid: 'lots' } }), on, served))).toBe('1024');
   });
 
+  it('a pid-only pod-level block leaves the QoS class to the containers (discovery requires a server that does so): the pod stays admitted', () => {
+    const result = run(annotated('1024'), parseConfig({ podPidLimit: { enabled: true }, requireResources: { level: 'not-besteffort' } }), served);
+    expect(podPid(result)).toBe('1024');
+    expect(result.qosClass).toBe('Guaranteed');
+    expect(result.allowed).toBe(true);
+  });
+
   it('keeps the pod\'s pod-level cpu/memory as they are', () => {
     const result = run(annotated('1024', { limits: { cpu: '2', memory: '2Gi' } }), on, served);
     expect((result.patched.spec as { resources?: unknown }).resources).toEqual({ limits: { cpu: '2', memory: '2Gi', pid: '1024' } });
