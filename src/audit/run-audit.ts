@@ -10,7 +10,10 @@ import type { KubeObject } from '../policy/types.js';
 import { listObjects, type KubeTransport, type ListTarget } from '../kube/transport.js';
 import { apiVersionOf, POLICED_KINDS } from '../policy/workloads.js';
 import { FindingCollector, type AuditReport, type NamespaceInfo } from './findings.js';
-import { PIDS_ENFORCEMENT_REASON, PIDS_ENFORCEMENT_RULE, UNGUARDED_POD_REASON, unenforcedPidsLimit, unguardedPodPids, type ObservedPodPids } from './pids-enforcement.js';
+import {
+  PIDS_ENFORCEMENT_REASON, PIDS_ENFORCEMENT_RULE, STRICTER_PIDS_MAX_REASON, STRICTER_PIDS_MAX_RULE, UNGUARDED_POD_REASON,
+  stricterPidsMax, unenforcedPidsLimit, unguardedPodPids, type ObservedPodPids,
+} from './pids-enforcement.js';
 
 export interface AuditOptions {
   config: PolicyConfig;
@@ -66,6 +69,8 @@ export async function runAudit(transport: KubeTransport, options: AuditOptions):
         const observed = options.observedPods?.get(object.metadata?.uid ?? '');
         const unenforced = unenforcedPidsLimit(object, observed, options.config, namespaceLabels);
         if (unenforced) collector.addFinding(namespace, object, PIDS_ENFORCEMENT_RULE, PIDS_ENFORCEMENT_REASON, unenforced);
+        const stricter = stricterPidsMax(object, observed, options.config, namespaceLabels);
+        if (stricter) collector.addFinding(namespace, object, STRICTER_PIDS_MAX_RULE, STRICTER_PIDS_MAX_REASON, stricter);
         // A pod the webhook would have rejected or changed got past it: say what its node actually caps it at.
         const unguarded = evaluation.violations.length + evaluation.mutations.length > 0 ? unguardedPodPids(object, observed) : undefined;
         if (unguarded) collector.addFinding(namespace, object, PIDS_ENFORCEMENT_RULE, UNGUARDED_POD_REASON, unguarded);

@@ -7,7 +7,9 @@ import { dirname } from 'node:path';
 import { startNamespaceCache } from '../kube/namespace-cache.js';
 import { loadNamespacesFile } from '../kube/namespace-file.js';
 import { noNamespaceLabels, type NamespaceLabelSource } from '../kube/namespace-labels.js';
+import { PodPidLimitDiscovery, probePodPidLimit } from '../kube/pod-pid-limit-probe.js';
 import { KubeTransport } from '../kube/transport.js';
+import type { PolicyConfig } from '../policy/config.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
 import { createJsonLogger, type Logger } from '../log.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from '../webhook/limits.js';
@@ -89,10 +91,12 @@ export const serveCommand: Command = {
       logger,
     );
 
+    const podPidLimit = podPidLimitDiscovery(config.current(), values.kubeconfig, env, logger);
+
     let server;
     try {
       server = await startWebhookServer({
-        config: () => config.current(), namespaceLabels, logger, logAllowed, certPath, keyPath, port, metricsPort,
+        config: () => config.current(), namespaceLabels, logger, logAllowed, podPidLimitServed: () => podPidLimit?.served() ?? false, certPath, keyPath, port, metricsPort,
         host: values.address,
         bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
         limits,
@@ -105,6 +109,8 @@ export const serveCommand: Command = {
     const running = server;
     config.register(server.metrics.registry);
     config.start(configCheckMs);
+    // Probed once the server listens: the dry-run pod passes through this very webhook.
+    void podPidLimit?.start(POD_PID_LIMIT_PROBE_EVERY_MS);
     await untilTerminated({
       onHangup() {
         logger.info('SIGHUP: reading the serving certificate files again');
@@ -114,6 +120,7 @@ export const serveCommand: Command = {
       },
     });
     config.stop();
+    podPidLimit?.stop();
     await server.shutdown();
     return EXIT.ok;
   },
@@ -144,6 +151,32 @@ async function generateDevCertificateIfAbsent(certPath: string, keyPath: string,
   const paths = { ...devCertificatePaths(dirname(certPath)), cert: certPath, key: keyPath };
   await writeDevCertificates(generateDevCertificates({ dnsNames: DEFAULT_DEV_DNS_NAMES, ipAddresses: DEFAULT_DEV_IP_ADDRESSES, days: 365 }), paths);
   logger.info('generated a development certificate', { ...paths, dnsNames: DEFAULT_DEV_DNS_NAMES, ipAddresses: DEFAULT_DEV_IP_ADDRESSES });
+}
+
+/** How often serve asks again whether the API server accepts spec.resources.limits.pid. */
+const POD_PID_LIMIT_PROBE_EVERY_MS = 10 * 60_000;
+
+/**
+ * KEP-6063 discovery, only when podPidLimit.enabled and there is a cluster: a dry-run pod in
+ * POD_NAMESPACE (default "default"). Decided at start: a reloaded config that turns the switch on
+ * or off takes effect at the next restart (docs/NODE.md).
+ */
+function podPidLimitDiscovery(config: PolicyConfig, kubeconfigFlag: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): PodPidLimitDiscovery | undefined {
+  if (!config.podPidLimit.enabled) return undefined;
+  const endpoint = clusterFromFlags(kubeconfigFlag, env);
+  if (!endpoint) {
+    logger.warn('podPidLimit.enabled but no cluster: spec.resources.limits.pid is never written');
+    return undefined;
+  }
+  const transport = new KubeTransport(endpoint);
+  const namespace = env.POD_NAMESPACE ?? 'default';
+  return new PodPidLimitDiscovery(
+    () => probePodPidLimit(transport, namespace),
+    (answer) => {
+      if (answer.served === true) logger.info('writing spec.resources.limits.pid (KEP-6063)', { detail: answer.detail });
+      else logger.warn('not writing spec.resources.limits.pid (KEP-6063)', { detail: answer.detail });
+    },
+  );
 }
 
 async function namespaceLabelSource(file: string | undefined, kubeconfigFlag: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): Promise<NamespaceLabelSource> {

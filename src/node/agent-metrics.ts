@@ -31,6 +31,11 @@ export class AgentMetrics {
   private readonly threadDiagnosis = this.gauge('pidguard_thread_leak_diagnosis', '1 for what the thread names of a top process show: pool, dedicated, runtime or unknown', ['namespace', 'pod', 'command', 'diagnosis']);
   private readonly podCurrent = this.gauge('pidguard_pod_pids_current', 'Tasks in the pod-level cgroup (pids.current)', ['namespace', 'pod', 'uid']);
   private readonly podMax = this.gauge('pidguard_pod_pids_max', 'The pod-level cgroup\'s pids.max; 0 = unlimited (as cAdvisor\'s container_threads_max)', ['namespace', 'pod', 'uid']);
+  private readonly podThreads = this.gauge('pidguard_pod_threads', 'Threads of all processes seen in the pod\'s containers in the last scan', ['namespace', 'pod', 'uid']);
+  private readonly podPeak = this.gauge('pidguard_pod_pids_peak', 'The most tasks the pod-level cgroup held since the agent saw the pod: the highest pids.current of its scans, or the kernel\'s pids.peak (cgroup v2) when higher', ['namespace', 'pod', 'uid']);
+  private readonly podBudget = this.gauge('pidguard_pod_pids_budget', 'The PID budget the pod is judged against: the limit the agent enforces for its pidguard.io/pids-limit (at most the ceiling); absent without one', ['namespace', 'pod', 'uid']);
+  /** Peak tasks by pod UID; replaced every scan, so a pod that left the node is forgotten. */
+  private peaks = new Map<string, number>();
   private readonly podRefused = this.gauge('pidguard_pod_pids_refused_forks', 'Forks and thread creations the pod\'s pids limit refused (pids.events max; cumulative, kernel-kept)', ['namespace', 'pod', 'uid']);
   private readonly scanDuration = new Histogram({
     name: 'pidguard_scan_duration_seconds',
@@ -111,13 +116,23 @@ export class AgentMetrics {
     this.podMax.reset();
     this.podRefused.reset();
     this.podProcesses.reset();
+    this.podThreads.reset();
+    this.podPeak.reset();
+    this.podBudget.reset();
+    const peaks = new Map<string, number>();
     for (const pod of scan.pods) {
       const labels = { namespace: pod.namespace ?? '', pod: pod.name ?? '', uid: pod.uid };
       this.podProcesses.set(labels, pod.processes);
+      this.podThreads.set(labels, pod.threads);
+      const peak = Math.max(this.peaks.get(pod.uid) ?? 0, pod.pids.current ?? pod.threads, pod.pids.peak ?? 0);
+      peaks.set(pod.uid, peak);
+      this.podPeak.set(labels, peak);
+      if (pod.pidsLimit !== undefined) this.podBudget.set(labels, pod.pidsLimit);
       if (pod.pids.current !== undefined) this.podCurrent.set(labels, pod.pids.current);
       if (pod.pids.max !== undefined) this.podMax.set(labels, pod.pids.max === 'max' ? 0 : pod.pids.max);
       if (pod.pids.refusedForks !== undefined) this.podRefused.set(labels, pod.pids.refusedForks);
     }
+    this.peaks = peaks;
   }
 
   /** Bounded: the few processes whose names were read, THREAD_GROUPS_EXPORTED groups each plus "other"; kept between the scans that read no names. */

@@ -18,6 +18,8 @@ export interface PidsUsage {
   max?: number | 'max';
   /** Forks/clones refused because the limit was reached (pids.events `max`). */
   refusedForks?: number;
+  /** The most tasks the cgroup ever held (pids.peak: cgroup v2 since Linux 6.1; absent on v1). */
+  peak?: number;
 }
 
 /** A pids.current-style count: a whole number within Number's exact range, else undefined. */
@@ -36,7 +38,7 @@ export function parseRefusedForks(eventsText: string | undefined): number | unde
 }
 
 /**
- * Reads pids.current, pids.max and refused forks (see above); fields are absent
+ * Reads pids.current, pids.max, pids.peak and refused forks (see above); fields are absent
  * when a file is. A cgroup whose pids.max is "max" has no limit of its own to
  * refuse forks with, so its pids.events files are not read (a scan of a node
  * with hundreds of pods saves two opens and a readdir per pod).
@@ -45,8 +47,10 @@ export function readPidsUsage(dir: string): PidsUsage {
   const usage: PidsUsage = {};
   const current = parseCount(readSmallFile(`${dir}/pids.current`));
   const max = parsePidsMax(readSmallFile(`${dir}/pids.max`));
+  const peak = parseCount(readSmallFile(`${dir}/pids.peak`));
   if (current !== undefined) usage.current = current;
   if (max !== undefined) usage.max = max;
+  if (peak !== undefined) usage.peak = peak;
   if (max === 'max') usage.refusedForks = 0;
   else if (max !== undefined) {
     const own = parseRefusedForks(readSmallFile(`${dir}/pids.events`));

@@ -30,6 +30,8 @@ export interface EvaluationRequest {
   userInfo?: UserInfo;
   /** Labels of the object's namespace, when the caller knows them (the PID budget ceiling depends on them). */
   namespaceLabels?: Readonly<Record<string, string>>;
+  /** Whether the API server accepts the pod-level PID limit (KEP-6063), as the caller discovered it; default false. */
+  podPidLimitServed?: boolean;
   /**
    * Which admission phase asks (default both, as `evaluate` and `audit` do).
    * mutating: only the mutations and their patch (no checks, no QoS class);
@@ -180,6 +182,7 @@ function ruleContext(request: EvaluationRequest, base: Evaluation, warned: Warni
     namespace: base.namespace,
     mode: request.mode,
     namespaceLabels: request.namespaceLabels,
+    podPidLimitServed: request.podPidLimitServed ?? false,
     userInfo: request.userInfo ?? {},
     config: request.config,
     warn(message: string, container?: string) {

@@ -5,7 +5,8 @@
 // 'pod-annotations' the template's metadata and its annotations, for
 // 'container-env' and 'container-resources' the spec, each container and init
 // container, and its env list (entries stay shared: rules add or replace
-// entries, never edit one) or its resources. Everything else (volumes, probes,
+// entries, never edit one) or its resources; for 'pod-resources' the spec and
+// its pod-level resources. Everything else (volumes, probes,
 // tolerations, ...) stays shared with the request. That keeps the copy cheap,
 // and the patch diff skips every subtree the rules did not touch because it is
 // the very same object. The engine's tests run on deep-frozen requests, and a
@@ -21,7 +22,7 @@ import type { KubeObject } from './types.js';
 import { podTemplatePath } from './workloads.js';
 
 /** The parts of a pod template a mutation rule may write. */
-export type WritablePart = 'pod-annotations' | 'container-env' | 'container-resources';
+export type WritablePart = 'pod-annotations' | 'container-env' | 'container-resources' | 'pod-resources';
 
 const CONTAINER_LISTS = ['containers', 'initContainers'] as const;
 
@@ -37,6 +38,11 @@ export function copyForMutation(object: KubeObject, parts: ReadonlySet<WritableP
   const env = parts.has('container-env');
   const resources = parts.has('container-resources');
   if ((env || resources) && isRecord(node.spec)) node.spec = copySpec(node.spec, env, resources);
+  if (parts.has('pod-resources') && isRecord(node.spec)) {
+    if (!(env || resources)) node.spec = shallowCopy(node.spec);
+    const spec = node.spec as Record<string, unknown>;
+    if (spec.resources !== undefined) spec.resources = cloneJson(spec.resources);
+  }
   return copy;
 }
 

@@ -2,7 +2,7 @@
 // (pkg/apis/core/helper/qos/qos.go, ComputePodQOS, Kubernetes 1.34+ with
 // PodLevelResources on by default).
 //
-// Fields read: spec.resources (pod level), and requests/limits of cpu and
+// Fields read: spec.resources (pod level, unless it holds only KEP-6063's pid limit), and requests/limits of cpu and
 // memory on spec.containers[*] and spec.initContainers[*]. Ephemeral
 // containers cannot set resources and are ignored. Only positive quantities
 // count. A container's missing requests are first defaulted from its limits,
@@ -20,7 +20,7 @@ export function computeQosClass(spec: PodSpec): QosClass {
   const limits = new Map<string, Quantity>();
   let guaranteedCandidate = true;
 
-  if (spec.resources != null) {
+  if (spec.resources != null && !onlyPodPidLimit(spec)) {
     collect(spec.resources.requests, requests);
     if (spec.resources.limits && Object.keys(spec.resources.limits).length > 0) {
       const found = collect(spec.resources.limits, limits);
@@ -46,6 +46,23 @@ export function computeQosClass(spec: PodSpec): QosClass {
     }
   }
   return guaranteedCandidate && requests.size === limits.size ? 'Guaranteed' : 'Burstable';
+}
+
+/** Whether the pod sets pod-level cpu or memory, which bound its containers. */
+export function setsPodLevelCpuMemory(spec: PodSpec): boolean {
+  const { requests, limits } = spec.resources ?? {};
+  return [requests, limits].some((list) => QOS_RESOURCES.some((name) => list?.[name] !== undefined));
+}
+
+/**
+ * A pod-level block holding only KEP-6063's pid limit. pidguard writes one only
+ * where the API server keeps computing the QoS class from the containers
+ * (pod-pid-limit-probe.ts checks that, since today's ComputePodQOS takes any
+ * pod-level block, and a pid-only one would make the pod BestEffort).
+ */
+function onlyPodPidLimit(spec: PodSpec): boolean {
+  const names = [...Object.keys(spec.resources?.requests ?? {}), ...Object.keys(spec.resources?.limits ?? {})];
+  return names.length > 0 && names.every((name) => name === 'pid');
 }
 
 export function allContainers(spec: PodSpec): Container[] {

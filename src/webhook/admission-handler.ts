@@ -30,12 +30,14 @@ export interface AdmissionHandlerOptions {
   /** The config, or where to get the one in use (a reloaded file): read once per review. */
   config: PolicyConfig | (() => PolicyConfig);
   namespaceLabels: NamespaceLabelSource;
+  /** Whether the API server accepts spec.resources.limits.pid right now (KEP-6063 discovery); default never. */
+  podPidLimitServed?: () => boolean;
 }
 
 /** Synchronous unless the namespace's labels must be read from the API server. */
 export type AdmissionHandler = (webhook: WebhookName, request: AdmissionRequest) => AdmissionOutcome | Promise<AdmissionOutcome>;
 
-export function createAdmissionHandler({ config, namespaceLabels }: AdmissionHandlerOptions): AdmissionHandler {
+export function createAdmissionHandler({ config, namespaceLabels, podPidLimitServed }: AdmissionHandlerOptions): AdmissionHandler {
   const configInUse = typeof config === 'function' ? config : () => config;
   const answer = (webhook: WebhookName, request: AdmissionRequest, config: PolicyConfig, requestMode: RequestMode): AdmissionOutcome => {
     const evaluation = evaluate({
@@ -47,6 +49,7 @@ export function createAdmissionHandler({ config, namespaceLabels }: AdmissionHan
       config,
       userInfo: request.userInfo,
       namespaceLabels: requestMode.labels,
+      podPidLimitServed: podPidLimitServed?.() ?? false,
       phase: webhook === 'mutate' ? 'mutating' : 'validating',
     });
     const response = webhook === 'mutate' ? mutationResponse(evaluation) : validationResponse(evaluation, requestMode);

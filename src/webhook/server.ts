@@ -28,6 +28,8 @@ export interface WebhookServerOptions {
   /** The config, or where to get the one in use (LiveConfig.current): read once per review. */
   config: PolicyConfig | (() => PolicyConfig);
   namespaceLabels: NamespaceLabelSource;
+  /** KEP-6063 discovery (pod-pid-limit-probe.ts); never served when absent. */
+  podPidLimitServed?: () => boolean;
   logger: Logger;
   /** Plain allows (and skipped reviews) logged at info: none (debug only, the default), every Nth, or all. */
   logAllowed?: AllowedLogging;
@@ -132,7 +134,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   const bodyBudget = createBodyBudget(limits.bodyBytesInFlight);
 
   const router = createWebhookRouter({
-    handle: createAdmissionHandler({ config: options.config, namespaceLabels }),
+    handle: createAdmissionHandler({ config: options.config, namespaceLabels, ...(options.podPidLimitServed ? { podPidLimitServed: options.podPidLimitServed } : {}) }),
     logger,
     decisionLog: createDecisionLog(logger, options.logAllowed ?? { kind: 'none' }),
     metrics,

@@ -8,8 +8,9 @@
 // - cpu/memory: a resource with neither request nor limit gets the configured
 //   request and limit; one with only a request gets a limit no lower than that
 //   request; one with only a limit is left alone (the API server copies the
-//   limit into the request). Skipped when the pod sets pod-level resources,
-//   which bound the containers already.
+//   limit into the request). Skipped when the pod sets pod-level cpu or
+//   memory, which bound the containers already (a pod-level pid limit alone
+//   does not).
 // - env: DOTNET_ThreadPool_ForceMaxWorkerThreads in hex (the runtime parses
 //   DOTNET_* numbers as hex; it is the variable the runtime actually reads),
 //   unless it or its COMPlus_ twin is set. When the container forces a
@@ -32,6 +33,7 @@ import {
   allowOnly, boolean, ConfigError, describeValue, integer, objectAt, patterns, sectionAt, strings, type OptionSection,
 } from '../options.js';
 import { MAX_PIDS_LIMIT } from '../policy-options.js';
+import { setsPodLevelCpuMemory } from '../qos.js';
 import { compareQuantities, parseQuantity } from '../quantity.js';
 import { quotedValue } from '../text.js';
 import { MAX_POSSIBLE_THREADS, threadPoolKnob, type KnobSetting } from '../thread-pool.js';
@@ -147,7 +149,7 @@ export const dotnetGuard: PodMutationRule<typeof options> = {
       for (const container of containers ?? []) {
         if (!isDotnetContainer(container, pod.metadata, isInit, dotnet)) continue;
         dotnetFound = true;
-        const resources = pod.spec.resources == null ? fillResources(container, dotnet) : [];
+        const resources = setsPodLevelCpuMemory(pod.spec) ? [] : fillResources(container, dotnet);
         const threadPool = capThreadPool(container, dotnet.maxWorkerThreads, context);
         const set = threadPool ? [...resources, threadPool.summary] : resources;
         if (set.length > 0) changes.push(Object.assign({}, threadPool, { container: container.name, summary: set.join(', ') }));

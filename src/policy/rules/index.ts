@@ -8,10 +8,11 @@ import { namespaceLabelGuard } from './namespace-label-guard.js';
 import { pidsCeiling } from './pids-ceiling.js';
 import { pidsDefault } from './pids-default.js';
 import { pidsLimitGuard } from './pids-limit-guard.js';
+import { podPidLimit } from './pod-pid-limit.js';
 import { requireResources } from './require-resources.js';
 import type { Rule } from './rule.js';
 
-export const RULES = validateRegistry([dotnetGuard, pidsDefault, pidsCeiling, requireResources, namespaceLabelGuard, pidsLimitGuard] as const);
+export const RULES = validateRegistry([dotnetGuard, pidsDefault, pidsCeiling, podPidLimit, requireResources, namespaceLabelGuard, pidsLimitGuard] as const);
 
 /** Rejects a registry with duplicate or malformed ids or missing descriptions, so a broken rule cannot ship. */
 export function validateRegistry<Rules extends readonly Rule[]>(rules: Rules): Rules {

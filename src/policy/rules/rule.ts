@@ -38,6 +38,8 @@ export interface RuleContext {
   mode: Mode;
   /** Labels of the object's namespace, when the caller knows them (undefined for a Namespace itself). */
   namespaceLabels: Readonly<Record<string, string>> | undefined;
+  /** Whether the API server accepts spec.resources.limits.pid (KEP-6063): discovered by the caller, never guessed. */
+  podPidLimitServed: boolean;
   userInfo: UserInfo;
   /** The whole policy: the policy-wide sections (`pids`, `defaultMode`), and other rules' sections a rule shares. */
   config: PolicyConfig;

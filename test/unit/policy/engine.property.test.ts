@@ -4,7 +4,7 @@
 // deep-frozen, so a rule writing outside the copy it is given (pod-copy.ts)
 // throws here instead of changing the caller's object.
 import fc from 'fast-check';
-import { defaultConfig } from '../../../src/policy/config.js';
+import { defaultConfig, parseConfig } from '../../../src/policy/config.js';
 import { evaluate } from '../../../src/policy/engine.js';
 import { POD_KINDS, podTemplatePath } from '../../../src/policy/workloads.js';
 import { resolvePidsLimit } from '../../../src/policy/pids-budget.js';
@@ -20,6 +20,8 @@ import type { PodMutationRule, Rule } from '../../../src/policy/rules/rule.js';
 import { podContext } from './rules/context.js';
 
 const config = defaultConfig();
+/** Every rule switched on (and the pod-level PID limit served), so each rule's writes are exercised. */
+const allOn = parseConfig({ pidsDefault: { enabled: true }, podPidLimit: { enabled: true } });
 const quantity = fc.constantFrom('0', '10m', '100m', '1', '1.5', '2000m', '64Mi', '1Gi', '3Gi', '128974848', '1e3');
 const resourceList = fc.dictionary(fc.constantFrom('cpu', 'memory', 'ephemeral-storage', 'example.com/gpu'), quantity, { maxKeys: 3 });
 const resources = fc.option(
@@ -98,8 +100,8 @@ const READ_PATHS = [
 /** Runs one mutation rule alone on a copy of only the parts it declares it writes, of a deep-frozen pod. */
 function mutateWithin(rule: PodMutationRule, object: KubeObject, writes: readonly WritablePart[]): void {
   const copy = copyForMutation(deepFreeze(structuredClone(object)), new Set(writes));
-  const { context } = podContext(copy as unknown as PodTemplate, { config });
-  rule.mutate(context, rule.options === undefined ? undefined : (config as unknown as Record<string, unknown>)[rule.options.key]);
+  const { context } = podContext(copy as unknown as PodTemplate, { config: allOn, podPidLimitServed: true });
+  rule.mutate(context, rule.options === undefined ? undefined : (allOn as unknown as Record<string, unknown>)[rule.options.key]);
 }
 
 describe('mutation rules write only what they declare (pod-copy.ts copies exactly that)', () => {

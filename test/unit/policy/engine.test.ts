@@ -27,7 +27,7 @@ const withTemplate = (kind: string, spec: PodSpec): KubeObject => {
 
 describe('registry', () => {
   it('lists the rules with unique kebab-case ids', () => {
-    expect(RULES.map((r) => r.id)).toEqual(['dotnet-guard', 'pids-default', 'pids-ceiling', 'require-resources', 'namespace-label-guard', 'pids-limit-guard']);
+    expect(RULES.map((r) => r.id)).toEqual(['dotnet-guard', 'pids-default', 'pids-ceiling', 'pod-pid-limit', 'require-resources', 'namespace-label-guard', 'pids-limit-guard']);
   });
 
   it('refuses duplicates, bad ids and empty descriptions', () => {

@@ -10,6 +10,7 @@ interface ContextOptions {
   namespaceLabels?: Record<string, string>;
   userInfo?: UserInfo;
   kind?: string;
+  podPidLimitServed?: boolean;
 }
 
 /** The context's common part, and the warnings its warn() collects (`container: message`). */
@@ -22,6 +23,7 @@ function common(options: ContextOptions): { context: RuleContext; warnings: stri
     namespace: 'default',
     mode: 'enforce',
     namespaceLabels: options.namespaceLabels,
+    podPidLimitServed: options.podPidLimitServed ?? false,
     userInfo: options.userInfo ?? {},
     config: options.config ?? defaultConfig(),
     warn: (message, container) => warnings.push(container ? `${container}: ${message}` : message),
