@@ -79,11 +79,15 @@ export function allContainers(spec: PodSpec): Container[] {
  * containers as their peak) when any container requests it, else the pod-level
  * limit. The API server defaults workload pod templates so only in the pods
  * created from them (SetDefaults_Pod, not SetDefaults_PodSpec), which is what a
- * template is judged as. Returns `spec` itself when nothing is defaulted.
+ * template is judged as. A pid-only block (KEP-6063) is left alone, as the QoS
+ * class leaves it. Returns `spec` itself when nothing is defaulted.
  */
 export function podLevelRequestDefaults(spec: PodSpec): PodSpec {
   const resources = spec.resources;
   if (resources?.limits == null || Object.keys(resources.limits).length === 0) return spec;
+  // A pid-only block is what pidguard writes where the server keeps judging the pod by its
+  // containers (onlyPodPidLimit): judged as absent here too, as the QoS class does.
+  if (onlyPodPidLimit(spec)) return spec;
   const requests: ResourceList = { ...resources.requests };
   let defaulted = false;
   for (const name of QOS_RESOURCES) {
