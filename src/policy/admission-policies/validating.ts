@@ -5,6 +5,7 @@
 // message (engine.ts denialMessage), word for word.
 
 import type { PolicyConfig } from '../config.js';
+import { MAX_WARNING_BYTES } from '../engine.js';
 import { LABEL_PREFIX, PIDS_LIMIT_ANNOTATION, REQUIRE_RESOURCES_LABEL, REQUIRE_RESOURCES_WARN_LABEL } from '../keys.js';
 import { RESOURCE_LEVELS } from '../rules/require-resources.js';
 import { guardians } from '../rules/namespace-label-guard.js';
@@ -99,6 +100,9 @@ function labelled(label: string): { present: string; value: string; valid: strin
   return { present, value, valid: `(${present} && ${value} in ${celStrings(RESOURCE_LEVELS)})` };
 }
 
+/** mutation-record.ts joinWithin's room in a warning of MAX_WARNING_BYTES. */
+const WARNING_ROOM = MAX_WARNING_BYTES - 32;
+
 const MODE_LEVEL = labelled(REQUIRE_RESOURCES_LABEL);
 const WARN_LEVEL = labelled(REQUIRE_RESOURCES_WARN_LABEL);
 
@@ -155,7 +159,7 @@ function failureText(level: string): string {
 }
 
 /** What both require-resources policies judge: Pod CREATE and workload CREATE/UPDATE that change the pod template. */
-function requireResourcesSpec(config: PolicyConfig): object {
+function requireResourcesSpec(config: PolicyConfig): { variables: Variable[] } & Record<string, unknown> {
   return {
     // Fail: an expression that errs or runs out of its cost budget (a pod of thousands of
     // containers) is then handled by each binding's actions (denied in enforce, warned in
@@ -204,12 +208,20 @@ export function warnPolicy(config: PolicyConfig): object {
   const invalid = (label: { present: string; valid: string; value: string }, name: string, otherwise: string) =>
     `${celString(`require-resources: namespace label ${name}="`)} + ${label.value} + ${celString(`"${notOneOf}${otherwise}`)}`;
   const modeFails = failsAt('variables.level');
+  const spec = requireResourcesSpec(config);
   return {
     apiVersion: API_VERSION,
     kind: 'ValidatingAdmissionPolicy',
     metadata: { name: WARN_POLICY, labels: partOf('require-resources') },
     spec: {
-      ...requireResourcesSpec(config),
+      ...spec,
+      variables: [
+        ...spec.variables,
+        {
+          name: 'warnFailure',
+          expression: `'require-resources: level ' + ${WARN_LEVEL.value} + ${celString(` (namespace label ${REQUIRE_RESOURCES_WARN_LABEL}): `)} + ${failureText(WARN_LEVEL.value)}`,
+        },
+      ],
       validations: [
         {
           expression: `!${MODE_LEVEL.present} || ${MODE_LEVEL.valid}`,
@@ -227,8 +239,9 @@ export function warnPolicy(config: PolicyConfig): object {
         {
           // No double report: a failure the mode's level reports is not warned again.
           expression: `${modeFails} || !${WARN_LEVEL.valid} || !${failsAt(WARN_LEVEL.value)}`,
-          messageExpression:
-            `'require-resources: level ' + ${WARN_LEVEL.value} + ${celString(` (namespace label ${REQUIRE_RESOURCES_WARN_LABEL}): `)} + ${failureText(WARN_LEVEL.value)}`,
+          // Cut as engine.ts warningList cuts one warning (joinWithin: over its room, a third of it and '...');
+          // container names are DNS labels by now (validation runs before this), so characters are bytes.
+          messageExpression: `size(variables.warnFailure) > ${WARNING_ROOM} ? variables.warnFailure.substring(0, ${Math.floor(WARNING_ROOM / 3)}) + '...' : variables.warnFailure`,
           message: `require-resources: the namespace's ${REQUIRE_RESOURCES_WARN_LABEL} level fails (see docs/ADMISSION-POLICIES.md)`,
           reason: 'Forbidden',
         },
