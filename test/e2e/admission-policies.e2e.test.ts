@@ -86,8 +86,8 @@ function api(method: string, path: string, body: unknown, who: Identity = 'admin
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
-        const header = res.headers.warning;
-        const warnings = (Array.isArray(header) ? header : header ? [header] : []).map((w) => w.replace(/^299 - "(.*)"$/s, '$1').replace(/\\(["\\])/g, '$1'));
+        // headersDistinct: res.headers joins several Warning headers into one string.
+        const warnings = (res.headersDistinct.warning ?? []).map((w) => w.replace(/^299 - "(.*)"$/s, '$1').replace(/\\(["\\])/g, '$1'));
         resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || '{}'), warnings });
       });
     });
