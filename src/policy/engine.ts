@@ -164,7 +164,7 @@ export const WARNINGS_AUDIT_ANNOTATION = 'warnings';
 /** At most this many warnings per review are listed one by one; the rest are counted. */
 const MAX_WARNINGS = 20;
 /** Longest admission warning, in UTF-8 bytes (a container name is unvalidated in the mutating phase). */
-const MAX_WARNING_BYTES = 1024;
+export const MAX_WARNING_BYTES = 1024;
 
 /** Where a rule's warn() goes: the warnings, tagged with the id of the rule that runs. */
 interface WarningSink {

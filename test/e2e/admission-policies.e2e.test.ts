@@ -18,7 +18,7 @@ import { parse } from 'yaml';
 import { compileAdmissionPolicies } from '../../src/policy/admission-policies/index.js';
 import { defaultConfig, parseConfig } from '../../src/policy/config.js';
 import { RESOURCE_LEVELS } from '../../src/policy/rules/require-resources.js';
-import { evaluate, type Evaluation } from '../../src/policy/engine.js';
+import { evaluate, warningList, type Evaluation } from '../../src/policy/engine.js';
 import { applyPatch } from '../../src/policy/json-patch.js';
 import { parseQuantity } from '../../src/policy/quantity.js';
 import type { Container, KubeObject, Mode } from '../../src/policy/types.js';
@@ -29,6 +29,8 @@ import { POLICY_CASES, type PolicyCase } from './policy-cases.js';
 const MODE = 'pidguard.io/mode';
 const CEILING = 'pidguard.io/pids-limit-ceiling';
 const PIDS_DEFAULT = 'pidguard.io/pids-limit-default';
+const LEVEL = 'pidguard.io/require-resources';
+const WARN_LEVEL = 'pidguard.io/require-resources-warn';
 /** The namespaces the cases run in, by the labels that change what pidguard does there. */
 const NAMESPACE_LABELS: Record<string, Record<string, string>> = {
   enforce: { [MODE]: 'enforce' },
@@ -40,6 +42,15 @@ const NAMESPACE_LABELS: Record<string, Record<string, string>> = {
   pidsDefault: { [MODE]: 'enforce', [PIDS_DEFAULT]: '500' },
   pidsDefaultAboveCeiling: { [MODE]: 'enforce', [PIDS_DEFAULT]: '3000', [CEILING]: '2000' },
   pidsDefaultInvalid: { [MODE]: 'enforce', [PIDS_DEFAULT]: 'lots' },
+  // require-resources per namespace: the mode's level, a warn level, both, invalid values, with each mode.
+  levelStrict: { [MODE]: 'enforce', [LEVEL]: 'requests-and-limits' },
+  levelWarn: { [MODE]: 'enforce', [WARN_LEVEL]: 'requests-and-limits' },
+  levelBoth: { [MODE]: 'enforce', [LEVEL]: 'requests', [WARN_LEVEL]: 'requests-and-limits' },
+  levelLowest: { [MODE]: 'enforce', [LEVEL]: 'not-besteffort', [WARN_LEVEL]: 'requests' },
+  levelInvalid: { [MODE]: 'enforce', [LEVEL]: 'strict', [WARN_LEVEL]: 'lots' },
+  levelWarnByDefault: { [WARN_LEVEL]: 'requests' },
+  levelAudit: { [MODE]: 'audit', [LEVEL]: 'requests', [WARN_LEVEL]: 'requests-and-limits' },
+  levelOff: { [MODE]: 'off', [LEVEL]: 'requests-and-limits', [WARN_LEVEL]: 'requests-and-limits' },
 };
 let config = defaultConfig();
 const POLICY_KINDS = ['mutatingadmissionpolicybindings', 'mutatingadmissionpolicies', 'validatingadmissionpolicybindings', 'validatingadmissionpolicies'];
@@ -75,8 +86,8 @@ function api(method: string, path: string, body: unknown, who: Identity = 'admin
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
-        const header = res.headers.warning;
-        const warnings = (Array.isArray(header) ? header : header ? [header] : []).map((w) => w.replace(/^299 - "(.*)"$/s, '$1').replace(/\\(["\\])/g, '$1'));
+        // headersDistinct: res.headers joins several Warning headers into one string.
+        const warnings = (res.headersDistinct.warning ?? []).map((w) => w.replace(/^299 - "(.*)"$/s, '$1').replace(/\\(["\\])/g, '$1'));
         resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || '{}'), warnings });
       });
     });
@@ -108,8 +119,26 @@ function policyDenial(answer: Answer): string | undefined {
   return answer.status === 403 && match ? match[1] : undefined;
 }
 
+/** The warning of the mode's require-resources binding (audit mode's would-deny). */
 function policyWarning(answer: Answer): string | undefined {
-  return answer.warnings.find((w) => w.includes("ValidatingAdmissionPolicy 'pidguard-"));
+  return answer.warnings.find((w) => w.includes("ValidatingAdmissionPolicy 'pidguard-require-resources' with binding"));
+}
+
+/** The warn policy's warnings, without the API server's prefix. */
+function levelWarnings(answer: Answer): string[] {
+  return answer.warnings.flatMap((w) => /ValidatingAdmissionPolicy 'pidguard-require-resources-warn' with binding '[^']+': (.*)$/s.exec(w)?.[1] ?? []);
+}
+
+/** The engine's require-resources warnings, as the webhook words them. */
+function engineLevelWarnings(expected: Evaluation): string[] {
+  return warningList(expected.ruleWarnings.filter((warning) => warning.ruleId === 'require-resources'));
+}
+
+/** Where the warnings of the warn policy and of the engine differ. */
+function warningsDiffer(testCase: PolicyCase, expected: Evaluation, answer: Answer): string[] {
+  const want = engineLevelWarnings(expected);
+  const got = levelWarnings(answer);
+  return JSON.stringify(got) === JSON.stringify(want) ? [] : [`${testCase.name}: warnings differ:\n  engine:   ${JSON.stringify(want)}\n  policies: ${JSON.stringify(got)}`];
 }
 
 /** The parts of a pod pidguard sets, as the API server stores them (requests defaulted from limits, quantities canonical). */
@@ -144,6 +173,7 @@ async function setPolicies(present: boolean): Promise<void> {
 }
 
 const besteffort = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name: 'app', image: 'nginx' }] } });
+const burstable = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name: 'app', image: 'nginx', resources: { requests: { cpu: '1m' } } }] } });
 const dotnetPod = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name: 'app', image: 'mcr.microsoft.com/dotnet/aspnet:8.0' }] } });
 
 /** Waits until the API server judges with what is installed now (it picks configurations up asynchronously). */
@@ -175,6 +205,7 @@ describe('admission policies on the real API server', () => {
     await setWebhookConfigurations(false);
     await setPolicies(true);
     await waitUntilLive(namespaces.enforce!, { policies: true, webhook: false });
+    await waitFor('the warn policy', async () => levelWarnings(await dryRunCreate(burstable('probe-warn'), namespaces.levelWarn!)).length > 0, 60_000);
   });
 
   afterAll(async () => {
@@ -188,7 +219,7 @@ describe('admission policies on the real API server', () => {
     const out = JSON.parse(await kubectlOk(['get', 'validatingadmissionpolicies,mutatingadmissionpolicies', '-l', 'app.kubernetes.io/part-of=pidguard', '-o', 'json'])) as {
       items: Array<{ metadata: { name: string }; status?: { typeChecking?: { expressionWarnings?: unknown[] } } }>;
     };
-    expect(out.items.map((item) => item.metadata.name).sort()).toEqual(['pidguard-dotnet-uncapped', 'pidguard-mutate-pods', 'pidguard-namespace-labels', 'pidguard-require-resources']);
+    expect(out.items.map((item) => item.metadata.name).sort()).toEqual(['pidguard-dotnet-uncapped', 'pidguard-mutate-pods', 'pidguard-namespace-labels', 'pidguard-require-resources', 'pidguard-require-resources-warn']);
     for (const item of out.items) expect(item.status?.typeChecking?.expressionWarnings ?? []).toEqual([]);
   });
 
@@ -211,6 +242,8 @@ describe('admission policies on the real API server', () => {
         problems.push(`${testCase.name}: the API server answered ${answer.status}: ${answer.body.message}`);
         continue;
       }
+      // Policies only: the warn policy gives the engine's require-resources warnings, no more, no fewer.
+      if (policiesOnly) problems.push(...warningsDiffer(testCase, expected, answer));
       // A .NET pod is never admitted uncapped unless the case is left to the (here absent) webhook.
       const uncapped = answer.warnings.some((w) => w.includes('pidguard-dotnet-uncapped'));
       if (uncapped !== (policiesOnly && WEBHOOK_ONLY.has(testCase.name) && testCase.name !== 'pids-limit-quoted')) problems.push(`${testCase.name}: uncapped warning ${uncapped}`);
@@ -234,7 +267,10 @@ describe('admission policies on the real API server', () => {
     return problems;
   }
 
-  it.each(['enforce', 'unlabelled', 'ceiling', 'pidsDefault', 'pidsDefaultAboveCeiling', 'pidsDefaultInvalid'])(
+  it.each([
+    'enforce', 'unlabelled', 'ceiling', 'pidsDefault', 'pidsDefaultAboveCeiling', 'pidsDefaultInvalid',
+    'levelStrict', 'levelWarn', 'levelBoth', 'levelLowest', 'levelInvalid', 'levelWarnByDefault',
+  ])(
     'agree with the engine on every case, namespace %s (allowed/denied, message, resulting pod)',
     async (which) => {
       expect(await disagreements(namespaces[which]!, true)).toEqual([]);
@@ -264,7 +300,10 @@ describe('admission policies on the real API server', () => {
       await setPolicies(true);
       const burstable: KubeObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'probe-level' }, spec: { containers: [{ name: 'app', image: 'nginx', resources: { requests: { cpu: '1m' } } }] } };
       await waitFor(`the ${level} policy`, async () => policyDenial(await dryRunCreate(burstable, namespaces.enforce!))?.includes(`without cpu and memory ${level.replaceAll('-', ' ')}`));
-      expect(await disagreements(namespaces.enforce!, true)).toEqual([]);
+      // A namespace labelled below (levelLowest) or at another level than the config's, invalid labels: the config level only as the fallback.
+      const problems: string[] = [];
+      for (const which of ['enforce', 'levelLowest', 'levelBoth', 'levelInvalid', 'levelWarnByDefault']) problems.push(...(await disagreements(namespaces[which]!, true)).map((p) => `${which}: ${p}`));
+      expect(problems).toEqual([]);
     } finally {
       config = defaultConfig();
       await setPolicies(true);
@@ -272,8 +311,8 @@ describe('admission policies on the real API server', () => {
     }
   });
 
-  it('agree with the engine in an audit namespace: admitted unchanged, warned where enforce would deny', async () => {
-    const namespace = namespaces.audit!;
+  it.each(['audit', 'levelAudit'])('agree with the engine in an audit namespace (%s): admitted unchanged, warned where enforce would deny', async (which) => {
+    const namespace = namespaces[which]!;
     const problems: string[] = [];
     for (const testCase of POLICY_CASES) {
       const object = named(testCase, namespace);
@@ -283,6 +322,7 @@ describe('admission policies on the real API server', () => {
         problems.push(`${testCase.name}: the API server answered ${answer.status}: ${answer.body.message}`);
         continue;
       }
+      problems.push(...warningsDiffer(testCase, expected, answer));
       const wouldDeny = expected.auditAnnotations['would-deny'];
       const warning = policyWarning(answer);
       if ((wouldDeny === undefined) !== (warning === undefined) || (wouldDeny !== undefined && !warning!.endsWith(wouldDeny))) {
@@ -299,6 +339,10 @@ describe('admission policies on the real API server', () => {
     const answer = await dryRunCreate(besteffort('off-besteffort'), namespaces.off!);
     expect(answer.status).toBe(201);
     expect(answer.warnings).toEqual([]);
+    // Levels do not bring a mode-off namespace back.
+    const levelled = await dryRunCreate(besteffort('off-levelled'), namespaces.levelOff!);
+    expect(levelled.status).toBe(201);
+    expect(levelled.warnings).toEqual([]);
     const dotnet = await dryRunCreate(dotnetPod('off-dotnet'), namespaces.off!);
     expect(podTemplateOf(dotnet.body)?.metadata?.annotations?.['pidguard.io/pids-limit']).toBeUndefined();
   });
@@ -368,6 +412,8 @@ describe('admission policies on the real API server', () => {
       // pids-default: set by the policy (the webhook finds it set), or left to the webhook (an invalid label) and set by it.
       expect(await disagreements(namespaces.pidsDefault!, false)).toEqual([]);
       expect(await disagreements(namespaces.pidsDefaultInvalid!, false)).toEqual([]);
+      // Namespace levels: the policy and the webhook judge at the same level (no fight).
+      for (const which of ['levelStrict', 'levelBoth', 'levelLowest', 'levelInvalid']) expect(await disagreements(namespaces[which]!, false)).toEqual([]);
       // The webhook was asked (and, where the policy had already done everything, changed nothing).
       expect(await webhookRequestCount()).toBeGreaterThan(before);
     });

@@ -50,6 +50,8 @@ const HANDWRITTEN: PolicyCase[] = [
   { name: 'besteffort-init', object: pod({ containers: [c('app')], initContainers: [c('init')] }) },
   { name: 'burstable-cpu-request', object: pod({ containers: [c('app', res({ cpu: '100m' }))] }) },
   { name: 'burstable-memory-limit', object: pod({ containers: [c('app', res(undefined, { memory: '64Mi' }))] }) },
+  // A require-resources failure whose warning (at a namespace's warn level) is cut to the warning bound.
+  { name: 'burstable-many', object: pod({ containers: Array.from({ length: 16 }, (_, i) => c(`container-${i}`, res({ cpu: '10m' }))) }) },
   { name: 'guaranteed', object: pod({ containers: [c('app', res({ cpu: '1', memory: '1Gi' }, { cpu: '1', memory: '1Gi' }))] }) },
   { name: 'zero-requests', object: pod({ containers: [c('app', res({ cpu: '0', memory: '0' }))] }) },
   { name: 'zero-and-positive', object: pod({ containers: [c('app', res({ cpu: '0' }, { memory: '0' })), c('b', res({ memory: '1' }))] }) },

@@ -13,7 +13,7 @@ import type { PolicyConfig } from '../config.js';
 import { MODE_LABEL, SYSTEM_NAMESPACES } from '../keys.js';
 import { MODES, type Mode } from '../types.js';
 import { DOTNET_POLICY, mutatingPolicy } from './mutating.js';
-import { NAMESPACES_POLICY, namespacesPolicy, partOf, PODS_POLICY, podsPolicy, UNCAPPED_POLICY, uncappedPolicy } from './validating.js';
+import { NAMESPACES_POLICY, namespacesPolicy, partOf, PODS_POLICY, podsPolicy, UNCAPPED_POLICY, uncappedPolicy, WARN_POLICY, warnPolicy } from './validating.js';
 
 const API_VERSION = 'admissionregistration.k8s.io/v1';
 const ACTIONS: Record<Exclude<Mode, 'off'>, string[]> = { enforce: ['Deny'], audit: ['Audit', 'Warn'] };
@@ -50,6 +50,13 @@ export function compileAdmissionPolicies(config: PolicyConfig): object[] {
   for (const mode of ['enforce', 'audit'] as const) {
     for (const { suffix, selector } of modeSelectors(mode, config)) {
       objects.push(binding('ValidatingAdmissionPolicyBinding', PODS_POLICY, `${PODS_POLICY}-${suffix}`, [NOT_SYSTEM, selector], ACTIONS[mode]));
+    }
+  }
+  // The rule's warnings (a warn level, an invalid level label) in every mode it runs in.
+  objects.push(warnPolicy(config));
+  for (const mode of ['enforce', 'audit'] as const) {
+    for (const { suffix, selector } of modeSelectors(mode, config)) {
+      objects.push(binding('ValidatingAdmissionPolicyBinding', WARN_POLICY, `${WARN_POLICY}-${suffix}`, [NOT_SYSTEM, selector], ['Warn', 'Audit']));
     }
   }
   // Namespace requests are judged in the default mode, as the webhook judges them.

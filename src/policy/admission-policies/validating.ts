@@ -5,13 +5,16 @@
 // message (engine.ts denialMessage), word for word.
 
 import type { PolicyConfig } from '../config.js';
-import { LABEL_PREFIX, PIDS_LIMIT_ANNOTATION } from '../keys.js';
+import { MAX_WARNING_BYTES } from '../engine.js';
+import { LABEL_PREFIX, PIDS_LIMIT_ANNOTATION, REQUIRE_RESOURCES_LABEL, REQUIRE_RESOURCES_WARN_LABEL } from '../keys.js';
+import { RESOURCE_LEVELS } from '../rules/require-resources.js';
 import { guardians } from '../rules/namespace-label-guard.js';
 import { celString, celStrings } from './cel.js';
 import { OLD_TEMPLATE, podVariables, SUBJECT, TEMPLATE, type Variable } from './pod-cel.js';
 
 const API_VERSION = 'admissionregistration.k8s.io/v1';
 export const PODS_POLICY = 'pidguard-require-resources';
+export const WARN_POLICY = 'pidguard-require-resources-warn';
 export const NAMESPACES_POLICY = 'pidguard-namespace-labels';
 export const UNCAPPED_POLICY = 'pidguard-dotnet-uncapped';
 
@@ -90,75 +93,159 @@ function gaps(fields: Array<'requests' | 'limits'>, dotnet: string): string {
 
 const BEST_EFFORT_FIX = 'set resources on at least one container, for example resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 256Mi}}';
 
-function requireResourcesValidation(config: PolicyConfig): { variables: Variable[]; validation: { expression: string; messageExpression: string } } {
-  const level = config.requireResources.level;
-  if (level === 'not-besteffort') {
-    const names = "(variables.spec.containers.map(c, '\"' + c.name + '\"') + variables.initContainers.map(c, '\"' + c.name + '\"'))";
-    const detail =
-      "(variables.podLevelResources ? 'spec.resources sets no positive cpu or memory request or limit' : " +
-      `(size(${names}) == 1 ? 'container ' + ${names}[0] + ' sets' : 'containers ' + ${names}.join(', ') + ' set') + ' no cpu or memory requests or limits')`;
-    return {
-      variables: [
-        ...POD_REQUEST_VARIABLES,
-        {
-          name: 'bestEffort',
-          expression:
-            `variables.podLevelResources ? !(${anyPositive('variables.spec.resources')} || variables.podRequestsCpu || variables.podRequestsMemory) : ` +
-            `!(variables.spec.containers.exists(i, c, variables.dotnet[i] || ${anyPositive('c.resources')}) || ` +
-            `variables.initContainers.exists(i, c, variables.dotnetInit[i] || ${anyPositive('c.resources')}))`,
-        },
-      ],
-      validation: {
-        expression: '!variables.bestEffort',
-        messageExpression:
-          `'pidguard denied ' + ${SUBJECT} + ': require-resources: BestEffort pod (no cpu or memory requests or limits): ' + ${detail} + ` +
-          `${celString(`. Fix: ${BEST_EFFORT_FIX}.`)}`,
-      },
-    };
-  }
-  const fields: Array<'requests' | 'limits'> = level === 'requests' ? ['requests'] : ['requests', 'limits'];
-  const what = fields.join(' and ');
+/** `namespaceObject.metadata.labels[label]` when it names a level (label values are [A-Za-z0-9._-]{0,63}: no quoting needed). */
+function labelled(label: string): { present: string; value: string; valid: string } {
+  const value = `namespaceObject.metadata.labels[${celString(label)}]`;
+  const present = `(namespaceObject != null && has(namespaceObject.metadata.labels) && ${celString(label)} in namespaceObject.metadata.labels)`;
+  return { present, value, valid: `(${present} && ${value} in ${celStrings(RESOURCE_LEVELS)})` };
+}
+
+/** mutation-record.ts joinWithin's room in a warning of MAX_WARNING_BYTES. */
+const WARNING_ROOM = MAX_WARNING_BYTES - 32;
+
+const MODE_LEVEL = labelled(REQUIRE_RESOURCES_LABEL);
+const WARN_LEVEL = labelled(REQUIRE_RESOURCES_WARN_LABEL);
+
+/**
+ * Every level's check as lazily evaluated variables (the API server evaluates a
+ * variable only when an expression reads it), so the namespace picks the level
+ * at admission time: `failsAt(level)` and `failureText(level)` for a CEL level
+ * expression, as require-resources.ts failureAt and its messages.
+ */
+function levelVariables(config: PolicyConfig): Variable[] {
   const entry = (list: string, flags: string) =>
     `${list}.transformList(i, c, size(${flags}[i]) > 0, '"' + c.name + '" (' + ${flags}[i].join(', ') + ')')`;
-  return {
-    variables: [
-      ...POD_REQUEST_VARIABLES,
-      { name: 'gaps', expression: `variables.spec.containers.transformList(i, c, ${gaps(fields, 'variables.dotnet[i]')})` },
-      { name: 'initGaps', expression: `variables.initContainers.transformList(i, c, ${gaps(fields, 'variables.dotnetInit[i]')})` },
-      { name: 'missing', expression: `${entry('variables.spec.containers', 'variables.gaps')} + ${entry('variables.initContainers', 'variables.initGaps')}` },
-    ],
-    validation: {
-      expression: 'size(variables.missing) == 0',
-      messageExpression:
-        `'pidguard denied ' + ${SUBJECT} + ${celString(`: require-resources: containers without cpu and memory ${what}: `)} + ` +
-        `(size(variables.missing) == 1 ? 'container ' : 'containers ') + variables.missing.join(', ') + ` +
-        celString(` must set them. Fix: set cpu and memory ${what} on every container, for example resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {cpu: 500m, memory: 256Mi}}.`),
+  const missing = (flags: string, initFlags: string) => `${entry('variables.spec.containers', flags)} + ${entry('variables.initContainers', initFlags)}`;
+  return [
+    ...POD_REQUEST_VARIABLES,
+    {
+      name: 'level',
+      expression: `${MODE_LEVEL.valid} ? ${MODE_LEVEL.value} : ${celString(config.requireResources.level)}`,
     },
+    {
+      name: 'bestEffort',
+      expression:
+        `variables.podLevelResources ? !(${anyPositive('variables.spec.resources')} || variables.podRequestsCpu || variables.podRequestsMemory) : ` +
+        `!(variables.spec.containers.exists(i, c, variables.dotnet[i] || ${anyPositive('c.resources')}) || ` +
+        `variables.initContainers.exists(i, c, variables.dotnetInit[i] || ${anyPositive('c.resources')}))`,
+    },
+    { name: 'requestGaps', expression: `variables.spec.containers.transformList(i, c, ${gaps(['requests'], 'variables.dotnet[i]')})` },
+    { name: 'initRequestGaps', expression: `variables.initContainers.transformList(i, c, ${gaps(['requests'], 'variables.dotnetInit[i]')})` },
+    { name: 'allGaps', expression: `variables.spec.containers.transformList(i, c, variables.requestGaps[i] + ${gaps(['limits'], 'variables.dotnet[i]')})` },
+    { name: 'initAllGaps', expression: `variables.initContainers.transformList(i, c, variables.initRequestGaps[i] + ${gaps(['limits'], 'variables.dotnetInit[i]')})` },
+    { name: 'missingRequests', expression: missing('variables.requestGaps', 'variables.initRequestGaps') },
+    { name: 'missingAll', expression: missing('variables.allGaps', 'variables.initAllGaps') },
+  ];
+}
+
+function failsAt(level: string): string {
+  return `(${level} == 'not-besteffort' ? variables.bestEffort : ${level} == 'requests' ? size(variables.missingRequests) > 0 : size(variables.missingAll) > 0)`;
+}
+
+/** `reason: detail. Fix: fix.` of the failure at `level` (a CEL expression), as require-resources.ts words it. */
+function failureText(level: string): string {
+  const names = "(variables.spec.containers.map(c, '\"' + c.name + '\"') + variables.initContainers.map(c, '\"' + c.name + '\"'))";
+  const detail =
+    "(variables.podLevelResources ? 'spec.resources sets no positive cpu or memory request or limit' : " +
+    `(size(${names}) == 1 ? 'container ' + ${names}[0] + ' sets' : 'containers ' + ${names}.join(', ') + ' set') + ' no cpu or memory requests or limits')`;
+  const bestEffort = `'BestEffort pod (no cpu or memory requests or limits): ' + ${detail} + ${celString(`. Fix: ${BEST_EFFORT_FIX}.`)}`;
+  const perContainer = (missing: string, what: string) =>
+    `${celString(`containers without cpu and memory ${what}: `)} + (size(${missing}) == 1 ? 'container ' : 'containers ') + ${missing}.join(', ') + ` +
+    celString(` must set them. Fix: set cpu and memory ${what} on every container, for example resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {cpu: 500m, memory: 256Mi}}.`);
+  return (
+    `(${level} == 'not-besteffort' ? ${bestEffort} : ${level} == 'requests' ? ${perContainer('variables.missingRequests', 'requests')} : ` +
+    `${perContainer('variables.missingAll', 'requests and limits')})`
+  );
+}
+
+/** What both require-resources policies judge: Pod CREATE and workload CREATE/UPDATE that change the pod template. */
+function requireResourcesSpec(config: PolicyConfig): { variables: Variable[] } & Record<string, unknown> {
+  return {
+    // Fail: an expression that errs or runs out of its cost budget (a pod of thousands of
+    // containers) is then handled by each binding's actions (denied in enforce, warned in
+    // audit), never silently admitted.
+    failurePolicy: 'Fail',
+    matchConstraints: {
+      resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }, ...WORKLOAD_RULES],
+    },
+    matchConditions: [
+      // As engine.ts: an UPDATE that leaves the pod template as it was is not judged again.
+      { name: 'creates-or-changes-pod-template', expression: `request.operation != 'UPDATE' || (${TEMPLATE}) != (${OLD_TEMPLATE})` },
+    ],
+    variables: [...podVariables(config), ...levelVariables(config)],
   };
 }
 
-/** require-resources on Pod CREATE and on workload CREATE/UPDATE that change the pod template. */
+/** require-resources at the namespace's level (its pidguard.io/require-resources label, else the config's). */
 export function podsPolicy(config: PolicyConfig): object {
-  const { variables, validation } = requireResourcesValidation(config);
   return {
     apiVersion: API_VERSION,
     kind: 'ValidatingAdmissionPolicy',
     metadata: { name: PODS_POLICY, labels: partOf('require-resources') },
     spec: {
-      // Fail: an expression that errs or runs out of its cost budget (a pod of thousands of
-      // containers) is then handled by each binding's actions (denied in enforce, warned in
-      // audit), never silently admitted.
-      failurePolicy: 'Fail',
-      matchConstraints: {
-        resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }, ...WORKLOAD_RULES],
-      },
-      matchConditions: [
-        // As engine.ts: an UPDATE that leaves the pod template as it was is not judged again.
-        { name: 'creates-or-changes-pod-template', expression: `request.operation != 'UPDATE' || (${TEMPLATE}) != (${OLD_TEMPLATE})` },
+      ...requireResourcesSpec(config),
+      validations: [
+        {
+          expression: `!${failsAt('variables.level')}`,
+          messageExpression: `'pidguard denied ' + ${SUBJECT} + ': require-resources: ' + ${failureText('variables.level')}`,
+          // `message` stands in when the messageExpression itself fails (its cost budget spent).
+          message: 'pidguard denied: require-resources (see docs/ADMISSION-POLICIES.md)',
+          reason: 'Forbidden',
+        },
       ],
-      variables: [...podVariables(config), ...variables],
-      // `message` stands in when the messageExpression itself fails (its cost budget spent).
-      validations: [{ ...validation, message: 'pidguard denied: require-resources (see docs/ADMISSION-POLICIES.md)', reason: 'Forbidden' }],
+    },
+  };
+}
+
+/**
+ * The webhook's require-resources warnings, bound with Warn and Audit where the
+ * rule runs (enforce and audit): an invalid level label, and the failures at
+ * the namespace's pidguard.io/require-resources-warn level that the mode's
+ * level does not already report (as require-resources.ts check).
+ */
+export function warnPolicy(config: PolicyConfig): object {
+  const notOneOf = ` is not one of ${RESOURCE_LEVELS.join(', ')}; `;
+  const invalid = (label: { present: string; valid: string; value: string }, name: string, otherwise: string) =>
+    `${celString(`require-resources: namespace label ${name}="`)} + ${label.value} + ${celString(`"${notOneOf}${otherwise}`)}`;
+  const modeFails = failsAt('variables.level');
+  const spec = requireResourcesSpec(config);
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name: WARN_POLICY, labels: partOf('require-resources') },
+    spec: {
+      ...spec,
+      variables: [
+        ...spec.variables,
+        {
+          name: 'warnFailure',
+          expression: `'require-resources: level ' + ${WARN_LEVEL.value} + ${celString(` (namespace label ${REQUIRE_RESOURCES_WARN_LABEL}): `)} + ${failureText(WARN_LEVEL.value)}`,
+        },
+      ],
+      validations: [
+        {
+          expression: `!${MODE_LEVEL.present} || ${MODE_LEVEL.valid}`,
+          messageExpression: invalid(MODE_LEVEL, REQUIRE_RESOURCES_LABEL, `using the config level ${config.requireResources.level}`),
+          message: `require-resources: namespace label ${REQUIRE_RESOURCES_LABEL} is not a level`,
+          reason: 'Invalid',
+        },
+        {
+          // The webhook reads the warn label only when the mode's level passes.
+          expression: `${modeFails} || !${WARN_LEVEL.present} || ${WARN_LEVEL.valid}`,
+          messageExpression: invalid(WARN_LEVEL, REQUIRE_RESOURCES_WARN_LABEL, 'no warn level applies'),
+          message: `require-resources: namespace label ${REQUIRE_RESOURCES_WARN_LABEL} is not a level`,
+          reason: 'Invalid',
+        },
+        {
+          // No double report: a failure the mode's level reports is not warned again.
+          expression: `${modeFails} || !${WARN_LEVEL.valid} || !${failsAt(WARN_LEVEL.value)}`,
+          // Cut as engine.ts warningList cuts one warning (joinWithin: over its room, a third of it and '...');
+          // container names are DNS labels by now (validation runs before this), so characters are bytes.
+          messageExpression: `size(variables.warnFailure) > ${WARNING_ROOM} ? variables.warnFailure.substring(0, ${Math.floor(WARNING_ROOM / 3)}) + '...' : variables.warnFailure`,
+          message: `require-resources: the namespace's ${REQUIRE_RESOURCES_WARN_LABEL} level fails (see docs/ADMISSION-POLICIES.md)`,
+          reason: 'Forbidden',
+        },
+      ],
     },
   };
 }

@@ -95,12 +95,32 @@ describe('modes as bindings', () => {
       'pidguard-require-resources In enforce Deny',
       'pidguard-require-resources In audit Audit+Warn',
       ...byDefault('pidguard-require-resources', actions),
+      'pidguard-require-resources-warn In enforce Warn+Audit',
+      'pidguard-require-resources-warn In audit Warn+Audit',
+      ...byDefault('pidguard-require-resources-warn', 'Warn+Audit'),
       'pidguard-mutate-pods In enforce mutate',
       ...(defaultMode === 'enforce' ? ['pidguard-mutate-pods NotIn enforce,audit,off mutate'] : []),
       ...(defaultMode === 'off' ? [] : [`pidguard-namespace-labels all ${actions}`]),
       'pidguard-dotnet-uncapped In enforce Warn+Audit',
       ...(defaultMode === 'enforce' ? ['pidguard-dotnet-uncapped NotIn enforce,audit,off Warn+Audit'] : []),
     ].sort());
+  });
+
+  it('picks the require-resources level per namespace in CEL, the config level only as the fallback', () => {
+    type Policy = { metadata: { name: string }; spec: { variables: Array<{ name: string; expression: string }>; validations: Array<{ expression: string }> } };
+    const policies = compileAdmissionPolicies(parseConfig({ requireResources: { level: 'requests' } })) as Policy[];
+    for (const name of ['pidguard-require-resources', 'pidguard-require-resources-warn']) {
+      const policy = policies.find((p) => p.metadata.name === name)!;
+      const level = policy.spec.variables.find((v) => v.name === 'level')!.expression;
+      expect(level).toContain("namespaceObject.metadata.labels[\"pidguard.io/require-resources\"]");
+      expect(level).toMatch(/ : "requests"$/);
+      // Every level's check is there, whatever the config's level.
+      expect(policy.spec.variables.map((v) => v.name)).toEqual(expect.arrayContaining(['bestEffort', 'missingRequests', 'missingAll']));
+    }
+    const warn = policies.find((p) => p.metadata.name === 'pidguard-require-resources-warn')!;
+    expect(warn.spec.validations).toHaveLength(3);
+    // No double report: each warning passes when the mode's level already fails.
+    for (const validation of warn.spec.validations.slice(1)) expect(validation.expression.startsWith("(variables.level == 'not-besteffort' ? variables.bestEffort")).toBe(true);
   });
 
   it('writes the configured values into the CEL (cap in hex, budget, guardians)', () => {
