@@ -9,6 +9,8 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { AgentApiClient } from '../../../src/node/agent-api.js';
 import { NodePolicyReports, nodeReports } from '../../../src/node/agent-policy-reports.js';
+import { KubeNodeReporter } from '../../../src/node/agent-reporter.js';
+import type { AgentScanResult } from '../../../src/node/agent.js';
 import type { EnforcementAction } from '../../../src/node/enforce.js';
 import type { Report } from '../../../src/kube/openreports.js';
 import { generateDevCertificates } from '../../../src/webhook/dev-certificates.js';
@@ -137,4 +139,24 @@ describe('the node reports sync', () => {
       client.close();
     }
   });
+});
+
+test('the agent\'s reporter writes the reports from each scan\'s unenforced pods, and only with --policy-reports', async () => {
+  const unenforced = [failed('shop', 'orders-0', 'u1')];
+  const result = {
+    scan: {},
+    verdict: { level: 'ok', summary: 'node: fine', offenders: [] },
+    enforcement: unenforced,
+    findings: { levelChanged: false, newOffenders: [], newlyRefusing: [], enforcementChanges: [], newFailures: [], newAdjustments: [], unenforced },
+  } as unknown as AgentScanResult;
+  const client = api();
+  try {
+    // The stand-in has no Node: those calls fail, the reports are written all the same.
+    await expect(new KubeNodeReporter(client, 'worker-7').report(result)).rejects.toThrow(/read node worker-7/);
+    expect(calls.filter((call) => call.includes('openreports'))).toEqual([]);
+    await expect(new KubeNodeReporter(client, 'worker-7', undefined, new NodePolicyReports(client, 'worker-7')).report(result)).rejects.toThrow(/read node worker-7/);
+    expect([...stored.keys()]).toEqual(['shop/pidguard-node-worker-7']);
+  } finally {
+    client.close();
+  }
 });
