@@ -141,11 +141,21 @@ describe('the Helm chart values', () => {
     // The chart's copy of the CRD is the vendored file, byte for byte (Helm reads only inside the chart).
     expect(readFileSync(join(CHART, 'files/openreports.io_reports.yaml'), 'utf8')).toBe(readFileSync(join(REPO_ROOT, 'manifests/components/policy-reports/openreports.io_reports.yaml'), 'utf8'));
     // With the CRD installed by another tool: the flag only.
-    const withoutCrd = template(['--set', 'audit.policyReports.enabled=true,audit.policyReports.installCRD=false']);
+    const withoutCrd = template(['--set', 'audit.policyReports.enabled=true,policyReports.installCRD=false']);
     expect(ofKind(withoutCrd, 'CustomResourceDefinition')).toEqual([]);
     expect(containersOf(podSpecOf(withoutCrd, 'Deployment', 'pidguard-audit')).find((c) => c.name === 'audit')?.args).toContain('--policy-reports');
     expect(helm(['lint', '--strict', CHART, '--set', 'audit.policyReports.enabled=true'])).toContain('0 chart(s) failed');
     expect(() => template(['--set', 'audit.policyReports.enable=true'])).toThrow(/at '\/audit\/policyReports': additional properties 'enable' not allowed/);
+  });
+
+  it('agent.policyReports.enabled=true adds --policy-reports to the agent only, and the CRD', () => {
+    const objects = template(['--set', 'agent.policyReports.enabled=true']);
+    const argsOf = (list: Manifest[], kind: string, name: string) => podSpecOf(list, kind, name).containers[0]!.args;
+    expect(argsOf(objects, 'DaemonSet', 'pidguard-agent')).toEqual([...argsOf(template(), 'DaemonSet', 'pidguard-agent')!, '--policy-reports']);
+    expect(argsOf(objects, 'Deployment', 'pidguard-audit')).not.toContain('--policy-reports');
+    expect(ofKind(objects, 'CustomResourceDefinition').map((crd) => crd.metadata.name)).toEqual(['reports.openreports.io']);
+    expect(ofKind(template(['--set', 'agent.policyReports.enabled=true,agent.enabled=false']), 'CustomResourceDefinition')).toEqual([]);
+    expect(helm(['lint', '--strict', CHART, '--set', 'agent.policyReports.enabled=true,policyReports.installCRD=false'])).toContain('0 chart(s) failed');
   });
 
   it('namespace.create=false leaves the Namespace out and nothing else', () => {
