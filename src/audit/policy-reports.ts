@@ -6,49 +6,16 @@
 // admission or per pod: a namespace's report is its owners' findings (Kyverno
 // #8974 filled etcd with per-admission reports). Why this API: docs/POLICY-REPORTS.md.
 
-import { diff } from '../policy/json-patch.js';
 import { RULES, type Rule } from '../policy/rules/index.js';
 import { apiVersionOf, POLICED_KINDS } from '../policy/workloads.js';
 import { KubeApiError, type KubeTransport } from '../kube/transport.js';
+import { boundedReport, cutMessage, MANAGED_BY_LABEL, REPORT_SOURCE, REPORTS_PATH, reportPath, resultKey, sameReportContent, type Report, type ReportResult, type Severity } from '../kube/openreports.js';
 import type { AuditFinding, AuditReport } from './findings.js';
 import { PIDS_ENFORCEMENT_RULE } from './pids-enforcement.js';
 
-export const REPORT_API_VERSION = 'openreports.io/v1alpha1';
+export { OMITTED_ANNOTATION, REPORT_API_VERSION } from '../kube/openreports.js';
 export const REPORT_NAME = 'pidguard';
-export const REPORT_SOURCE = 'pidguard';
-/** The label that marks pidguard's reports: the only ones it lists, rewrites and deletes. */
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-/** How many findings a report left out when it holds maxResults of more. */
-export const OMITTED_ANNOTATION = 'pidguard.io/results-omitted';
 export const DEFAULT_MAX_RESULTS = 100;
-/** A result's message: reason, detail and fix, cut here (a finding's detail is bounded, this bounds the sum). */
-const MAX_MESSAGE_CHARS = 2048;
-
-type Severity = 'critical' | 'high' | 'medium' | 'low' | 'info';
-const SEVERITY_RANK: Readonly<Record<Severity, number>> = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
-
-export interface ReportResult {
-  source: string;
-  policy: string;
-  rule: string;
-  category: string;
-  severity: Severity;
-  result: 'fail' | 'warn';
-  message: string;
-  resources: Array<{ apiVersion: string; kind: string; name: string; namespace: string }>;
-  properties: Record<string, string>;
-  timestamp: { seconds: number; nanos: number };
-}
-
-export interface Report {
-  apiVersion: string;
-  kind: 'Report';
-  metadata: { name: string; namespace: string; labels: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string };
-  source: string;
-  configuration: { limits: { maxResults: number } };
-  summary: { pass: number; fail: number; warn: number; error: number; skip: number };
-  results: ReportResult[];
-}
 
 const MUTATION_RULES: ReadonlySet<string> = new Set((RULES as readonly Rule[]).filter((rule) => rule.target === 'pod-mutation').map((rule) => rule.id));
 const API_VERSIONS: ReadonlyMap<string, string> = new Map(POLICED_KINDS.map((entry) => [entry.kind, apiVersionOf(entry)]));
@@ -75,14 +42,6 @@ function fixOf(finding: AuditFinding): string {
     : `restart its pods while pidguard runs (kubectl rollout restart ${owner}), so the webhook applies its changes`;
 }
 
-function resultKey(rule: string, resource: { kind: string; name: string } | undefined): string {
-  return `${rule}\u0000${resource?.kind ?? ''}\u0000${resource?.name ?? ''}`;
-}
-
-function cut(text: string): string {
-  return text.length > MAX_MESSAGE_CHARS ? `${text.slice(0, MAX_MESSAGE_CHARS - 3)}...` : text;
-}
-
 /**
  * The Report of each namespace with findings that the webhook judges (exempt
  * namespaces, system or mode off, get none: pidguard does not police them).
@@ -104,31 +63,13 @@ export function desiredReports(report: AuditReport, maxResults: number, nowSecon
         category: 'PID safety',
         severity,
         result,
-        message: cut(`${finding.reason}: ${finding.detail}. Fix: ${fixOf(finding)}`),
+        message: cutMessage(`${finding.reason}: ${finding.detail}. Fix: ${fixOf(finding)}`),
         resources: [resource],
         properties: { objects, examples: finding.examples.join(', '), mode: ns.mode },
         timestamp: { seconds: firstSeen(ns.name, resultKey(finding.ruleId, resource)) ?? nowSeconds, nanos: 0 },
       };
     });
-    results.sort((a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity]
-      || `${a.resources[0]!.kind}/${a.resources[0]!.name}/${a.rule}`.localeCompare(`${b.resources[0]!.kind}/${b.resources[0]!.name}/${b.rule}`));
-    const kept = results.slice(0, maxResults);
-    const omitted = results.length - kept.length;
-    reports.set(ns.name, {
-      apiVersion: REPORT_API_VERSION,
-      kind: 'Report',
-      metadata: {
-        name: REPORT_NAME,
-        namespace: ns.name,
-        labels: { [MANAGED_BY_LABEL]: 'pidguard' },
-        ...(omitted > 0 ? { annotations: { [OMITTED_ANNOTATION]: String(omitted) } } : {}),
-      },
-      source: REPORT_SOURCE,
-      configuration: { limits: { maxResults } },
-      // Complete, even when results are cut.
-      summary: { pass: 0, fail: results.filter((r) => r.result === 'fail').length, warn: results.filter((r) => r.result === 'warn').length, error: 0, skip: 0 },
-      results: kept,
-    });
+    reports.set(ns.name, boundedReport(REPORT_NAME, ns.name, {}, results, maxResults));
   }
   return reports;
 }
@@ -140,8 +81,6 @@ export interface ReportSync {
   /** One line per namespace whose report could not be written or deleted (the others were). */
   errors: string[];
 }
-
-const REPORTS_PATH = '/apis/openreports.io/v1alpha1';
 
 /**
  * Brings the cluster's pidguard Reports in line with `report`: applies the
@@ -166,11 +105,11 @@ export async function syncPolicyReports(transport: KubeTransport, report: AuditR
   for (const [namespace, body] of desired) {
     if (!options.namespace || namespace === options.namespace) {
       const stored = existing.get(namespace);
-      if (stored && sameContent(stored, body)) {
+      if (stored && sameReportContent(stored, body)) {
         sync.unchanged += 1;
         continue;
       }
-      const path = `${REPORTS_PATH}/namespaces/${encodeURIComponent(namespace)}/reports/${REPORT_NAME}?fieldManager=pidguard&force=true`;
+      const path = reportPath(namespace, REPORT_NAME, true);
       try {
         // Server-side apply: one call creates or updates in place; JSON is YAML.
         await transport.call('PATCH', path, `apply report ${REPORT_NAME} in namespace ${namespace}`, { body, contentType: 'application/apply-patch+yaml' });
@@ -184,7 +123,7 @@ export async function syncPolicyReports(transport: KubeTransport, report: AuditR
   for (const namespace of existing.keys()) {
     if (desired.has(namespace)) continue;
     try {
-      await transport.call('DELETE', `${REPORTS_PATH}/namespaces/${encodeURIComponent(namespace)}/reports/${REPORT_NAME}`, `delete report ${REPORT_NAME} in namespace ${namespace}`);
+      await transport.call('DELETE', reportPath(namespace, REPORT_NAME), `delete report ${REPORT_NAME} in namespace ${namespace}`);
       sync.deleted += 1;
     } catch (error) {
       if (!(error instanceof KubeApiError)) throw error;
@@ -192,10 +131,4 @@ export async function syncPolicyReports(transport: KubeTransport, report: AuditR
     }
   }
   return sync;
-}
-
-/** Whether the stored report already says what `wanted` says (the API server sends keys in its own order). */
-function sameContent(stored: Report, wanted: Report): boolean {
-  const content = (r: Report) => [r.results ?? [], r.summary, r.configuration, r.metadata.annotations?.[OMITTED_ANNOTATION] ?? null, r.source];
-  return diff(content(stored), content(wanted)).length === 0;
 }

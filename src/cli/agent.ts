@@ -9,6 +9,7 @@ import { NodeAgent, warmThreadPool, type AgentLog, type AgentNamespaceLabels, ty
 import { NamespaceLabelsCache } from '../node/agent-namespaces.js';
 import { NodePodWatch } from '../node/agent-pod-watch.js';
 import { KubeNodeReporter } from '../node/agent-reporter.js';
+import { NodePolicyReports } from '../node/agent-policy-reports.js';
 import { readPodsFile, type NodePod } from '../node/pods.js';
 import { ProcUnreadableError } from '../node/procfs.js';
 import { CONFIG_CHECK_INTERVAL_FLAG, LiveConfig } from './config-file.js';
@@ -29,6 +30,7 @@ const FLAGS = {
   'config-check-interval': CONFIG_CHECK_INTERVAL_FLAG,
   'unenforced-grace': { type: 'string', value: 'DURATION', help: 'a pod whose cgroup is not found is reported only after this long', default: '30s' },
   kubeconfig: { type: 'string', value: 'FILE', help: 'API server for the pod watch, Events and the node condition (else in-cluster, else ~/.kube/config; without any the agent runs offline)', env: 'KUBECONFIG' },
+  'policy-reports': { type: 'boolean', help: "keep one openreports.io Report pidguard-node-<node> per namespace with pods whose pids-limit is not enforced here" },
   top: { type: 'string', value: 'N', help: 'processes exported as metrics', default: '10' },
   once: { type: 'boolean', help: "scan once, report, and exit with the verdict's code" },
   'log-level': { type: 'string', value: 'LEVEL', help: 'debug, info, warn, error', default: 'info' },
@@ -95,13 +97,14 @@ export const agentCommand: Command = {
           await watch.stop();
           connected.close();
         };
-        reporter = new KubeNodeReporter(connected, sources.nodeName);
+        reporter = new KubeNodeReporter(connected, sources.nodeName, undefined, values['policy-reports'] ? new NodePolicyReports(connected, sources.nodeName) : undefined);
         namespaceLabels = new NamespaceLabelsCache(connected);
       } else {
         log('warn', 'no kubeconfig and not in a cluster: pods are known by UID only, no annotations to enforce, no Events', {});
       }
     }
 
+    if (values['policy-reports'] && !reporter) log('warn', '--policy-reports needs the API server (not --pods-file, not offline): no Reports are written', {});
     const agent = new NodeAgent({
       procRoot: sources.procRoot,
       cgroupRoot: sources.cgroupRoot,

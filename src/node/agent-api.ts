@@ -1,10 +1,12 @@
 // The API calls the node agent and `pidguard node` make, on the shared
 // transport (kube/transport.ts): list and watch this node's pods (field
 // selector spec.nodeName, so a node's agent never lists the cluster), read the
-// Node and patch its status, create Events, read a namespace.
+// Node and patch its status, create Events, read a namespace, and (--policy-reports)
+// list, apply and delete its openreports.io Reports.
 
 import { ListWatch, type ListWatchOptions } from '../kube/list-watch.js';
-import { KubeTransport, type ApiEndpoint } from '../kube/transport.js';
+import { MANAGED_BY_LABEL, REPORTS_PATH, reportPath, type Report } from '../kube/openreports.js';
+import { KubeApiError, KubeTransport, type ApiEndpoint } from '../kube/transport.js';
 
 export interface PodObject {
   metadata?: { uid?: string; name?: string; namespace?: string; resourceVersion?: string; annotations?: Record<string, string> };
@@ -29,6 +31,8 @@ export interface EventBody {
 
 /** The node tools answer fast or not at all: a node in trouble must not wait on the API server. */
 const AGENT_CALL_TIMEOUT_MS = 5000;
+/** Reports listed per page: pidguard writes at most one per namespace and node. */
+const REPORT_PAGE_SIZE = 100;
 
 export class AgentApiClient {
   private readonly transport: KubeTransport;
@@ -65,6 +69,29 @@ export class AgentApiClient {
 
   readNamespace(name: string): Promise<NamespaceObject> {
     return this.transport.call('GET', `/api/v1/namespaces/${encodeURIComponent(name)}`, `read namespace ${name}`);
+  }
+
+  /** pidguard's Reports in every namespace (by label; the caller picks its own by name), page by page. */
+  async listPidguardReports(): Promise<Report[]> {
+    const reports: Report[] = [];
+    const selector = new URLSearchParams({ labelSelector: `${MANAGED_BY_LABEL}=pidguard` });
+    for await (const page of this.transport.listPages<Report>(`${REPORTS_PATH}/reports?${selector}`, 'list reports.openreports.io at the cluster scope', REPORT_PAGE_SIZE)) reports.push(...page.items);
+    return reports;
+  }
+
+  /** Server-side apply: creates the report or updates it in place. */
+  async applyReport(report: Report): Promise<void> {
+    const { name, namespace } = report.metadata;
+    await this.transport.call('PATCH', reportPath(namespace, name, true), `apply report ${name} in namespace ${namespace}`, { body: report, contentType: 'application/apply-patch+yaml' });
+  }
+
+  /** Deletes a report; one already gone is fine. */
+  async deleteReport(namespace: string, name: string): Promise<void> {
+    try {
+      await this.transport.call('DELETE', reportPath(namespace, name), `delete report ${name} in namespace ${namespace}`);
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+    }
   }
 
   close(): void {

@@ -8,6 +8,7 @@
 import type { AgentScanResult, ClusterReporter } from './agent.js';
 import type { AgentApiClient } from './agent-api.js';
 import type { EnforcementAction } from './enforce.js';
+import type { NodePolicyReports } from './agent-policy-reports.js';
 import { formatCount } from '../format.js';
 import type { PodRef, PodUsage } from './scan.js';
 import { holderText, podLabel, type VerdictLevel } from './verdict.js';
@@ -53,6 +54,8 @@ export class KubeNodeReporter implements ClusterReporter {
     private readonly api: AgentApiClient,
     private readonly nodeName: string,
     private readonly now: () => Date = () => new Date(),
+    /** With `agent --policy-reports`: the unenforced pods as Reports too. */
+    private readonly policyReports?: NodePolicyReports,
   ) {}
 
   async report(result: AgentScanResult): Promise<void> {
@@ -68,6 +71,10 @@ export class KubeNodeReporter implements ClusterReporter {
     };
     await attempt(() => this.loadNode());
     await attempt(() => this.setCondition(verdict.level, verdict.summary, findings.unenforced));
+    if (this.policyReports) {
+      const reports = this.policyReports;
+      await attempt(() => reports.sync(findings.unenforced));
+    }
     if (findings.levelChanged && !(findings.previousLevel === undefined && verdict.level === 'ok')) {
       const atRisk = verdict.level !== 'ok';
       const offenders = verdict.offenders.map((holder) => holderText(scan, holder));

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { writeSyntheticNode } from '../fixtures/node/synthetic-node.mjs';
-import { apis, cluster, createNamespace, kubeconfigPath, kubectlOk, uniqueName, waitFor } from './harness.js';
+import { apis, cluster, createNamespace, kubeconfigPath, kubectl, kubectlOk, uniqueName, waitFor } from './harness.js';
 
 const core = () => apis('admin').core;
 
@@ -184,5 +184,36 @@ test('the namespace ceiling label is read from the API server; a pod above it is
     expect(await riskCondition()).toMatchObject({ status: 'True', reason: 'PidsLimitNotEnforced', message: expect.stringContaining(`${ceilingNamespace}/no-cgroup-0 (cgroup-not-found)`) });
   } finally {
     await kubectlOk(['delete', 'namespace', ceilingNamespace, '--wait=false']);
+  }
+});
+
+test('with --policy-reports, a pod whose limit is not enforced is a result of the Report pidguard-node-<node> of its namespace, which goes when the pod does', async () => {
+  await kubectlOk(['apply', '--server-side', '-f', join(cluster().repoDir, 'manifests/components/policy-reports/openreports.io_reports.yaml')]);
+  await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd/reports.openreports.io']);
+  await waitFor('reports.openreports.io to be served', async () => (await kubectl(['get', 'reports.openreports.io', '-A'])).code === 0);
+  const reportsNamespace = await createNamespace('agent-reports', { 'pidguard.io/mode': 'off' });
+  const reportName = `pidguard-node-${nodeName}`;
+  const readReport = async () => {
+    const result = await kubectl(['get', 'reports.openreports.io', reportName, '-n', reportsNamespace, '-o', 'json']);
+    return result.code === 0 ? JSON.parse(result.stdout) as { metadata: { uid: string }; summary: { fail: number }; results: Array<{ rule: string; severity: string; message: string; resources: Array<{ kind: string; name: string }> }> } : undefined;
+  };
+  try {
+    await core().createNamespacedPod({ namespace: reportsNamespace, body: pod('lost-0', { 'pidguard.io/pids-limit': '100' }, reportsNamespace) });
+    writeNode(2100);
+    // Earlier tests' pods stay on this kubelet-less node in terminating namespaces, where writes are refused (and logged): only this namespace's matter.
+    const first = await runAgentOnce(['--unenforced-grace', '0s', '--policy-reports']);
+    expect(first.stderr).not.toContain(`in namespace ${reportsNamespace}`);
+    const report = await readReport();
+    expect(report?.summary.fail).toBe(1);
+    expect(report?.results[0]).toMatchObject({ rule: 'pids-limit-enforcement', severity: 'high', resources: [{ kind: 'Pod', name: 'lost-0' }] });
+    expect(report?.results[0]?.message).toMatch(/pids-limit 100 not enforced on node .* \(cgroup-not-found\).*Fix: /);
+    // A later agent (restarted: --once) with the pod gone deletes the report it finds.
+    await core().deleteNamespacedPod({ name: 'lost-0', namespace: reportsNamespace, gracePeriodSeconds: 0 });
+    await waitFor('the pod to be gone', async () => (await kubectl(['get', 'pod', 'lost-0', '-n', reportsNamespace])).code !== 0);
+    const second = await runAgentOnce(['--unenforced-grace', '0s', '--policy-reports']);
+    expect(second.stderr).not.toContain(`in namespace ${reportsNamespace}`);
+    expect(await readReport()).toBeUndefined();
+  } finally {
+    await kubectlOk(['delete', 'namespace', reportsNamespace, '--wait=false']);
   }
 });

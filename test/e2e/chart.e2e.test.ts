@@ -33,6 +33,7 @@ const cases: Array<[string, string, () => string[]]> = [
   ['default values', 'pidguard-system', () => []],
   ['Prometheus objects and the Grafana dashboard', 'pidguard-system', () => ['--set', 'prometheus.enabled=true,prometheus.labels.release=kube-prometheus-stack']],
   ['self-signed certificates from pidguard certs', 'pidguard-system', () => ['--set', 'tls.mode=self-signed', '--set-file', `tls.selfSigned.caCert=${certs}/ca.crt,tls.selfSigned.cert=${certs}/tls.crt,tls.selfSigned.key=${certs}/tls.key`]],
+  ['PolicyReports: the Report CRD, --policy-reports on the audit and the agent', 'pidguard-system', () => ['--set', 'audit.policyReports.enabled=true,agent.policyReports.enabled=true']],
   ['another namespace, audit mode, no node agent, own image', OTHER_NAMESPACE, () => ['--set', 'config.defaultMode=audit,agent.enabled=false,image.repository=registry.example.com/pidguard,image.tag=9.9.9']],
 ];
 

@@ -1,15 +1,15 @@
 // The Helm chart (charts/pidguard) rendered with the real helm: with default values the same
 // objects as the kustomize default install, object by object; each value changes what it says.
 import { jest } from '@jest/globals';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { parse } from 'yaml';
 import { certsCommand } from '../../../src/cli/certs.js';
 import { parseConfig } from '../../../src/policy/config.js';
 import { renderSelfSigned, type SelfSignedRender } from '../manifests/self-signed.js';
-import { NAMESPACE, containersOf, find, ofKind, podSpecOf, render, webhooksOf, workloads, type Manifest } from '../manifests/render.js';
+import { NAMESPACE, REPO_ROOT, containersOf, find, ofKind, podSpecOf, render, webhooksOf, workloads, type Manifest } from '../manifests/render.js';
 import { CHART, helm, template } from './helm.js';
 
 // Each render is a helm process (and the self-signed case two key generations): slow on a loaded machine.
@@ -122,6 +122,40 @@ describe('the Helm chart values', () => {
     expect(podSpecOf(objects, 'DaemonSet', 'pidguard-agent').containers[0]!.resources?.requests).toEqual({ cpu: '20m', memory: '128Mi' });
     expect(podSpecOf(objects, 'Deployment', 'pidguard-audit').containers[0]!.resources?.limits).toEqual({ cpu: 1, memory: '512Mi' });
     for (const [, hook] of webhooksOf(objects)) expect(hook.timeoutSeconds).toBe(5);
+  });
+
+  it('audit.policyReports.enabled=true is the default install with the policy-reports component: --policy-reports and the vendored CRD, kept on uninstall', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pidguard-chart-reports-'));
+    try {
+      const from = (path: string) => relative(dir, join(REPO_ROOT, path)); // kustomize takes relative paths only
+      writeFileSync(join(dir, 'kustomization.yaml'), `resources: [${from('.')}]\ncomponents: [${from('manifests/components/policy-reports')}]\n`);
+      const withComponent = render(dir);
+      const objects = template(['--set', 'audit.policyReports.enabled=true']);
+      const crd = find(objects, 'CustomResourceDefinition', 'reports.openreports.io');
+      expect(crd.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+      delete crd.metadata.annotations!['helm.sh/resource-policy'];
+      expectSameObjects(objects, withComponent);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The chart's copy of the CRD is the vendored file, byte for byte (Helm reads only inside the chart).
+    expect(readFileSync(join(CHART, 'files/openreports.io_reports.yaml'), 'utf8')).toBe(readFileSync(join(REPO_ROOT, 'manifests/components/policy-reports/openreports.io_reports.yaml'), 'utf8'));
+    // With the CRD installed by another tool: the flag only.
+    const withoutCrd = template(['--set', 'audit.policyReports.enabled=true,policyReports.installCRD=false']);
+    expect(ofKind(withoutCrd, 'CustomResourceDefinition')).toEqual([]);
+    expect(containersOf(podSpecOf(withoutCrd, 'Deployment', 'pidguard-audit')).find((c) => c.name === 'audit')?.args).toContain('--policy-reports');
+    expect(helm(['lint', '--strict', CHART, '--set', 'audit.policyReports.enabled=true'])).toContain('0 chart(s) failed');
+    expect(() => template(['--set', 'audit.policyReports.enable=true'])).toThrow(/at '\/audit\/policyReports': additional properties 'enable' not allowed/);
+  });
+
+  it('agent.policyReports.enabled=true adds --policy-reports to the agent only, and the CRD', () => {
+    const objects = template(['--set', 'agent.policyReports.enabled=true']);
+    const argsOf = (list: Manifest[], kind: string, name: string) => podSpecOf(list, kind, name).containers[0]!.args;
+    expect(argsOf(objects, 'DaemonSet', 'pidguard-agent')).toEqual([...argsOf(template(), 'DaemonSet', 'pidguard-agent')!, '--policy-reports']);
+    expect(argsOf(objects, 'Deployment', 'pidguard-audit')).not.toContain('--policy-reports');
+    expect(ofKind(objects, 'CustomResourceDefinition').map((crd) => crd.metadata.name)).toEqual(['reports.openreports.io']);
+    expect(ofKind(template(['--set', 'agent.policyReports.enabled=true,agent.enabled=false']), 'CustomResourceDefinition')).toEqual([]);
+    expect(helm(['lint', '--strict', CHART, '--set', 'agent.policyReports.enabled=true,policyReports.installCRD=false'])).toContain('0 chart(s) failed');
   });
 
   it('namespace.create=false leaves the Namespace out and nothing else', () => {

@@ -319,7 +319,7 @@ describe('the default install (kubectl kustomize .)', () => {
       expect(permissions('pidguard-webhook')).toEqual(['core/namespaces: get,list,watch']);
     });
 
-    it('gives the node agent pods, its node, node status, events and namespace reads (the ceiling label)', () => {
+    it('gives the node agent pods, its node, node status, events, namespace reads (the ceiling label) and its Reports (--policy-reports)', () => {
       expect(permissions('pidguard-agent')).toEqual([
         'core/events: create,patch',
         'core/namespaces: get',
@@ -327,6 +327,7 @@ describe('the default install (kubectl kustomize .)', () => {
         'core/nodes: get',
         'core/pods: get,list,watch',
         'events.k8s.io/events: create,patch',
+        'openreports.io/reports: create,delete,list,patch',
       ]);
     });
 
