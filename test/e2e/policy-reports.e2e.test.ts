@@ -74,6 +74,13 @@ beforeAll(async () => {
   auditKubeconfig = await auditIdentity();
 });
 
+// The audit's identity goes again: later files apply the install (client-side) and would find
+// objects this file created server-side (kubectl warns of a missing last-applied annotation).
+afterAll(async () => {
+  await kubectlOk(['delete', '--ignore-not-found', 'clusterrolebinding/pidguard-audit', 'clusterrole/pidguard-audit']);
+  await kubectlOk(['delete', '--ignore-not-found', '-n', 'pidguard-system', 'serviceaccount/pidguard-audit']);
+});
+
 describe('audit --policy-reports', () => {
   let shop: string;
   let clean: string;
