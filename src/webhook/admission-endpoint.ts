@@ -5,7 +5,7 @@
 // objects rather than through express: express's per-request work costs more
 // than the policy itself (see docs/WEBHOOK.md, "Performance").
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { AdmissionRequest } from './admission-review.js';
 import { decodeAdmissionReview } from './admission-review.js';
 import type { AdmissionHandler, AdmissionOutcome, WebhookName } from './admission-handler.js';
@@ -15,7 +15,7 @@ import { WebhookError } from './errors.js';
 import { parseJsonBody } from './json-shape.js';
 import type { Logger } from '../log.js';
 import type { WebhookMetrics } from './metrics.js';
-import { errored, reviewOf, type ReviewResponse } from './response.js';
+import { errored, reviewJson, type ReviewResponse } from './response.js';
 
 /** An object and an oldObject of up to 3 MiB each (the API server's own object limit) plus the envelope. */
 export const DEFAULT_BODY_LIMIT_BYTES = 7 * 1024 * 1024;
@@ -81,7 +81,7 @@ export function admissionEndpoint(webhook: WebhookName, options: AdmissionEndpoi
 
 function answer(webhook: WebhookName, request: AdmissionRequest, outcome: AdmissionOutcome, started: bigint, res: ServerResponse, options: AdmissionEndpointOptions): void {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  send(res, 200, reviewOf(request.uid, outcome.response), options.draining());
+  send(res, 200, reviewJson(request.uid, outcome.response), options.draining());
   record(webhook, request, outcome, seconds, options);
 }
 
@@ -102,7 +102,7 @@ function refuse(webhook: WebhookName, req: IncomingMessage, res: ServerResponse,
   if (res.headersSent) return; // the review was answered; only recording it failed
   // After a refused body the rest of it is not read: close the connection instead of draining it.
   const closeConnection = options.draining() || !req.complete;
-  send(res, status, reviewOf(uid, errored(status, message)), closeConnection);
+  send(res, status, reviewJson(uid, errored(status, message)), closeConnection);
 }
 
 function checkHeaders(req: IncomingMessage, limit: number): void {
@@ -182,14 +182,11 @@ class BodyReader implements BodyCharge {
   }
 }
 
-function send(res: ServerResponse, status: number, review: ReturnType<typeof reviewOf>, closeConnection: boolean): void {
-  const body = JSON.stringify(review);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    ...(status === 405 ? { allow: 'POST' } : {}),
-    ...(closeConnection ? { connection: 'close' } : {}),
-  });
+function send(res: ServerResponse, status: number, body: string, closeConnection: boolean): void {
+  const headers: OutgoingHttpHeaders = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+  if (status === 405) headers.allow = 'POST';
+  if (closeConnection) headers.connection = 'close';
+  res.writeHead(status, headers);
   res.end(body);
 }
 

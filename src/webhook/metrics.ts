@@ -2,17 +2,18 @@
 // plain-HTTP metrics port). docs/WEBHOOK.md documents each one; a test checks
 // that every metric registered here is documented there.
 
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { HotCounter, HotHistogram } from './hot-metrics.js';
 import type { NamespaceLabelSource } from '../kube/namespace-labels.js';
 
 export interface WebhookMetrics {
   registry: Registry;
-  requests: Counter<'webhook' | 'decision' | 'mode'>;
-  decisionSeconds: Histogram<'webhook'>;
+  requests: HotCounter<'webhook' | 'decision' | 'mode'>;
+  decisionSeconds: HotHistogram<'webhook'>;
   invalidRequests: Counter<'webhook' | 'code'>;
   violations: Counter<'rule' | 'mode'>;
   mutations: Counter<'rule'>;
-  namespaceLookups: Counter<'result'>;
+  namespaceLookups: HotCounter<'result'>;
   certificateReloads: Counter<'result'>;
   rejected: Counter<'reason'>;
 }
@@ -72,19 +73,19 @@ export function createWebhookMetrics(sources: MetricSources): WebhookMetrics {
 
   return {
     registry,
-    requests: new Counter({
-      name: 'pidguard_admission_requests_total',
-      help: 'Admission reviews answered, by webhook, decision (allowed, patched, denied, skipped) and mode',
-      labelNames: ['webhook', 'decision', 'mode'],
-      registers,
-    }),
-    decisionSeconds: new Histogram({
-      name: 'pidguard_admission_decision_duration_seconds',
-      help: 'Time from a decoded review to its answer (namespace lookup and policy), by webhook',
-      labelNames: ['webhook'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5],
-      registers,
-    }),
+    requests: new HotCounter(
+      'pidguard_admission_requests_total',
+      'Admission reviews answered, by webhook, decision (allowed, patched, denied, skipped) and mode',
+      ['webhook', 'decision', 'mode'],
+      registry,
+    ),
+    decisionSeconds: new HotHistogram(
+      'pidguard_admission_decision_duration_seconds',
+      'Time from a decoded review to its answer (namespace lookup and policy), by webhook',
+      ['webhook'],
+      [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5],
+      registry,
+    ),
     invalidRequests: new Counter({
       name: 'pidguard_admission_invalid_requests_total',
       help: 'Requests refused before review (bad content type, body, JSON, AdmissionReview) or failed internally, by webhook and error code',
@@ -103,12 +104,12 @@ export function createWebhookMetrics(sources: MetricSources): WebhookMetrics {
       labelNames: ['rule'],
       registers,
     }),
-    namespaceLookups: new Counter({
-      name: 'pidguard_namespace_label_lookups_total',
-      help: 'Namespace label lookups by result: cache, api (direct read), file, unavailable (failed closed to the default mode)',
-      labelNames: ['result'],
-      registers,
-    }),
+    namespaceLookups: new HotCounter(
+      'pidguard_namespace_label_lookups_total',
+      'Namespace label lookups by result: cache, api (direct read), file, unavailable (failed closed to the default mode)',
+      ['result'],
+      registry,
+    ),
     certificateReloads: new Counter({
       name: 'pidguard_tls_certificate_reloads_total',
       help: 'Serving certificate reloads after the files changed, by result (success, failure: the previous pair stays in use)',

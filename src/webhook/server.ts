@@ -21,7 +21,7 @@ import { createDecisionLog, type AllowedLogging } from './decision-log.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.js';
 import { WebhookError } from './errors.js';
 import { createWebhookMetrics, type RejectionReason, type WebhookMetrics } from './metrics.js';
-import { errored, reviewOf } from './response.js';
+import { errored, reviewJson } from './response.js';
 import { watchServingCertificate, type KeyPair } from './serving-certificate.js';
 
 export interface WebhookServerOptions {
@@ -262,7 +262,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, reject:
   const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
   reject(timedOut ? 'request-timeout' : 'bad-http', { error: error.code ?? error.message, remote: (socket as Socket).remoteAddress });
   const failure = timedOut ? new WebhookError('REQUEST_TIMEOUT') : new WebhookError('BAD_HTTP', error.code);
-  const body = JSON.stringify(reviewOf(undefined, errored(failure.status, failure.message)));
+  const body = reviewJson(undefined, errored(failure.status, failure.message));
   socket.write(`HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   socket.destroy();
 }
