@@ -20,6 +20,7 @@
 // `*` is any run of characters.
 
 import { isDomain, parseImageReference } from './image-reference.js';
+import { boundedMemo } from './memo.js';
 
 /** Longest pattern accepted: matching costs (subject length x pattern length). */
 export const MAX_PATTERN_LENGTH = 256;
@@ -79,9 +80,20 @@ export function compileCommandPattern(source: string): CommandPattern {
   return { source, wholeWord: source.includes('/'), pieces: source.split('*') };
 }
 
-/** Whether any pattern matches the image's repository. */
+const imageMemos = new WeakMap<readonly ImagePattern[], (image: string) => boolean>();
+
+/** Whether any pattern matches the image's repository (remembered per pattern list: a cluster runs few distinct images). */
 export function imageMatches(patterns: readonly ImagePattern[], image: string): boolean {
   if (patterns.length === 0) return false;
+  let memo = imageMemos.get(patterns);
+  if (!memo) {
+    memo = boundedMemo((subject) => anyImagePatternMatches(patterns, subject));
+    imageMemos.set(patterns, memo);
+  }
+  return memo(image);
+}
+
+function anyImagePatternMatches(patterns: readonly ImagePattern[], image: string): boolean {
   const reference = parseImageReference(image);
   const domain = reference.domain ?? DEFAULT_DOMAIN;
   for (const pattern of patterns) {

@@ -21,17 +21,18 @@ export function computeQosClass(spec: PodSpec): QosClass {
   let guaranteedCandidate = true;
 
   if (spec.resources != null && !onlyPodPidLimit(spec)) {
-    collect(spec.resources.requests, requests);
+    collect(spec.resources.requests, undefined, requests);
     if (spec.resources.limits && Object.keys(spec.resources.limits).length > 0) {
-      const found = collect(spec.resources.limits, limits);
-      if (!QOS_RESOURCES.every((name) => found.has(name))) guaranteedCandidate = false;
+      if (collect(spec.resources.limits, undefined, limits) !== QOS_RESOURCES.length) guaranteedCandidate = false;
     }
   } else {
-    for (const container of allContainers(spec)) {
-      const effective = effectiveResources(container);
-      collect(effective.requests, requests);
-      const found = collect(effective.limits, limits);
-      if (!QOS_RESOURCES.every((name) => found.has(name))) guaranteedCandidate = false;
+    for (const list of [spec.containers, spec.initContainers]) {
+      for (const container of list ?? []) {
+        // A container's missing requests default to its limits (effectiveResources), read in place.
+        const own = container.resources;
+        collect(own?.requests, own?.limits, requests);
+        if (collect(own?.limits, undefined, limits) !== QOS_RESOURCES.length) guaranteedCandidate = false;
+      }
     }
   }
 
@@ -147,15 +148,18 @@ export function effectiveResources(container: Container): { requests: ResourceLi
   return { requests, limits };
 }
 
-/** Adds the positive cpu/memory quantities of `list` into `into`; returns the names found. */
-function collect(list: ResourceList | undefined, into: Map<string, Quantity>): Set<string> {
-  const found = new Set<string>();
+/**
+ * Adds the positive cpu/memory quantities of `list` into `into`, a name `list` lacks taken from
+ * `fallback` (a container's limits, as its requests' defaults); returns how many names it added.
+ */
+function collect(list: ResourceList | undefined, fallback: ResourceList | undefined, into: Map<string, Quantity>): number {
+  let found = 0;
   for (const name of QOS_RESOURCES) {
-    const raw = list?.[name];
+    const raw = list?.[name] ?? fallback?.[name];
     if (raw === undefined) continue;
     const quantity = parseQuantity(raw);
     if (!quantity || !isPositive(quantity)) continue;
-    found.add(name);
+    found += 1;
     const sum = into.get(name);
     into.set(name, sum ? addQuantities(sum, quantity) : quantity);
   }

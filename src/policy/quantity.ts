@@ -2,6 +2,8 @@
 // a quantity is kept as a fraction of BigInts so "1", "1000m" and "1e3m" compare
 // equal and no float rounding can turn a limit into something below its request.
 
+import { boundedMemo } from './memo.js';
+
 export interface Quantity {
   readonly numerator: bigint;
   readonly denominator: bigint;
@@ -26,9 +28,17 @@ const QUANTITY = /^([+-]?)(\d+(?:\.\d*)?|\.\d+)(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi
  */
 export const MAX_QUANTITY_LENGTH = 64;
 
-/** Parses a quantity; returns undefined for anything the API server would reject, and for longer than MAX_QUANTITY_LENGTH. */
+/**
+ * Parses a quantity; returns undefined for anything the API server would reject, and for longer than
+ * MAX_QUANTITY_LENGTH. Quantities are immutable, so one parse of each string is shared.
+ */
 export function parseQuantity(input: string | number): Quantity | undefined {
-  const text = typeof input === 'number' ? String(input) : input.trim();
+  return typeof input === 'number' ? parse(String(input)) : parseMemo(input);
+}
+
+const parseMemo = boundedMemo((input: string) => parse(input.trim()), 1024, MAX_QUANTITY_LENGTH + 16);
+
+function parse(text: string): Quantity | undefined {
   if (text.length > MAX_QUANTITY_LENGTH) return undefined;
   const match = QUANTITY.exec(text);
   if (!match) return undefined;

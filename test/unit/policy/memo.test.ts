@@ -1,0 +1,39 @@
+import { boundedMemo } from '../../../src/policy/memo.js';
+
+describe('boundedMemo', () => {
+  const counting = () => {
+    const calls: string[] = [];
+    return { calls, compute: (key: string) => { calls.push(key); return key.length; } };
+  };
+
+  it('computes each key once while it fits', () => {
+    const { calls, compute } = counting();
+    const memo = boundedMemo(compute, 3, 10);
+    expect(['a', 'bb', 'a', 'bb', 'a'].map(memo)).toEqual([1, 2, 1, 2, 1]);
+    expect(calls).toEqual(['a', 'bb']);
+  });
+
+  it('remembers undefined results too', () => {
+    let calls = 0;
+    const memo = boundedMemo(() => { calls += 1; return undefined; }, 3, 10);
+    memo('x');
+    memo('x');
+    expect(calls).toBe(1);
+  });
+
+  it('starts over when full, so distinct keys never hold more than capacity entries', () => {
+    const { calls, compute } = counting();
+    const memo = boundedMemo(compute, 2, 10);
+    ['a', 'b', 'c', 'a', 'c'].forEach(memo);
+    // 'c' arrived with the memo full: it started over holding only 'c'; 'a' is computed again, then 'c' is found.
+    expect(calls).toEqual(['a', 'b', 'c', 'a']);
+  });
+
+  it('computes keys longer than maxKeyLength every time without keeping them', () => {
+    const { calls, compute } = counting();
+    const memo = boundedMemo(compute, 10, 3);
+    expect(memo('abcd')).toBe(4);
+    expect(memo('abcd')).toBe(4);
+    expect(calls).toEqual(['abcd', 'abcd']);
+  });
+});
