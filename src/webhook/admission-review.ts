@@ -9,6 +9,8 @@ import { WebhookError } from './errors.js';
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 export const ADMISSION_REVIEW_KIND = 'AdmissionReview';
 const OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'];
+const OPTIONAL_STRING_FIELDS = ['namespace', 'name', 'subResource'] as const;
+const OBJECT_FIELDS = ['object', 'oldObject'] as const;
 
 export interface GroupVersionKind {
   group: string;
@@ -73,10 +75,10 @@ export function decodeAdmissionReview(body: unknown): AdmissionRequest {
   if (!isRecord(kind) || typeof kind.kind !== 'string' || !optionalString(kind.group) || !optionalString(kind.version)) {
     throw invalid('kind', 'an object with string group, version and kind');
   }
-  for (const field of ['namespace', 'name', 'subResource'] as const) {
+  for (const field of OPTIONAL_STRING_FIELDS) {
     if (!optionalString(request[field])) throw invalid(field, 'a string');
   }
-  for (const field of ['object', 'oldObject'] as const) {
+  for (const field of OBJECT_FIELDS) {
     const value = request[field];
     if (value !== undefined && value !== null && !isRecord(value)) throw invalid(field, 'an object or null');
   }

@@ -11,7 +11,7 @@ interface Series<L extends string> {
   value: number;
 }
 
-/** Series key: the label values in labelNames order (label values never hold NUL here: webhook, decision, mode, result). */
+/** Series key: the label values in labelNames order (NUL never occurs in them: webhook, decision, mode, result, rule ids). */
 function seriesKey<L extends string>(labelNames: readonly L[], labels: Record<L, string>): string {
   let key = '';
   for (const name of labelNames) key += `${labels[name]}\u0000`;

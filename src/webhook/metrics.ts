@@ -11,8 +11,8 @@ export interface WebhookMetrics {
   requests: HotCounter<'webhook' | 'decision' | 'mode'>;
   decisionSeconds: HotHistogram<'webhook'>;
   invalidRequests: Counter<'webhook' | 'code'>;
-  violations: Counter<'rule' | 'mode'>;
-  mutations: Counter<'rule'>;
+  violations: HotCounter<'rule' | 'mode'>;
+  mutations: HotCounter<'rule'>;
   namespaceLookups: HotCounter<'result'>;
   certificateReloads: Counter<'result'>;
   rejected: Counter<'reason'>;
@@ -92,18 +92,18 @@ export function createWebhookMetrics(sources: MetricSources): WebhookMetrics {
       labelNames: ['webhook', 'code'],
       registers,
     }),
-    violations: new Counter({
-      name: 'pidguard_policy_violations_total',
-      help: 'Rule violations found by /validate, by rule and mode (audit: would have been denied)',
-      labelNames: ['rule', 'mode'],
-      registers,
-    }),
-    mutations: new Counter({
-      name: 'pidguard_mutations_total',
-      help: 'Changes applied by /mutate patches, by rule',
-      labelNames: ['rule'],
-      registers,
-    }),
+    violations: new HotCounter(
+      'pidguard_policy_violations_total',
+      'Rule violations found by /validate, by rule and mode (audit: would have been denied)',
+      ['rule', 'mode'],
+      registry,
+    ),
+    mutations: new HotCounter(
+      'pidguard_mutations_total',
+      'Changes applied by /mutate patches, by rule',
+      ['rule'],
+      registry,
+    ),
     namespaceLookups: new HotCounter(
       'pidguard_namespace_label_lookups_total',
       'Namespace label lookups by result: cache, api (direct read), file, unavailable (failed closed to the default mode)',
