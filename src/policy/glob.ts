@@ -102,23 +102,32 @@ function anyImagePatternMatches(patterns: readonly ImagePattern[], image: string
   return false;
 }
 
-/** Whether any pattern matches a word of any entry (entries that are not strings are not looked at). */
+const commandMemos = new WeakMap<readonly CommandPattern[], (entry: string) => boolean>();
+
+/** Whether any pattern matches a word of any entry (entries that are not strings are not looked at; each string is remembered per pattern list). */
 export function commandMatches(patterns: readonly CommandPattern[], entries: readonly unknown[]): boolean {
   if (patterns.length === 0) return false;
-  for (const entry of entries) {
-    if (typeof entry !== 'string') continue;
-    let start = -1;
-    let lastSlash = -1;
-    for (let index = 0; index <= entry.length; index += 1) {
-      const code = index < entry.length ? entry.charCodeAt(index) : 0;
-      if (index < entry.length && !isWordBreak(code)) {
-        if (start === -1) start = index;
-        if (code === 47) lastSlash = index; // '/'
-        continue;
-      }
-      if (start !== -1 && wordMatches(patterns, entry, start, index, lastSlash >= start ? lastSlash + 1 : start)) return true;
-      start = -1;
+  let memo = commandMemos.get(patterns);
+  if (!memo) {
+    memo = boundedMemo((entry) => entryMatches(patterns, entry));
+    commandMemos.set(patterns, memo);
+  }
+  for (const entry of entries) if (typeof entry === 'string' && memo(entry)) return true;
+  return false;
+}
+
+function entryMatches(patterns: readonly CommandPattern[], entry: string): boolean {
+  let start = -1;
+  let lastSlash = -1;
+  for (let index = 0; index <= entry.length; index += 1) {
+    const code = index < entry.length ? entry.charCodeAt(index) : 0;
+    if (index < entry.length && !isWordBreak(code)) {
+      if (start === -1) start = index;
+      if (code === 47) lastSlash = index; // '/'
+      continue;
     }
+    if (start !== -1 && wordMatches(patterns, entry, start, index, lastSlash >= start ? lastSlash + 1 : start)) return true;
+    start = -1;
   }
   return false;
 }
