@@ -17,8 +17,13 @@ import { benchWorkDirectory, bestEffortPod, dotnetPod, peakRssMiB, review, start
 
 const NAMESPACES = 300;
 const IN_FLIGHT = 8;
-/** Issue 13: serve with a cluster at or under 100 MiB (143 MiB with client-node's informer). */
-const TARGETS = { clusterPeakMiB: 100 };
+/**
+ * Issue 13: what a cluster adds to serve's memory (client-node's informer took it to 143 MiB, 1.83x the
+ * 78.6 MiB without a cluster). A ratio against serve without a cluster in the same run: the absolute peak
+ * under saturation follows how much garbage the run's throughput makes before a collection (two builds
+ * with the same cache measured 80.8 and 103.4 MiB on different days), the cluster's share does not.
+ */
+const TARGETS = { clusterOverNoClusterPeak: 1.15 };
 
 const seconds = Math.max(4, Number(process.env.PIDGUARD_BENCH_SECONDS ?? 60) / 4);
 const { work, paths, ca } = await benchWorkDirectory();
@@ -58,7 +63,7 @@ console.log('server                          reviews  errors  peak RSS');
 for (const [name, r] of Object.entries(results)) console.log(`${name.padEnd(32)}${String(r.reviews).padStart(7)}  ${String(r.errors).padStart(6)}  ${r.peakMiB.toFixed(1)} MiB`);
 console.log(`with a cluster / without: ${(withCluster.peakMiB / without.peakMiB).toFixed(2)}x (+${(withCluster.peakMiB - without.peakMiB).toFixed(1)} MiB)`);
 const checks = [
-  [`peak RSS with a cluster <= ${TARGETS.clusterPeakMiB} MiB`, withCluster.peakMiB <= TARGETS.clusterPeakMiB, `${withCluster.peakMiB.toFixed(1)} MiB`],
+  [`peak RSS with a cluster <= ${TARGETS.clusterOverNoClusterPeak}x without`, withCluster.peakMiB <= TARGETS.clusterOverNoClusterPeak * without.peakMiB, `${(withCluster.peakMiB / without.peakMiB).toFixed(2)}x (${withCluster.peakMiB.toFixed(1)} vs ${without.peakMiB.toFixed(1)} MiB)`],
   ['no failed reviews', without.errors + withCluster.errors === 0, `${without.errors + withCluster.errors}`],
 ];
 for (const [what, ok, value] of checks) console.log(`${ok ? 'ok  ' : 'MISS'} ${what}: ${value}`);

@@ -25,8 +25,8 @@ function addMetric(metrics: ExportedMetrics, name: string, type: string, labels:
 
 function fromRegistry(metrics: ExportedMetrics, registry: Registry): void {
   for (const metric of registry.getMetricsAsArray()) {
-    const { name, labelNames = [] } = metric as unknown as { name: string; labelNames?: string[] };
-    const type = metric.constructor.name.toLowerCase();
+    // Every metric in a registry has its Prometheus type: prom-client's and pidguard's hot-path ones (hot-metrics.ts).
+    const { name, type, labelNames = [] } = metric as unknown as { name: string; type: string; labelNames?: string[] };
     addMetric(metrics, name, type, labelNames);
   }
 }
