@@ -58,11 +58,17 @@ export class AgentMetrics {
     help: 'Pods whose pids-limit annotation was applied lowered to the ceiling or replaced (invalid), once per pod and value',
     registers: [this.registry],
   });
+  private readonly reportFailures = new Counter({
+    name: 'pidguard_agent_report_failures_total',
+    help: 'Scans whose report to the API server (node condition, Events, PolicyReports) failed in whole or in part',
+    registers: [this.registry],
+  });
   private readonly ownThreads = this.gauge('pidguard_agent_threads', 'Threads of the agent process itself (fixed after start-up)');
   private readonly ownResident = this.gauge('pidguard_agent_resident_memory_bytes', 'Resident memory of the agent process');
 
   constructor() {
     // Every reason present from the start, so rate() and absent-series alerts work before the first failure.
+    this.reportFailures.inc(0);
     for (const reason of ENFORCEMENT_FAILURES) {
       this.enforcementFailures.inc({ reason }, 0);
       this.unenforced.set({ reason }, 0);
@@ -148,6 +154,10 @@ export class AgentMetrics {
       }
       this.threadDiagnosis.set({ ...owner, diagnosis: process.threadNames.diagnosis.kind }, 1);
     }
+  }
+
+  recordReportFailure(): void {
+    this.reportFailures.inc();
   }
 
   recordScanError(): void {

@@ -157,6 +157,7 @@ export class NodeAgent {
       try {
         await options.reporter.report(result);
       } catch (error) {
+        this.metrics.recordReportFailure();
         options.log('warn', 'could not report to the API server', { error: (error as Error).message });
       }
     }

@@ -246,7 +246,7 @@ describe('findings and reporting', () => {
     expect(reports.map((report) => [report.verdict.level, report.findings.newOffenders.length])).toEqual([['ok', 0], ['ok', 0]]);
   });
 
-  test('a reporter that fails is logged; the scan result stands', async () => {
+  test('a reporter that fails is logged and counted; the scan result stands', async () => {
     const nodeAgent = new NodeAgent({
       procRoot: join(root, 'proc'),
       cgroupRoot: join(root, 'sys/fs/cgroup'),
@@ -258,9 +258,12 @@ describe('findings and reporting', () => {
       log: (level, message) => logs.push({ level, message }),
       reporter: { report: async () => Promise.reject(new Error('API server unreachable (ECONNREFUSED)')) },
     });
+    expect(await nodeAgent.metrics.registry.getSingleMetricAsString('pidguard_agent_report_failures_total')).toContain('pidguard_agent_report_failures_total 0');
     const result = await nodeAgent.scanOnce();
+    await nodeAgent.scanOnce();
     expect(result.verdict.level).toBe('critical');
     expect(logs).toContainEqual({ level: 'warn', message: 'could not report to the API server' });
+    expect(await nodeAgent.metrics.registry.getSingleMetricAsString('pidguard_agent_report_failures_total')).toContain('pidguard_agent_report_failures_total 2');
   });
 
   test('metrics: node gauges, top processes with pod labels, per-pod pids', async () => {
