@@ -7,7 +7,7 @@ import { evaluate } from '../policy/engine.js';
 import { MODE_LABEL, SYSTEM_NAMESPACES } from '../policy/keys.js';
 import { resolveMode } from '../policy/mode.js';
 import type { KubeObject } from '../policy/types.js';
-import { listObjects, type KubeTransport, type ListTarget } from '../kube/transport.js';
+import { KubeApiError, listObjects, type KubeTransport, type ListTarget } from '../kube/transport.js';
 import { apiVersionOf, POLICED_KINDS } from '../policy/workloads.js';
 import { FindingCollector, type AuditReport, type NamespaceInfo } from './findings.js';
 import {
@@ -89,8 +89,12 @@ async function readNamespaces(transport: KubeTransport, options: AuditOptions, l
     if (object.metadata?.labels) labels.set(name, object.metadata.labels);
   };
   if (options.namespace) {
-    const path = `/api/v1/namespaces/${encodeURIComponent(options.namespace)}`;
-    add(await transport.call<KubeObject>('GET', path, `get namespace ${options.namespace}`));
+    // Listed by name, not read: the audit's ClusterRole lists namespaces and gets none, so a GET
+    // answered 403 under the shipped service account. The CLI checked the name is a DNS label.
+    const name = options.namespace;
+    const path = `/api/v1/namespaces?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`;
+    for await (const page of transport.listPages<KubeObject>(path, `list namespace ${name}`, 1)) page.items.forEach(add);
+    if (!namespaces.has(name)) throw new KubeApiError(404, 'NotFound', `namespace "${name}" not found`);
     return namespaces;
   }
   for await (const page of listObjects<KubeObject>(transport, NAMESPACES, { pageSize: options.pageSize })) page.forEach(add);

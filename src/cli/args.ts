@@ -34,6 +34,14 @@ export function integerFlag(value: string, flag: string, min: number, max: numbe
   return number;
 }
 
+/** A namespace name flag: a DNS label (RFC 1123, at most 63 characters), as the API server requires. */
+export function namespaceFlag(value: string, flag: string): string {
+  if (value.length > 63 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value)) {
+    throw new CliError(`${flag} must be a namespace name (lower-case letters, digits and '-', at most 63 characters), got ${JSON.stringify(value.slice(0, 80))}`, EXIT.usage);
+  }
+  return value;
+}
+
 /** Parses a size flag (a whole number of bytes, or with a Ki, Mi or Gi suffix), naming the flag in the error. */
 export function byteSizeFlag(value: string, flag: string, min: number, max: number): number {
   const match = /^(\d+)(Ki|Mi|Gi)?$/.exec(value.trim());

@@ -9,7 +9,7 @@ import { DEFAULT_MAX_RESULTS, syncPolicyReports, type ReportSync } from '../audi
 import { KubeApiError, KubeTransport } from '../kube/transport.js';
 import { createJsonLogger } from '../log.js';
 import { startMetricsServer } from '../metrics-server.js';
-import { durationFlag, integerFlag } from './args.js';
+import { durationFlag, integerFlag, namespaceFlag } from './args.js';
 import { clusterFromFlags } from './cluster.js';
 import { loadConfig } from './config-file.js';
 import { EXIT } from './exit-codes.js';
@@ -64,7 +64,7 @@ export const auditCommand: Command = {
     const values = parseCommandFlags(argv, FLAGS, io.env);
     const options = {
       config: await loadConfig(values.config),
-      ...(values.namespace ? { namespace: values.namespace } : {}),
+      ...(values.namespace !== undefined ? { namespace: namespaceFlag(values.namespace, '--namespace') } : {}),
       pageSize: integerFlag(values['page-size'], '--page-size', 1, 5000),
       timeoutMs: durationFlag(values.timeout, '--timeout', 1000),
       ...(values['node-report'] ? { observedPods: await readNodeReports(values['node-report']) } : {}),

@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { runCli } from '../unit/cli/run-cli.js';
-import { cluster, createNamespace, kubeconfigPath, kubectl, kubectlOk, waitFor } from './harness.js';
+import { cluster, createNamespace, kubectl, kubectlOk, waitFor } from './harness.js';
 
 const CRD = 'manifests/components/policy-reports/openreports.io_reports.yaml';
 
@@ -63,8 +63,8 @@ async function report(namespace: string): Promise<StoredReport | undefined> {
   return JSON.parse(result.stdout) as StoredReport;
 }
 
-/** One namespace (-n) as the admin: the audit's ClusterRole lists namespaces but does not get one, and the deployed audit never uses -n. */
-const audit = (args: string[]) => runCli(['audit', '--kubeconfig', kubeconfigPath('admin'), '--policy-reports', ...args]);
+/** One namespace (-n) as the shipped audit ServiceAccount: its ClusterRole lists namespaces and gets none, which -n must do with. */
+const audit = (args: string[]) => runCli(['audit', '--kubeconfig', auditKubeconfig, '--policy-reports', ...args]);
 
 beforeAll(async () => {
   await kubectlOk(['apply', '--server-side', '-f', join(cluster().repoDir, CRD)]);

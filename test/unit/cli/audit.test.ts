@@ -54,6 +54,18 @@ describe('pidguard audit errors', () => {
     });
   });
 
+  it.each(['a,metadata.name!=b', 'Shop', '', 'x'.repeat(64), '-shop'])('refuses -n %j: not a namespace name (it goes into a field selector)', async (namespace) => {
+    const { code, stderr } = await runCli(['audit', `--namespace=${namespace}`, '--kubeconfig', kubeconfigFor('https://127.0.0.1:1')]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--namespace must be a namespace name');
+  });
+
+  it('names the one namespace it lists with -n when the API server is unreachable', async () => {
+    const { code, stderr } = await runCli(['audit', '-n', 'shop', '--kubeconfig', kubeconfigFor('https://127.0.0.1:1')]);
+    expect(code).toBe(2);
+    expect(stderr).toBe('pidguard audit: API server 127.0.0.1:1 unreachable (ECONNREFUSED) while trying to list namespace shop\n');
+  });
+
   it('needs a cluster', async () => {
     const { code, stderr } = await runCli(['audit'], { env: {} });
     expect(code).toBe(2);
