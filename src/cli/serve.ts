@@ -8,7 +8,7 @@ import { startNamespaceCache } from '../kube/namespace-cache.js';
 import { loadNamespacesFile } from '../kube/namespace-file.js';
 import { noNamespaceLabels, type NamespaceLabelSource } from '../kube/namespace-labels.js';
 import { PodPidLimitDiscovery, probePodPidLimit } from '../kube/pod-pid-limit-probe.js';
-import { KubeTransport } from '../kube/transport.js';
+import { KubeTransport, type ApiEndpoint } from '../kube/transport.js';
 import type { PolicyConfig } from '../policy/config.js';
 import { DEFAULT_BODY_LIMIT_BYTES } from '../webhook/admission-endpoint.js';
 import { createJsonLogger, type Logger } from '../log.js';
@@ -84,14 +84,9 @@ export const serveCommand: Command = {
     const configCheckMs = durationFlag(values['config-check-interval'], '--config-check-interval', 0, 3_600_000);
     const config = await LiveConfig.load(values.config, logger);
     if (values['generate-dev-cert']) await generateDevCertificateIfAbsent(certPath, keyPath, logger);
-    const namespaceLabels = await namespaceLabelSource(
-      values['namespaces-file'],
-      values.kubeconfig,
-      env,
-      logger,
-    );
-
-    const podPidLimit = podPidLimitDiscovery(config.current(), values.kubeconfig, env, logger);
+    const cluster = clusterOnDemand(values.kubeconfig, env);
+    const namespaceLabels = await namespaceLabelSource(values['namespaces-file'], cluster, logger);
+    const podPidLimit = podPidLimitDiscovery(config.current(), cluster, env, logger);
 
     let server;
     try {
@@ -161,14 +156,14 @@ const POD_PID_LIMIT_PROBE_EVERY_MS = 10 * 60_000;
  * POD_NAMESPACE (default "default"). Decided at start: a reloaded config that turns the switch on
  * or off takes effect at the next restart (docs/NODE.md).
  */
-function podPidLimitDiscovery(config: PolicyConfig, kubeconfigFlag: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): PodPidLimitDiscovery | undefined {
+function podPidLimitDiscovery(config: PolicyConfig, cluster: ClusterOnDemand, env: NodeJS.ProcessEnv, logger: Logger): PodPidLimitDiscovery | undefined {
   if (!config.podPidLimit.enabled) return undefined;
-  const endpoint = clusterFromFlags(kubeconfigFlag, env);
-  if (!endpoint) {
+  const found = cluster();
+  if (!found) {
     logger.warn('podPidLimit.enabled but no cluster: spec.resources.limits.pid is never written');
     return undefined;
   }
-  const transport = new KubeTransport(endpoint);
+  const { transport } = found;
   const namespace = env.POD_NAMESPACE ?? 'default';
   return new PodPidLimitDiscovery(
     () => probePodPidLimit(transport, namespace),
@@ -179,17 +174,33 @@ function podPidLimitDiscovery(config: PolicyConfig, kubeconfigFlag: string | und
   );
 }
 
-async function namespaceLabelSource(file: string | undefined, kubeconfigFlag: string | undefined, env: NodeJS.ProcessEnv, logger: Logger): Promise<NamespaceLabelSource> {
+/** The cluster and its one transport, resolved at the first use and then kept; undefined without one. */
+type ClusterOnDemand = () => { endpoint: ApiEndpoint; transport: KubeTransport } | undefined;
+
+/** Resolved only when something needs a cluster: `--namespaces-file` alone never reads a kubeconfig. */
+function clusterOnDemand(kubeconfigFlag: string | undefined, env: NodeJS.ProcessEnv): ClusterOnDemand {
+  let resolved: { cluster: ReturnType<ClusterOnDemand> } | undefined;
+  return () => {
+    if (!resolved) {
+      const endpoint = clusterFromFlags(kubeconfigFlag, env);
+      resolved = { cluster: endpoint && { endpoint, transport: new KubeTransport(endpoint) } };
+    }
+    return resolved.cluster;
+  };
+}
+
+async function namespaceLabelSource(file: string | undefined, cluster: ClusterOnDemand, logger: Logger): Promise<NamespaceLabelSource> {
   if (file !== undefined) {
     return loadNamespacesFile(file);
   }
-  const endpoint = clusterFromFlags(kubeconfigFlag, env);
-  if (!endpoint) {
+  const found = cluster();
+  if (!found) {
     logger.warn('no cluster and no --namespaces-file: every namespace gets the default mode (fail closed)');
     return noNamespaceLabels();
   }
+  const { endpoint, transport } = found;
   logger.info('watching namespaces', { server: endpoint.server.origin, from: endpoint.source });
-  return startNamespaceCache(new KubeTransport(endpoint), {
+  return startNamespaceCache(transport, {
     onEvent(event) {
       if (event.kind === 'synced') logger.info('namespace cache synced', { namespaces: event.namespaces });
       else logger.warn('namespace list/watch failed; lookups fall back to direct reads', { error: event.message, retryInMs: event.retryInMs });
