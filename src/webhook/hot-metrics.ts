@@ -2,7 +2,8 @@
 // hash their label object on every call; here an update finds its series by a
 // key of the label values and adds to a number, and the registry reads the
 // totals when it is scraped, in prom-client's own format. Measured on the
-// webhook benchmark: ~4 us less server CPU per review than prom-client's calls.
+// webhook benchmark, with the answer spliced as text (response.ts): ~4 us less
+// server CPU per review.
 
 import { Counter, type Metric, type Registry } from 'prom-client';
 
