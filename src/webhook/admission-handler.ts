@@ -34,8 +34,11 @@ export interface AdmissionHandlerOptions {
   podPidLimitServed?: () => boolean;
 }
 
-/** Synchronous unless the namespace's labels must be read from the API server. */
-export type AdmissionHandler = (webhook: WebhookName, request: AdmissionRequest) => AdmissionOutcome | Promise<AdmissionOutcome>;
+/**
+ * Synchronous unless the namespace's labels must be read from the API server. `mayWait` is asked
+ * before waiting for them; when it says no, the review is judged at once in the default mode.
+ */
+export type AdmissionHandler = (webhook: WebhookName, request: AdmissionRequest, mayWait?: () => boolean) => AdmissionOutcome | Promise<AdmissionOutcome>;
 
 export function createAdmissionHandler({ config, namespaceLabels, podPidLimitServed }: AdmissionHandlerOptions): AdmissionHandler {
   const configInUse = typeof config === 'function' ? config : () => config;
@@ -55,9 +58,9 @@ export function createAdmissionHandler({ config, namespaceLabels, podPidLimitSer
     const response = webhook === 'mutate' ? mutationResponse(evaluation) : validationResponse(evaluation, requestMode);
     return { response, evaluation, mode: requestMode.mode, namespaceLookup: requestMode.lookup };
   };
-  return (webhook, request) => {
+  return (webhook, request, mayWait) => {
     const config = configInUse();
-    const requestMode = modeForRequest(request, config.defaultMode, namespaceLabels);
+    const requestMode = modeForRequest(request, config.defaultMode, namespaceLabels, mayWait);
     return requestMode instanceof Promise
       ? requestMode.then((mode) => answer(webhook, request, config, mode))
       : answer(webhook, request, config, requestMode);

@@ -2,7 +2,10 @@
 // received, and reviews read but not yet answered. When a new chunk would go
 // over it, the largest bodies still being received are refused first (they
 // are what a stalled-body attack holds), so a small review from the API server
-// still fits while an attacker's big ones are shed.
+// still fits while an attacker's big ones are shed. A review that waits for its
+// namespace's labels holds its parsed body, which takes many times the body's
+// bytes (up to ~20x for a body of empty objects): it holds that much here while
+// it waits, or does not wait (admission-endpoint.ts).
 
 export interface BodyCharge {
   /** Bytes this request holds against the budget. */
@@ -19,6 +22,8 @@ export interface BodyBudget {
   add(charge: BodyCharge, bytes: number): boolean;
   /** The body is complete (or refused): it can no longer be evicted, its bytes stay held until release. */
   received(charge: BodyCharge): void;
+  /** Adds `bytes` to a received `charge` if they fit without evicting anything; false (nothing added) when they do not. */
+  hold(charge: BodyCharge, bytes: number): boolean;
   /** Frees everything `charge` holds; safe to call more than once. */
   release(charge: BodyCharge): void;
 }
@@ -52,6 +57,12 @@ export function createBodyBudget(limitBytes: number): BodyBudget {
     },
     received(charge) {
       receiving.delete(charge);
+    },
+    hold(charge, bytes) {
+      if (inUse + bytes > limitBytes) return false;
+      inUse += bytes;
+      charge.bytes += bytes;
+      return true;
     },
     release,
   };

@@ -18,12 +18,18 @@ export interface RequestMode {
   labels?: Readonly<Record<string, string>>;
 }
 
-/** Synchronous when the label source answers at once (cache, file); a promise only while it asks the API server. */
-export function modeForRequest(request: AdmissionRequest, defaultMode: Mode, labels: NamespaceLabelSource): RequestMode | Promise<RequestMode> {
+/**
+ * Synchronous when the label source answers at once (cache, file); a promise only while it asks the
+ * API server, and only if `mayWait` (asked then) allows it: otherwise the default mode, fail closed.
+ */
+export function modeForRequest(request: AdmissionRequest, defaultMode: Mode, labels: NamespaceLabelSource, mayWait?: () => boolean): RequestMode | Promise<RequestMode> {
   if (isNamespaceRequest(request) || request.namespace === undefined) return { mode: defaultMode };
   const namespace = request.namespace;
   const found = labels.labelsOf(namespace);
-  return found instanceof Promise ? found.then((lookup) => modeOf(lookup, namespace, defaultMode)) : modeOf(found, namespace, defaultMode);
+  if (!(found instanceof Promise)) return modeOf(found, namespace, defaultMode);
+  // The read goes on (it is shared, and never rejects); this review just does not wait for it.
+  if (mayWait && !mayWait()) return modeOf({ found: false, reason: 'not waited for: the body budget is full with reviews waiting for namespace labels' }, namespace, defaultMode);
+  return found.then((lookup) => modeOf(lookup, namespace, defaultMode));
 }
 
 function modeOf(found: NamespaceLabelLookup, namespace: string, defaultMode: Mode): RequestMode {

@@ -35,4 +35,20 @@ describe('createBodyBudget', () => {
     expect(budget.inUse()).toBe(20);
     expect(budget.add(newcomer, 25)).toBe(true);
   });
+
+  it('holds more for a received review only when it fits, never evicting for it, and frees it all on release', () => {
+    const evicted: string[] = [];
+    const budget = createBodyBudget(100);
+    const [waiting, arriving] = [charge('waiting', evicted), charge('arriving', evicted)];
+    budget.add(waiting, 10);
+    budget.received(waiting);
+    budget.add(arriving, 40);
+    expect(budget.hold(waiting, 60)).toBe(false); // 110 > 100: the arriving body is not evicted for it
+    expect(evicted).toEqual([]);
+    expect(budget.inUse()).toBe(50);
+    expect(budget.hold(waiting, 50)).toBe(true);
+    expect(budget.inUse()).toBe(100);
+    budget.release(waiting);
+    expect(budget.inUse()).toBe(40);
+  });
 });

@@ -229,6 +229,37 @@ describe('label sources and failing closed', () => {
     expect(inFlight()).toBe(0);
   });
 
+  it('reviews wait for a slow lookup only while the body budget holds their parsed bodies (20x each); the rest are judged at once, fail closed', async () => {
+    // Lookups that answer only when released, as with an API server that hangs.
+    const fromFile = namespaces(STANDARD_NAMESPACES);
+    const waiting: Array<() => void> = [];
+    const slow: NamespaceLabelSource = {
+      ...fromFile,
+      labelsOf: (namespace) => new Promise((resolve) => waiting.push(() => resolve(fromFile.labelsOf(namespace) as Awaited<ReturnType<NamespaceLabelSource['labelsOf']>>))),
+    };
+    const body = Buffer.byteLength(JSON.stringify(review({ uid: 'u-0', namespace: 'audited', object: bestEffortPod() })));
+    // Room for the raw bodies of all five and the parsed bodies of two.
+    const { app, inFlight } = testApp({ namespaceLabels: slow, bodyBytesInFlight: 5 * body + 2 * 20 * body + Math.floor(body / 2) });
+    const answers = [0, 1, 2, 3, 4].map((n) => request(app).post('/validate').set('content-type', 'application/json').send(review({ uid: `u-${n}`, namespace: 'audited', object: bestEffortPod() })).then((res) => res.body.response as { uid: string; allowed: boolean; warnings?: string[] }));
+    // Three are answered without their labels: the default mode (enforce) denies the BestEffort pod, saying why.
+    const deadline = Date.now() + 5_000;
+    while (inFlight() !== 2 || waiting.length !== 5) {
+      if (Date.now() > deadline) throw new Error(`in flight ${inFlight()}, lookups ${waiting.length}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    waiting.forEach((release) => release());
+    const responses = await Promise.all(answers);
+    const waited = responses.filter((answer) => answer.allowed);
+    const judgedAtOnce = responses.filter((answer) => !answer.allowed);
+    expect(waited).toHaveLength(2); // the namespace's audit label, read once the lookup answered
+    expect(waited.every((answer) => /^audit mode, enforce would deny/.test(answer.warnings?.[0] ?? ''))).toBe(true);
+    expect(judgedAtOnce).toHaveLength(3);
+    for (const answer of judgedAtOnce) {
+      expect(answer.warnings?.[0]).toBe('pidguard could not read the labels of namespace "audited" (not waited for: the body budget is full with reviews waiting for namespace labels); applying the cluster default mode enforce (fail closed)');
+    }
+    expect(inFlight()).toBe(0);
+  });
+
   it('/mutate never carries the fail-closed warning (/validate does, once)', async () => {
     const { app } = testApp({ namespaceLabels: noNamespaceLabels() });
     expect((await post(app, '/mutate', { object: dotnetPod() })).warnings).toBeUndefined();
