@@ -110,13 +110,22 @@ function rsaKeyPair(): { publicKey: forge.pki.rsa.PublicKey; privateKey: forge.p
   };
 }
 
+/**
+ * A serial number from 16 random bytes that DER-encodes as it is: positive (top bit clear) and
+ * minimal (first byte not zero). With only the top bit cleared, about 1 certificate in 32,768
+ * started 0x00 0x00: node-forge drops one leading zero, and OpenSSL refuses the padded INTEGER
+ * left ("illegal padding"), so `serve` could not load the certificate `pidguard certs` wrote.
+ */
+export function serialNumberHex(random: Uint8Array): string {
+  const serial = Buffer.from(random);
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
+  return serial.toString('hex');
+}
+
 function newCertificate(publicKey: forge.pki.rsa.PublicKey, now: Date, days: number): forge.pki.Certificate {
   const certificate = forge.pki.createCertificate();
   certificate.publicKey = publicKey;
-  // A positive 16-byte serial: the top bit cleared keeps the DER INTEGER positive.
-  const serial = randomBytes(16);
-  serial[0] = serial[0]! & 0x7f;
-  certificate.serialNumber = serial.toString('hex');
+  certificate.serialNumber = serialNumberHex(randomBytes(16));
   certificate.validity.notBefore = new Date(now.getTime() - 5 * 60_000);
   certificate.validity.notAfter = new Date(now.getTime() + days * 86_400_000);
   return certificate;
