@@ -29,13 +29,16 @@ export function rssMiB(pid) {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) / 1024;
 }
 
+/** The webhook's V8 heap limit in the manifests and the chart (NODE_OPTIONS; a unit test keeps them equal): serve runs under it here too. */
+export const WEBHOOK_HEAP_CAP_MIB = 192;
+
 /** namespacesFile: false starts it without --namespaces-file (which wins over a cluster). */
 export async function startPidguard(work, paths, extraArgs = [], { namespacesFile = true } = {}) {
   const log = openSync(join(work, 'pidguard.log'), 'w');
   // PIDGUARD_BENCH_CPU_PROF: a directory to write the server's CPU profile into (node --cpu-prof) when it exits.
   const profile = process.env.PIDGUARD_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.PIDGUARD_BENCH_CPU_PROF] : [];
   const child = spawn(process.execPath, [
-    ...profile, join(root, 'bin/pidguard.js'), 'serve', '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1',
+    ...profile, `--max-old-space-size=${WEBHOOK_HEAP_CAP_MIB}`, join(root, 'bin/pidguard.js'), 'serve', '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1',
     '--tls-cert', paths.cert, '--tls-key', paths.key, ...(namespacesFile ? ['--namespaces-file', join(work, 'namespaces.yaml')] : []), ...extraArgs,
   ], { stdio: ['ignore', 'ignore', log] });
   closeSync(log);

@@ -172,6 +172,13 @@ describe('the default install (kubectl kustomize .)', () => {
       expect(podLabels).toMatchObject(term.labelSelector.matchLabels);
     });
 
+    it('caps the V8 heap at the size the webhook benchmarks measure under', () => {
+      const bench = readFileSync(join(REPO_ROOT, 'bench/serve-process.mjs'), 'utf8');
+      const benchCap = /export const WEBHOOK_HEAP_CAP_MIB = (\d+);/.exec(bench)?.[1];
+      expect(benchCap).toBeDefined();
+      expect(container().env).toContainEqual({ name: 'NODE_OPTIONS', value: `--max-old-space-size=${benchCap}` });
+    });
+
     it('is system-cluster-critical', () => {
       expect(spec().priorityClassName).toBe('system-cluster-critical');
     });
