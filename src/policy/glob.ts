@@ -20,7 +20,7 @@
 // `*` is any run of characters.
 
 import { isDomain, parseImageReference } from './image-reference.js';
-import { boundedMemo } from './memo.js';
+import { boundedMemoPer } from './memo.js';
 
 /** Longest pattern accepted: matching costs (subject length x pattern length). */
 export const MAX_PATTERN_LENGTH = 256;
@@ -80,17 +80,12 @@ export function compileCommandPattern(source: string): CommandPattern {
   return { source, wholeWord: source.includes('/'), pieces: source.split('*') };
 }
 
-const imageMemos = new WeakMap<readonly ImagePattern[], (image: string) => boolean>();
+const rememberedImageMatch = boundedMemoPer(anyImagePatternMatches);
+const rememberedEntryMatch = boundedMemoPer(entryMatches);
 
 /** Whether any pattern matches the image's repository (remembered per pattern list: a cluster runs few distinct images). */
 export function imageMatches(patterns: readonly ImagePattern[], image: string): boolean {
-  if (patterns.length === 0) return false;
-  let memo = imageMemos.get(patterns);
-  if (!memo) {
-    memo = boundedMemo((subject) => anyImagePatternMatches(patterns, subject));
-    imageMemos.set(patterns, memo);
-  }
-  return memo(image);
+  return patterns.length > 0 && rememberedImageMatch(patterns, image);
 }
 
 function anyImagePatternMatches(patterns: readonly ImagePattern[], image: string): boolean {
@@ -102,17 +97,10 @@ function anyImagePatternMatches(patterns: readonly ImagePattern[], image: string
   return false;
 }
 
-const commandMemos = new WeakMap<readonly CommandPattern[], (entry: string) => boolean>();
-
 /** Whether any pattern matches a word of any entry (entries that are not strings are not looked at; each string is remembered per pattern list). */
 export function commandMatches(patterns: readonly CommandPattern[], entries: readonly unknown[]): boolean {
   if (patterns.length === 0) return false;
-  let memo = commandMemos.get(patterns);
-  if (!memo) {
-    memo = boundedMemo((entry) => entryMatches(patterns, entry));
-    commandMemos.set(patterns, memo);
-  }
-  for (const entry of entries) if (typeof entry === 'string' && memo(entry)) return true;
+  for (const entry of entries) if (typeof entry === 'string' && rememberedEntryMatch(patterns, entry)) return true;
   return false;
 }
 

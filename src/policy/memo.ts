@@ -18,3 +18,19 @@ export function boundedMemo<R>(compute: (key: string) => R, capacity = 1024, max
     return result;
   };
 }
+
+/**
+ * A boundedMemo for each `owner` object (a compiled pattern list): `compute(owner, key)` is
+ * remembered per owner, and an owner's memo goes with the owner (a reloaded config).
+ */
+export function boundedMemoPer<O extends object, R>(compute: (owner: O, key: string) => R): (owner: O, key: string) => R {
+  const memos = new WeakMap<O, (key: string) => R>();
+  return (owner, key) => {
+    let memo = memos.get(owner);
+    if (!memo) {
+      memo = boundedMemo((subject) => compute(owner, subject));
+      memos.set(owner, memo);
+    }
+    return memo(key);
+  };
+}

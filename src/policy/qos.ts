@@ -26,13 +26,11 @@ export function computeQosClass(spec: PodSpec): QosClass {
       if (collect(spec.resources.limits, undefined, limits) !== QOS_RESOURCES.length) guaranteedCandidate = false;
     }
   } else {
-    for (const list of [spec.containers, spec.initContainers]) {
-      for (const container of list ?? []) {
-        // A container's missing requests default to its limits (effectiveResources), read in place.
-        const own = container.resources;
-        collect(own?.requests, own?.limits, requests);
-        if (collect(own?.limits, undefined, limits) !== QOS_RESOURCES.length) guaranteedCandidate = false;
-      }
+    for (const container of allContainers(spec)) {
+      // A container's missing requests default to its limits (effectiveResources), read in place.
+      const own = container.resources;
+      collect(own?.requests, own?.limits, requests);
+      if (collect(own?.limits, undefined, limits) !== QOS_RESOURCES.length) guaranteedCandidate = false;
     }
   }
 

@@ -1,4 +1,4 @@
-import { boundedMemo } from '../../../src/policy/memo.js';
+import { boundedMemo, boundedMemoPer } from '../../../src/policy/memo.js';
 
 describe('boundedMemo', () => {
   const counting = () => {
@@ -35,5 +35,18 @@ describe('boundedMemo', () => {
     expect(memo('abcd')).toBe(4);
     expect(memo('abcd')).toBe(4);
     expect(calls).toEqual(['abcd', 'abcd']);
+  });
+});
+
+describe('boundedMemoPer', () => {
+  it('remembers per owner object: the same key under another owner is computed for that owner', () => {
+    const calls: string[] = [];
+    const memo = boundedMemoPer((owner: { name: string }, key: string) => {
+      calls.push(`${owner.name}:${key}`);
+      return `${owner.name}/${key}`;
+    });
+    const [a, b] = [{ name: 'a' }, { name: 'b' }];
+    expect([memo(a, 'x'), memo(a, 'x'), memo(b, 'x'), memo(b, 'x')]).toEqual(['a/x', 'a/x', 'b/x', 'b/x']);
+    expect(calls).toEqual(['a:x', 'b:x']);
   });
 });
