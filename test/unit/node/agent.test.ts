@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LogLevel } from '../../../src/log.js';
-import { NodeAgent, type AgentNamespaceLabels, type AgentScanResult } from '../../../src/node/agent.js';
+import { NodeAgent, type AgentNamespaceLabels, type AgentScanResult, type ClusterReporter } from '../../../src/node/agent.js';
 import { parseConfig } from '../../../src/policy/config.js';
 import { enforcePidsLimits } from '../../../src/node/enforce.js';
 import { readPodsFile, type NodePod } from '../../../src/node/pods.js';
@@ -24,7 +24,10 @@ let logs: Array<{ level: LogLevel; message: string; fields?: Record<string, unkn
 
 interface AgentTestOptions {
   enforce?: boolean;
+  /** Collects every scan result, as a reporter that always succeeds. */
   reports?: AgentScanResult[];
+  /** A reporter of the test's own (instead of `reports`). */
+  reporter?: ClusterReporter;
   namespaceLabels?: AgentNamespaceLabels;
   unenforcedGraceMs?: number;
   ceiling?: number;
@@ -44,6 +47,7 @@ function agent(options: AgentTestOptions = {}) {
     ...(options.namespaceLabels ? { namespaceLabels: options.namespaceLabels } : {}),
     ...(options.unenforcedGraceMs !== undefined ? { unenforcedGraceMs: options.unenforcedGraceMs } : {}),
     ...(options.reports ? { reporter: { report: async (result: AgentScanResult) => void options.reports?.push(result) } } : {}),
+    ...(options.reporter ? { reporter: options.reporter } : {}),
   });
 }
 
@@ -247,22 +251,12 @@ describe('findings and reporting', () => {
   });
 
   test('a reporter that fails is logged and counted; the scan result stands', async () => {
-    const nodeAgent = new NodeAgent({
-      procRoot: join(root, 'proc'),
-      cgroupRoot: join(root, 'sys/fs/cgroup'),
-      nodeName: 'worker-7',
-      thresholds: { warningRatio: 0.7, criticalRatio: 0.9 },
-      top: 5,
-      enforce: false,
-      pods: () => pods,
-      log: (level, message) => logs.push({ level, message }),
-      reporter: { report: async () => Promise.reject(new Error('API server unreachable (ECONNREFUSED)')) },
-    });
+    const nodeAgent = agent({ enforce: false, reporter: { report: async () => Promise.reject(new Error('API server unreachable (ECONNREFUSED)')) } });
     expect(await nodeAgent.metrics.registry.getSingleMetricAsString('pidguard_agent_report_failures_total')).toContain('pidguard_agent_report_failures_total 0');
     const result = await nodeAgent.scanOnce();
     await nodeAgent.scanOnce();
     expect(result.verdict.level).toBe('critical');
-    expect(logs).toContainEqual({ level: 'warn', message: 'could not report to the API server' });
+    expect(logs).toContainEqual({ level: 'warn', message: 'could not report to the API server', fields: { error: 'API server unreachable (ECONNREFUSED)' } });
     expect(await nodeAgent.metrics.registry.getSingleMetricAsString('pidguard_agent_report_failures_total')).toContain('pidguard_agent_report_failures_total 2');
   });
 
