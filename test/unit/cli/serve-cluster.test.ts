@@ -4,23 +4,21 @@
 // answers are in test/e2e (install, pod-pid-limit).
 
 import { jest } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loggedLine, spawnServe, type ServeChild } from './serve-child.js';
 import { generateDevCertificates, writeDevCertificates, devCertificatePaths } from '../../../src/webhook/dev-certificates.js';
 
 jest.setTimeout(60_000);
 
-const root = new URL('../../../', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'pidguard-serve-cluster-'));
 const seen: string[] = [];
 let api: Server;
-let child: ChildProcess;
-const lines: Array<Record<string, unknown>> = [];
+let serve: ServeChild;
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });
@@ -63,48 +61,31 @@ beforeAll(async () => {
   const config = join(work, 'config.yaml');
   writeFileSync(config, 'podPidLimit:\n  enabled: true\n');
   const env = { PATH: process.env.PATH ?? '', HOME: work, POD_NAMESPACE: 'pidguard-system' };
-  child = spawn(process.execPath, [
-    join(root, 'bin/pidguard.js'), 'serve', '--kubeconfig', kubeconfig, '--config', config, '--tls-cert', paths.cert, '--tls-key', paths.key,
+  serve = spawnServe([
+    '--kubeconfig', kubeconfig, '--config', config, '--tls-cert', paths.cert, '--tls-key', paths.key,
     '--port', '0', '--metrics-port', '0', '--address', '127.0.0.1', '--shutdown-delay', '0s',
-  ], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let buffered = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8');
-    const parts = buffered.split('\n');
-    buffered = parts.pop()!;
-    for (const line of parts) lines.push(JSON.parse(line) as Record<string, unknown>);
-  });
+  ], { env });
 });
 
 afterAll(async () => {
-  if (child.exitCode === null) {
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+  if (serve.child.exitCode === null) {
+    serve.child.kill('SIGTERM');
+    await once(serve.child, 'exit');
   }
   api.closeAllConnections();
   await new Promise((resolve) => api.close(resolve));
   rmSync(work, { recursive: true, force: true });
 });
 
-async function logged(msg: string): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const line = lines.find((candidate) => candidate.msg === msg);
-    if (line) return line;
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no "${msg}" line: ${JSON.stringify(lines)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 describe('pidguard serve with a cluster and podPidLimit.enabled', () => {
   it('watches namespaces and asks the same API server whether it accepts spec.resources.limits.pid', async () => {
-    expect(await logged('namespace cache synced')).toMatchObject({ namespaces: 1 });
-    expect(await logged('writing spec.resources.limits.pid (KEP-6063)')).toMatchObject({ detail: expect.stringContaining('keeps the QoS class from the containers') });
+    expect(await loggedLine(serve, 'namespace cache synced')).toMatchObject({ namespaces: 1 });
+    expect(await loggedLine(serve, 'writing spec.resources.limits.pid (KEP-6063)')).toMatchObject({ detail: expect.stringContaining('keeps the QoS class from the containers') });
     expect(seen).toEqual(expect.arrayContaining([
       expect.stringMatching(/^GET \/api\/v1\/namespaces\?limit=/),
       expect.stringMatching(/^GET \/api\/v1\/namespaces\?watch=1/),
       'POST /api/v1/namespaces/pidguard-system/pods?dryRun=All',
     ]));
-    expect(lines.filter((line) => line.msg === 'watching namespaces')).toHaveLength(1);
+    expect(serve.lines.filter((line) => line.msg === 'watching namespaces')).toHaveLength(1);
   });
 });

@@ -3,7 +3,7 @@
 // directory, no cluster, no config; SIGTERM drains and exits 0.
 
 import { jest } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './run-cli.js';
+import { loggedLine, spawnServe } from './serve-child.js';
 import { partialReview } from '../webhook/support.js';
 
 jest.setTimeout(60_000);
@@ -70,28 +71,17 @@ describe('pidguard serve flags', () => {
 
 describe('pidguard serve (child process)', () => {
   let child: ChildProcess;
-  const lines: Array<Record<string, unknown>> = [];
+  let lines: Array<Record<string, unknown>> = [];
   const directory = join(work, 'fresh');
 
   beforeAll(async () => {
     const launcher = join(root, 'dist/cli/serve.js');
     if (!existsSync(launcher)) throw new Error(`${launcher} is missing: run \`npm run build\` first (npm run test:unit does)`);
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(directory);
     const env = { PATH: process.env.PATH ?? '', HOME: directory, PIDGUARD_PORT: '0', PIDGUARD_METRICS_PORT: '0' };
-    child = spawn(process.execPath, [join(root, 'bin/pidguard.js'), 'serve', '--generate-dev-cert', '--address', '127.0.0.1', '--shutdown-delay', '1s'], { cwd: directory, env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let buffered = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const parts = buffered.split('\n');
-      buffered = parts.pop()!;
-      for (const line of parts) lines.push(JSON.parse(line) as Record<string, unknown>);
-    });
-    const deadline = Date.now() + 30_000;
-    while (!lines.some((line) => line.msg === 'listening')) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start: ${JSON.stringify(lines)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const serve = spawnServe(['--generate-dev-cert', '--address', '127.0.0.1', '--shutdown-delay', '1s'], { cwd: directory, env });
+    ({ child, lines } = serve);
+    await loggedLine(serve, 'listening');
   });
   afterAll(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
