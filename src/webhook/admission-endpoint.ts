@@ -9,6 +9,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { AdmissionRequest } from './admission-review.js';
 import { decodeAdmissionReview } from './admission-review.js';
 import type { AdmissionHandler, AdmissionOutcome, WebhookName } from './admission-handler.js';
+import type { LookupWait } from './namespace-mode.js';
 import type { BodyBudget, BodyCharge } from './body-budget.js';
 import type { Decision, DecisionLog } from './decision-log.js';
 import { WebhookError } from './errors.js';
@@ -71,8 +72,7 @@ export function admissionEndpoint(webhook: WebhookName, options: AdmissionEndpoi
       try {
         request = decodeAdmissionReview(parseJsonBody(body!));
         const started = process.hrtime.bigint();
-        // Waiting for a namespace lookup keeps the parsed body: it may wait only if that fits the budget.
-        const outcome = options.handle(webhook, request, () => options.bodyBudget.hold(reader!, PARSED_BYTES_PER_BODY_BYTE * body!.length));
+        const outcome = options.handle(webhook, request, reader);
         if (outcome instanceof Promise) {
           const pending = request;
           outcome.then((result) => answer(webhook, pending, result, started, res, options)).then(done, (error) => fail(error, pending.uid));
@@ -145,7 +145,7 @@ function unquote(value: string): string {
  * once. A class, with eviction a method: the budget holds each body being received, and holding a
  * per-request eviction closure instead raised the benchmark's peak RSS from ~80 to ~108 MiB (measured).
  */
-class BodyReader implements BodyCharge {
+class BodyReader implements BodyCharge, LookupWait {
   bytes = 0;
   private chunks: Buffer[] = [];
   private settled = false;
@@ -163,6 +163,11 @@ class BodyReader implements BodyCharge {
     });
     // The client closed the connection, or the server's request timeout did (that one is counted where it fires).
     req.once('error', (error: NodeJS.ErrnoException) => this.settle(new WebhookError('INCOMPLETE_BODY', error.code ?? error.message)));
+  }
+
+  /** Waiting for a namespace lookup keeps the parsed body: the review may wait only if that fits the budget (asked once, after the body is read). */
+  mayWait(): boolean {
+    return this.budget.hold(this, PARSED_BYTES_PER_BODY_BYTE * this.bytes);
   }
 
   evict(): void {

@@ -13,7 +13,7 @@ import {
 } from '../policy/engine.js';
 import type { Mode } from '../policy/types.js';
 import type { AdmissionRequest } from './admission-review.js';
-import { modeForRequest, type RequestMode } from './namespace-mode.js';
+import { modeForRequest, type LookupWait, type RequestMode } from './namespace-mode.js';
 import { allowed, denied, patched, withAuditAnnotations, withWarnings, type ReviewResponse } from './response.js';
 
 export type WebhookName = 'mutate' | 'validate';
@@ -35,10 +35,10 @@ export interface AdmissionHandlerOptions {
 }
 
 /**
- * Synchronous unless the namespace's labels must be read from the API server. `mayWait` is asked
+ * Synchronous unless the namespace's labels must be read from the API server. `wait` is asked
  * before waiting for them; when it says no, the review is judged at once in the default mode.
  */
-export type AdmissionHandler = (webhook: WebhookName, request: AdmissionRequest, mayWait?: () => boolean) => AdmissionOutcome | Promise<AdmissionOutcome>;
+export type AdmissionHandler = (webhook: WebhookName, request: AdmissionRequest, wait?: LookupWait) => AdmissionOutcome | Promise<AdmissionOutcome>;
 
 export function createAdmissionHandler({ config, namespaceLabels, podPidLimitServed }: AdmissionHandlerOptions): AdmissionHandler {
   const configInUse = typeof config === 'function' ? config : () => config;
@@ -58,9 +58,9 @@ export function createAdmissionHandler({ config, namespaceLabels, podPidLimitSer
     const response = webhook === 'mutate' ? mutationResponse(evaluation) : validationResponse(evaluation, requestMode);
     return { response, evaluation, mode: requestMode.mode, namespaceLookup: requestMode.lookup };
   };
-  return (webhook, request, mayWait) => {
+  return (webhook, request, wait) => {
     const config = configInUse();
-    const requestMode = modeForRequest(request, config.defaultMode, namespaceLabels, mayWait);
+    const requestMode = modeForRequest(request, config.defaultMode, namespaceLabels, wait);
     return requestMode instanceof Promise
       ? requestMode.then((mode) => answer(webhook, request, config, mode))
       : answer(webhook, request, config, requestMode);

@@ -18,17 +18,22 @@ export interface RequestMode {
   labels?: Readonly<Record<string, string>>;
 }
 
+/** Whether a review may wait for its namespace's labels (asked at most once, only when it would). */
+export interface LookupWait {
+  mayWait(): boolean;
+}
+
 /**
  * Synchronous when the label source answers at once (cache, file); a promise only while it asks the
- * API server, and only if `mayWait` (asked then) allows it: otherwise the default mode, fail closed.
+ * API server, and only if `wait` (asked then) allows it: otherwise the default mode, fail closed.
  */
-export function modeForRequest(request: AdmissionRequest, defaultMode: Mode, labels: NamespaceLabelSource, mayWait?: () => boolean): RequestMode | Promise<RequestMode> {
+export function modeForRequest(request: AdmissionRequest, defaultMode: Mode, labels: NamespaceLabelSource, wait?: LookupWait): RequestMode | Promise<RequestMode> {
   if (isNamespaceRequest(request) || request.namespace === undefined) return { mode: defaultMode };
   const namespace = request.namespace;
   const found = labels.labelsOf(namespace);
   if (!(found instanceof Promise)) return modeOf(found, namespace, defaultMode);
   // The read goes on (it is shared, and never rejects); this review just does not wait for it.
-  if (mayWait && !mayWait()) return modeOf({ found: false, reason: 'not waited for: the body budget is full with reviews waiting for namespace labels' }, namespace, defaultMode);
+  if (wait && !wait.mayWait()) return modeOf({ found: false, reason: 'not waited for: the body budget is full with reviews waiting for namespace labels' }, namespace, defaultMode);
   return found.then((lookup) => modeOf(lookup, namespace, defaultMode));
 }
 
